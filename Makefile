@@ -1,0 +1,37 @@
+# The README's two commands are `make demo` and `make test`; each sets itself up from nothing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup demo test lint format bench clean
+
+$(STAMP): pyproject.toml uv.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv sync --frozen --quiet
+	@touch $@
+
+setup: $(STAMP)
+
+demo: setup ## generate data and run the whole pipeline on embedded DuckDB
+	$(BIN)/ecom demo
+
+test: setup lint ## the whole test suite
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: setup ## speed and memory figures against baselines measured in the same run
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf data dbt/target dbt/logs

@@ -1,0 +1,31 @@
+"""One exception family for domain errors; the CLI turns them into a message and an exit code."""
+
+
+class EcomError(Exception):
+    """A problem the user can act on. The message says what went wrong and what to do next."""
+
+    exit_code = 1
+
+
+class InputError(EcomError):
+    """Input files or arguments are missing or unusable."""
+
+    exit_code = 2
+
+
+class DataContractError(EcomError):
+    """Data violates a contract (row accounting, schema, model metadata)."""
+
+    exit_code = 3
+
+
+class WarehouseError(EcomError):
+    """The warehouse build or a query failed."""
+
+    exit_code = 4
+
+
+class ModelError(EcomError):
+    """A model artifact is missing, corrupt, or does not match the feature contract."""
+
+    exit_code = 5

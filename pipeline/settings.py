@@ -1,0 +1,79 @@
+"""All configuration in one place (env prefix ECOM_); every path the pipeline uses derives from here."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "dbt"
+BQML_SQL_DIR = REPO_ROOT / "sql" / "bqml"
+
+# The months of the public data set, in order; file names are "<month>.csv".
+MONTHS: tuple[str, ...] = ("2019-Oct", "2019-Nov", "2019-Dec", "2020-Jan", "2020-Feb")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ECOM_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Root for generated and derived data.")
+    warehouse: Literal["duckdb", "bigquery"] = "duckdb"
+    lake_uri: str | None = Field(
+        default=None, description="Parquet lake: a local folder or gs://bucket/prefix."
+    )
+    duckdb_path: Path | None = Field(
+        default=None, description="DuckDB file; default data/warehouse.duckdb."
+    )
+    gcp_project: str | None = None
+    bq_location: str = "US"
+    bq_bronze_dataset: str = "cosmetics_bronze"
+    bq_silver_dataset: str = "cosmetics_silver"
+    bq_gold_dataset: str = "cosmetics_gold"
+    bq_api_endpoint: str | None = Field(
+        default=None, description="BigQuery API endpoint override (an emulator on loopback)."
+    )
+    gcs_bucket: str | None = None
+    api_key: str | None = None
+    seed: int = 42
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def lake(self) -> str:
+        """Where bronze Parquet lives: ECOM_LAKE_URI, or data/lake."""
+        return self.lake_uri or str(self.data_dir / "lake")
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / "quarantine"
+
+    @property
+    def manifest_dir(self) -> Path:
+        return self.data_dir / "manifests"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.duckdb_path or self.data_dir / "warehouse.duckdb"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    @cached_property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.resolve()
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides (CLI options) on top."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
