@@ -18,7 +18,7 @@ from pipeline.settings import Settings, get_settings
 
 app = typer.Typer(
     name="ecom",
-    help="ecom-growth: raw clickstream -> Parquet lake -> warehouse -> A/B readout and abandonment model.",
+    help="ecom-growth: raw clickstream -> lake -> warehouse -> A/B readout and abandonment model.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )

@@ -1,4 +1,4 @@
-"""All configuration in one place (env prefix ECOM_); every path the pipeline uses derives from here."""
+"""All configuration in one place (env prefix ECOM_); every path derives from here."""
 
 from __future__ import annotations
 
