@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test lint format bench clean
+.PHONY: setup bqemu demo test lint format bench clean
 
 $(STAMP): pyproject.toml uv.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,10 +16,17 @@ $(STAMP): pyproject.toml uv.lock
 
 setup: $(STAMP)
 
+# The BigQuery emulator for tests/warehouse, in its own venv (it pins another DuckDB release).
+BQEMU_STAMP := .venv-bqemu/.installed-stamp
+$(BQEMU_STAMP): scripts/bqemulator.sh $(STAMP)
+	bash scripts/bqemulator.sh
+
+bqemu: $(BQEMU_STAMP)
+
 demo: setup ## generate data and run the whole pipeline on embedded DuckDB
 	$(BIN)/ecom demo
 
-test: setup lint ## the whole test suite
+test: setup bqemu lint ## the whole test suite
 	$(BIN)/pytest
 
 lint: setup

@@ -50,4 +50,301 @@ def settings_for(data_dir: str | None) -> Settings:
     return get_settings(data_dir=data_dir)
 
 
+@app.callback()
+def main() -> None:
+    """Run one stage at a time, or `ecom demo` for the whole pipeline.
+
+    Settings come from ECOM_* environment variables (see README: Configuration).
+    """
+
+
 # Commands are registered below, one section per stage.
+
+
+# ---- generate ----------------------------------------------------------------------------------
+@app.command()
+@handles_errors
+def generate(
+    scale: Annotated[
+        float,
+        typer.Option(help="Size relative to the real data set (1.0 = 20.7M events, 2.4 GB)."),
+    ] = 1.0,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed; same seed, same bytes (default ECOM_SEED).")
+    ] = None,
+    months: Annotated[
+        list[str] | None,
+        typer.Option("--month", "--months", help="Month(s) to write, e.g. 2019-Oct; default all."),
+    ] = None,
+    malformed_share: Annotated[
+        float,
+        typer.Option(help="Share of lines made malformed on purpose (5 kinds, see *.truth.json)."),
+    ] = 0.0002,
+    out_dir: Annotated[
+        str | None, typer.Option(help="Where the CSVs go; default <data-dir>/raw.")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Write synthetic monthly CSVs (2019-Oct.csv … 2020-Feb.csv) in the real files' format.
+
+    Calibrated to the real set's statistics. Each CSV gets a <month>.truth.json sidecar that
+    lists its malformed lines by kind and line number (the header is line 1).
+    """
+    import json
+    from pathlib import Path
+
+    from pipeline.generate import generate as run_generate
+    from pipeline.progress import progress
+    from pipeline.settings import MONTHS
+
+    settings = settings_for(data_dir)
+    target = Path(out_dir) if out_dir else settings.raw_dir
+    with progress() as bar:
+        paths = run_generate(
+            target,
+            scale=scale,
+            seed=settings.seed if seed is None else seed,
+            months=months or MONTHS,
+            malformed_share=malformed_share,
+            progress=bar,
+        )
+    for path in paths:
+        truth = json.loads(path.with_name(path.stem + ".truth.json").read_text())
+        console.print(
+            f"{path}  {truth['data_lines']:,} lines, {truth['malformed_lines']:,} malformed"
+        )
+
+
+# ---- abandonment model: train, score, explain ---------------------------------------------------
+@app.command()
+@handles_errors
+def train(
+    engine: Annotated[
+        str, typer.Option(help="local (xgboost on the warehouse) or bqml (BigQuery ML + export).")
+    ] = "local",
+    bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap resamples for the ROC-AUC / PR-AUC intervals.")
+    ] = 200,
+    data_dir: DataDir = None,
+) -> None:
+    """Train the cart-abandonment model; write data/models/abandonment (booster + metadata +
+    model card + reference sample) and print both evaluations beside their baselines."""
+    from pipeline.errors import InputError
+    from pipeline.model.report import metrics_lines
+    from pipeline.progress import progress
+
+    settings = settings_for(data_dir)
+    if engine not in ("local", "bqml"):
+        raise InputError(f"--engine must be local or bqml, got {engine!r}")
+    with progress() as bar:
+        if engine == "bqml":
+            from pipeline.model.bqml import train_bqml
+
+            result = train_bqml(settings, n_boot=bootstrap, progress=bar)
+        else:
+            from pipeline.model.train import train_local
+
+            result = train_local(settings, n_boot=bootstrap, progress=bar)
+    for line in metrics_lines(result.card):
+        console.print(line, highlight=False, markup=False)
+    console.print(f"model written to {result.model_dir}")
+
+
+@app.command()
+@handles_errors
+def score(data_dir: DataDir = None) -> None:
+    """Score every cart session in SQL: install predict_abandonment() from the current model
+    (DuckDB) and build the dbt model gold.cart_session_scores (BigQuery: ML.PREDICT)."""
+    from pipeline.model.sql_scoring import score_warehouse
+
+    settings = settings_for(data_dir)
+    result = score_warehouse(settings, show_progress=True)
+    console.print(
+        f"gold.cart_session_scores built ({result.count('model')} model, "
+        f"{result.count('test')} tests passed) in {result.elapsed_seconds:.1f} s"
+    )
+
+
+@app.command()
+@handles_errors
+def explain(data_dir: DataDir = None) -> None:
+    """SHAP plots of the current model: beeswarm, mean |SHAP| bar, highest-risk waterfall."""
+    from pipeline.model.artifact import MODEL_NAME
+    from pipeline.model.explain import explain_model
+
+    settings = settings_for(data_dir)
+    paths = explain_model(settings.models_dir / MODEL_NAME, settings.reports_dir / "shap")
+    for name, path in paths.items():
+        console.print(f"{name}: {path}")
+
+
+# --- warehouse (dbt) ---------------------------------------------------------------------
+
+
+@app.command()
+@handles_errors
+def warehouse(
+    data_dir: DataDir = None,
+    select: Annotated[
+        str | None,
+        typer.Option("--select", "-s", help="dbt selection (default: everything but tag:scoring)."),
+    ] = None,
+    docs: Annotated[
+        bool, typer.Option("--docs", help="Also run `dbt docs generate` after the build.")
+    ] = False,
+) -> None:
+    """Build silver and gold with dbt (models, data tests, unit tests) on the configured
+    warehouse (ECOM_WAREHOUSE: duckdb or bigquery)."""
+    from pipeline.warehouse.build import build_warehouse, generate_docs
+
+    settings = settings_for(data_dir)
+    result = build_warehouse(settings, select, show_progress=True)
+    console.print(
+        f"dbt build on {result.target}: {result.count('model')} models, "
+        f"{result.count('test')} data tests, {result.count('unit_test')} unit tests passed "
+        f"in {result.elapsed_seconds:.1f} s"
+    )
+    if docs:
+        console.print(f"docs: {generate_docs(settings) / 'index.html'}")
+
+
+# ---- experiment readout --------------------------------------------------------------------------
+@app.command()
+@handles_errors
+def abtest(
+    alpha: Annotated[float, typer.Option(help="Significance level of tests and intervals.")] = 0.05,
+    winsorize: Annotated[
+        float | None,
+        typer.Option(help="Cap per-user revenue at this percentile of both groups (e.g. 0.99)."),
+    ] = None,
+    correction: Annotated[
+        str, typer.Option(help="Multiple-testing correction for segments: holm or bh.")
+    ] = "holm",
+    sequential_tuning: Annotated[
+        float,
+        typer.Option(
+            help="N* of the always-valid confidence sequence: the sample size where it is "
+            "tightest (GrowthBook's default 5000; set it near the users you expect)."
+        ),
+    ] = 5000.0,
+    target_lift: Annotated[
+        float, typer.Option(help="Relative lift the sample-size figure is computed for.")
+    ] = 0.05,
+    verdict_test: Annotated[
+        str, typer.Option(help="Chi-square the verdict uses: yates (the seed's) or pearson.")
+    ] = "yates",
+    data_dir: DataDir = None,
+) -> None:
+    """Experiment readout on the gold layer: SRM check, conversion (chi-square, lifts with
+    intervals), revenue (Welch), power, peeking-safe weekly view, segments, injected truth.
+    Writes JSON, Markdown, PNG and HTML to <data-dir>/reports/abtest."""
+    from pipeline.abtest import ReadoutConfig, run_abtest
+    from pipeline.errors import InputError
+    from pipeline.progress import progress
+
+    if correction not in ("holm", "bh"):
+        raise InputError(f"--correction must be holm or bh, got {correction!r}")
+    if verdict_test not in ("yates", "pearson"):
+        raise InputError(f"--verdict-test must be yates or pearson, got {verdict_test!r}")
+    try:
+        config = ReadoutConfig(
+            alpha=alpha,
+            winsorize_at=winsorize,
+            correction=correction,  # type: ignore[arg-type]
+            sequential_tuning=sequential_tuning,
+            target_relative_lift=target_lift,
+            verdict_test=verdict_test,  # type: ignore[arg-type]
+        )
+    except ValueError as err:
+        raise InputError(str(err)) from err
+    settings = settings_for(data_dir)
+    with progress() as bar:
+        outputs = run_abtest(settings, config, progress=bar)
+    console.print(outputs.readout.verdict, highlight=False, markup=False)
+    for warning in outputs.readout.warnings:
+        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+    for path in (outputs.markdown, outputs.json, outputs.conversion_png, outputs.lift_png):
+        console.print(f"  {path}", highlight=False)
+    console.print(f"  {outputs.html}", highlight=False)
+
+
+# ---- ingest ----------------------------------------------------------------------------------
+@app.command()
+@handles_errors
+def ingest(
+    months: Annotated[
+        list[str] | None,
+        typer.Option("--month", "--months", help="Month(s) to ingest, e.g. 2019-Oct; default all."),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Lines per Parquet part (one streaming query each); default whole month."
+        ),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Raw monthly CSVs -> Parquet lake (month partitions) + quarantine + manifest -> DuckDB
+    bronze.events. Re-ingesting a month replaces it everywhere."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipeline.ingest import ingest as run_ingest
+    from pipeline.progress import progress
+
+    settings = settings_for(data_dir)
+    with progress() as bar:
+        manifests = run_ingest(settings, months, batch_size=batch_size, progress=bar)
+    table = Table(title=f"ingested into {settings.lake} and {settings.warehouse_path}")
+    for column in ("month", "read", "written", "quarantined", "injected", "duplicates", "seconds"):
+        table.add_column(column, justify="left" if column == "month" else "right")
+    for m in manifests:
+        table.add_row(
+            m.month,
+            *(f"{n:,}" for n in (m.rows_read, m.rows_written, m.rows_quarantined)),
+            *(f"{n:,}" for n in (m.rows_injected, m.duplicate_rows)),
+            f"{m.timings_seconds['total']:.1f}",
+        )
+    Console().print(table)
+    console.print(f"manifests in {settings.manifest_dir}, quarantine in {settings.quarantine_dir}")
+
+
+# ---- demo: the whole pipeline ---------------------------------------------------------------------
+DEMO_SCALE = 0.05  # ~1M events: the whole pipeline in a few minutes on 2 cores
+
+
+@app.command()
+@handles_errors
+def demo(
+    scale: Annotated[
+        float, typer.Option(help="Data size relative to the real set (1.0 = 20.7M events).")
+    ] = DEMO_SCALE,
+    data_dir: DataDir = None,
+) -> None:
+    """Run every stage in order on embedded DuckDB: generate, ingest, warehouse, abtest, train,
+    score, explain. Each stage is idempotent, so re-running replaces rather than duplicates."""
+    import time
+
+    stages: list[tuple[str, Callable[[], object]]] = [
+        ("generate", lambda: generate(scale=scale, data_dir=data_dir)),
+        ("ingest", lambda: ingest(data_dir=data_dir)),
+        ("warehouse", lambda: warehouse(data_dir=data_dir)),
+        ("abtest", lambda: abtest(data_dir=data_dir)),
+        ("train", lambda: train(data_dir=data_dir)),
+        ("score", lambda: score(data_dir=data_dir)),
+        ("explain", lambda: explain(data_dir=data_dir)),
+    ]
+    started = time.perf_counter()
+    for number, (name, stage) in enumerate(stages, start=1):
+        console.rule(f"[bold]{number}/{len(stages)} {name}")
+        stage()
+    settings = settings_for(data_dir)
+    console.rule("[bold green]done")
+    console.print(
+        f"whole pipeline in {time.perf_counter() - started:.0f} s. Look at:\n"
+        f"  {settings.reports_dir / 'abtest' / 'readout.md'}  (experiment readout)\n"
+        f"  {settings.models_dir}  (model artifact and model card)\n"
+        f"  {settings.reports_dir / 'shap'}  (SHAP plots)\n"
+        f"  {settings.warehouse_path}  (warehouse: bronze, silver, gold schemas)",
+        highlight=False,
+    )

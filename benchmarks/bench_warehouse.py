@@ -1,0 +1,204 @@
+"""Benchmark the dbt warehouse build at full scale, against Polars sessionizing the same lake.
+
+Data: $ECOM_DATA_DIR (default data/bench) as the generator and ingestion benchmarks leave it;
+whatever is missing (raw CSVs, lake, bronze) is made first (untimed). Each measurement runs in
+its own child process so its peak RSS is its own:
+  1. the whole `ecom warehouse` build (5 models, every data test and unit test);
+  2. the sessionization model alone (`dbt run --select fact_user_sessions`), reported as wall
+     time including dbt's start-up and as the model's own SQL time;
+  3. baseline: the same sessionization in Polars (streaming, window over user_id) from the
+     Parquet lake: the same silver rules (sessionless rows out, exact duplicates once), the same
+     gap rule and the same per-session totals, written to Parquet.
+Targets: whole build < 60 s, sessionization within 2x of Polars, peak RSS < 4 GB.
+Run under the heavy lock: flock /tmp/ecom-team/heavy.lock .venv/bin/python benchmarks/bench_warehouse.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DEDUP_KEY = ["event_time", "event_type", "product_id", "user_id", "user_session", "price"]
+
+
+def settings():
+    from pipeline.settings import get_settings
+
+    return get_settings(data_dir=os.environ.get("ECOM_DATA_DIR", str(ROOT / "data" / "bench")))
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: KiB
+
+
+def ensure_data() -> None:
+    """Reuse the full-scale data the earlier benchmarks left; make only what is missing."""
+    import duckdb
+
+    from pipeline.settings import MONTHS
+
+    s = settings()
+    if s.warehouse_path.exists():
+        with duckdb.connect(str(s.warehouse_path), read_only=True) as con:
+            found = con.execute(
+                "select count(*) from information_schema.tables "
+                "where table_schema = 'bronze' and table_name = 'events'"
+            ).fetchone()
+        if found and found[0]:
+            return
+    if not all((s.raw_dir / f"{m}.csv").exists() for m in MONTHS):
+        from pipeline.generate import generate
+
+        print(f"(making full-scale raw CSVs in {s.raw_dir}, untimed)", flush=True)
+        generate(s.raw_dir, scale=1.0, seed=42)
+    from pipeline.ingest import ingest
+
+    print(f"(ingesting into {s.warehouse_path}, untimed)", flush=True)
+    ingest(s)
+
+
+def child_build() -> dict:
+    from pipeline.warehouse.build import build_warehouse
+
+    start = time.perf_counter()
+    result = build_warehouse(settings())
+    wall = time.perf_counter() - start
+    model_s = {
+        n.unique_id.split(".")[-1]: n.seconds for n in result.nodes if n.resource_type == "model"
+    }
+    tests_s = sum(n.seconds for n in result.nodes if n.resource_type in {"test", "unit_test"})
+    return {
+        "wall": wall,
+        "rss": peak_rss_gb(),
+        "models": model_s,
+        "tests_seconds": tests_s,
+        "tests": result.count("test") + result.count("unit_test"),
+    }
+
+
+def child_sessions() -> dict:
+    from pipeline.warehouse.build import run_dbt
+
+    start = time.perf_counter()
+    result = run_dbt(settings(), "run", select="fact_user_sessions")
+    wall = time.perf_counter() - start
+    return {"wall": wall, "rss": peak_rss_gb(), "sql": result.nodes[0].seconds}
+
+
+def child_polars() -> dict:
+    import polars as pl
+
+    from pipeline.sessions import SESSION_TIMEOUT_MINUTES
+
+    s = settings()
+    out = s.data_dir / "bench_polars_sessions.parquet"
+    timeout_us = SESSION_TIMEOUT_MINUTES * 60 * 1_000_000
+    start = time.perf_counter()
+    events = (
+        pl.scan_parquet(f"{s.lake}/events/**/*.parquet", hive_partitioning=True)
+        .filter(pl.col("user_id").is_not_null() & pl.col("user_session").is_not_null())
+        .unique(subset=DEDUP_KEY, keep="any")
+        .sort("user_id", "event_time", "source_file", "source_line")
+    )
+    gap = pl.col("event_time").diff().dt.total_microseconds().over("user_id")
+    is_type = lambda t: (pl.col("event_type") == t).sum()  # noqa: E731
+    sessions = (
+        events.with_columns(
+            session_number=(gap.is_null() | (gap > timeout_us))
+            .cast(pl.Int64)
+            .cum_sum()
+            .over("user_id")
+        )
+        .group_by("user_id", "session_number")
+        .agg(
+            experiment_group=pl.col("experiment_group").min(),
+            session_start=pl.col("event_time").min(),
+            session_end=pl.col("event_time").max(),
+            total_views=is_type("view"),
+            total_carts=is_type("cart"),
+            total_removes=is_type("remove_from_cart"),
+            total_purchases=is_type("purchase"),
+            total_injected_purchases=(
+                pl.col("is_injected") & (pl.col("event_type") == "purchase")
+            ).sum(),
+            revenue=pl.col("price").filter(pl.col("event_type") == "purchase").sum(),
+            event_count=pl.len(),
+        )
+    )
+    sessions.sink_parquet(out, engine="streaming")
+    wall = time.perf_counter() - start
+    rows = pl.scan_parquet(out).select(pl.len()).collect().item()
+    out.unlink()
+    return {"wall": wall, "rss": peak_rss_gb(), "sessions": rows}
+
+
+CHILDREN = {"build": child_build, "sessions": child_sessions, "polars": child_polars}
+
+
+def measure(what: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", what], cwd=ROOT, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"{what} failed")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    import duckdb
+
+    ensure_data()
+    s = settings()
+    with duckdb.connect(str(s.warehouse_path), read_only=True) as con:
+        bronze = con.execute("select count(*) from bronze.events").fetchone()[0]
+    print(f"warehouse build on {bronze:,} bronze events ({s.warehouse_path})", flush=True)
+
+    build = measure("build")
+    with duckdb.connect(str(s.warehouse_path), read_only=True) as con:
+        silver, sessions = con.execute(
+            "select (select count(*) from silver.stg_events), "
+            "(select count(*) from gold.fact_user_sessions)"
+        ).fetchone()
+    models = " | ".join(f"{name} {sec:.1f} s" for name, sec in build["models"].items())
+    print(
+        f"  whole dbt build: wall {build['wall']:.1f} s | peak RSS {build['rss']:.2f} GB | "
+        f"{build['tests']} tests {build['tests_seconds']:.1f} s | "
+        f"target < 60 s: {'OK' if build['wall'] < 60 else 'MISSED'}"
+    )
+    print(f"    models: {models}")
+    print(f"    silver events {silver:,} -> {sessions:,} sessions")
+
+    dbt_sessions = measure("sessions")
+    polars = measure("polars")
+    ratio_sql = dbt_sessions["sql"] / polars["wall"]
+    ratio_wall = dbt_sessions["wall"] / polars["wall"]
+    print(
+        f"  sessionization (dbt run fact_user_sessions): wall {dbt_sessions['wall']:.1f} s "
+        f"(model SQL {dbt_sessions['sql']:.1f} s) | peak RSS {dbt_sessions['rss']:.2f} GB"
+    )
+    print(
+        f"  baseline Polars sessionization (streaming, lake -> Parquet): wall {polars['wall']:.1f} s"
+        f" | peak RSS {polars['rss']:.2f} GB | {polars['sessions']:,} sessions"
+        f" ({'same count' if polars['sessions'] == sessions else 'COUNT DIFFERS'})"
+    )
+    print(
+        f"  ratio dbt/Polars: model SQL {ratio_sql:.2f}x, with dbt start-up {ratio_wall:.2f}x | "
+        f"target <= 2x: {'OK' if ratio_sql <= 2 else 'MISSED'} | "
+        f"RSS target < 4 GB: {'OK' if max(build['rss'], dbt_sessions['rss']) < 4 else 'MISSED'}"
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        print(json.dumps(CHILDREN[sys.argv[2]]()))
+    else:
+        main()

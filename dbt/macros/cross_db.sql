@@ -1,0 +1,56 @@
+{#
+    The few places where DuckDB and BigQuery SQL differ, as dispatched macros with a
+    duckdb__ and a bigquery__ variant. Models call these and stay engine-neutral.
+#}
+
+{# Microseconds since the epoch: exact elapsed time (DuckDB's date_diff counts boundaries). #}
+{% macro epoch_microseconds(ts) -%}
+    {{ return(adapter.dispatch('epoch_microseconds', 'ecom_growth')(ts)) }}
+{%- endmacro %}
+{% macro duckdb__epoch_microseconds(ts) -%}epoch_us({{ ts }}){%- endmacro %}
+{% macro bigquery__epoch_microseconds(ts) -%}unix_micros({{ ts }}){%- endmacro %}
+
+{# An instant as a UTC timestamp (DuckDB timestamptz, BigQuery timestamp). #}
+{% macro utc_timestamp(value) -%}
+    {{ return(adapter.dispatch('utc_timestamp', 'ecom_growth')(value)) }}
+{%- endmacro %}
+{% macro duckdb__utc_timestamp(value) -%}cast({{ value }} as timestamptz){%- endmacro %}
+{% macro bigquery__utc_timestamp(value) -%}cast({{ value }} as timestamp){%- endmacro %}
+
+{# The UTC calendar date of an instant, whatever the session time zone. #}
+{% macro utc_date(ts) -%}
+    {{ return(adapter.dispatch('utc_date', 'ecom_growth')(ts)) }}
+{%- endmacro %}
+{% macro duckdb__utc_date(ts) -%}cast(timezone('UTC', {{ ts }}) as date){%- endmacro %}
+{% macro bigquery__utc_date(ts) -%}date({{ ts }}, 'UTC'){%- endmacro %}
+
+{# The UTC month of an instant as 'YYYY-MM'. #}
+{% macro utc_month(ts) -%}
+    {{ return(adapter.dispatch('utc_month', 'ecom_growth')(ts)) }}
+{%- endmacro %}
+{% macro duckdb__utc_month(ts) -%}strftime(timezone('UTC', {{ ts }}), '%Y-%m'){%- endmacro %}
+{% macro bigquery__utc_month(ts) -%}format_timestamp('%Y-%m', {{ ts }}, 'UTC'){%- endmacro %}
+
+{# Lower-case hex MD5 of a value's text, equal to Python's hashlib.md5(str(v)).hexdigest(). #}
+{% macro md5_hex(value) -%}
+    {{ return(adapter.dispatch('md5_hex', 'ecom_growth')(value)) }}
+{%- endmacro %}
+{% macro duckdb__md5_hex(value) -%}md5(cast({{ value }} as varchar)){%- endmacro %}
+{% macro bigquery__md5_hex(value) -%}to_hex(md5(cast({{ value }} as string))){%- endmacro %}
+
+{#
+    Last hex character of that MD5: its parity is the experiment assignment
+    (pipeline.experiment.assign_group). DuckDB's md5_number() has another parity: not used.
+#}
+{% macro md5_last_hex_char(value) -%}
+    {{ return(adapter.dispatch('md5_last_hex_char', 'ecom_growth')(value)) }}
+{%- endmacro %}
+{% macro duckdb__md5_last_hex_char(value) -%}right(md5(cast({{ value }} as varchar)), 1){%- endmacro %}
+{% macro bigquery__md5_last_hex_char(value) -%}substr(to_hex(md5(cast({{ value }} as string))), -1){%- endmacro %}
+
+{# A 64-bit float (dbt.type_float() is a 32-bit float on DuckDB). #}
+{% macro type_double() -%}
+    {{ return(adapter.dispatch('type_double', 'ecom_growth')()) }}
+{%- endmacro %}
+{% macro duckdb__type_double() -%}double{%- endmacro %}
+{% macro bigquery__type_double() -%}float64{%- endmacro %}

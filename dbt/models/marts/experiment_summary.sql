@@ -1,0 +1,59 @@
+-- The A/B dashboard's table: per month and experiment group, and over the whole window
+-- (session_month = 'all'). A session belongs to the month it starts in.
+
+with sessions as (
+
+    select * from {{ ref('fact_user_sessions') }}
+
+),
+
+monthly as (
+
+    select
+        session_month,
+        experiment_group,
+        count(distinct user_id) as users,
+        count(distinct case when total_purchases > 0 then user_id end) as converters,
+        count(*) as sessions,
+        sum(total_purchases) as purchases,
+        sum(total_injected_purchases) as injected_purchases,
+        sum(revenue) as revenue
+    from sessions
+    group by session_month, experiment_group
+
+),
+
+whole_window as (
+
+    select
+        'all' as session_month,
+        experiment_group,
+        count(distinct user_id) as users,
+        count(distinct case when total_purchases > 0 then user_id end) as converters,
+        count(*) as sessions,
+        sum(total_purchases) as purchases,
+        sum(total_injected_purchases) as injected_purchases,
+        sum(revenue) as revenue
+    from sessions
+    group by experiment_group
+
+),
+
+unioned as (
+
+    select * from monthly
+    union all
+    select * from whole_window
+
+)
+
+select
+    cast(session_month as {{ dbt.type_string() }}) as session_month,
+    experiment_group,
+    cast(users as {{ dbt.type_bigint() }}) as users,
+    cast(converters as {{ dbt.type_bigint() }}) as converters,
+    cast(sessions as {{ dbt.type_bigint() }}) as sessions,
+    cast(purchases as {{ dbt.type_bigint() }}) as purchases,
+    cast(injected_purchases as {{ dbt.type_bigint() }}) as injected_purchases,
+    cast(revenue as {{ type_double() }}) as revenue
+from unioned

@@ -1,0 +1,35 @@
+-- The abandonment model's training set: sessions that put something in the cart, labelled by
+-- whether they ended without a purchase.
+
+{{
+    config(
+        partition_by=partition_by_day('session_start'),
+        cluster_by=cluster_by_user(),
+    )
+}}
+
+with sessions as (
+
+    select * from {{ ref('fact_user_sessions') }}
+
+),
+
+cart_sessions as (
+
+    select *
+    from sessions
+    where total_carts >= 1
+
+)
+
+select
+    session_id,
+    user_id,
+    experiment_group,
+    session_start,
+    session_month,
+    total_views,
+    total_carts,
+    session_duration_minutes,
+    total_purchases = 0 as abandoned_cart
+from cart_sessions

@@ -1,0 +1,83 @@
+-- Silver events: strict types, UTC timestamps, only events that belong to a known user and
+-- session, and each exact duplicate (same time, type, product, user, session and price) once.
+-- The raw files repeat about 5% of their rows verbatim (double-fired tracking); counting them
+-- would inflate views, carts and revenue, so silver keeps the first copy by source position.
+
+with source as (
+
+    select * from {{ source('bronze', 'events') }}
+
+),
+
+typed as (
+
+    -- Ingestion already parsed every field (bad rows are quarantined there, and the bronze
+    -- source tests check the categories): these casts pin the types, they do not clean text,
+    -- which keeps the view cheap (no per-row string functions over ~20M rows).
+    select
+        {{ utc_timestamp('event_time') }} as event_time,
+        cast(event_type as {{ dbt.type_string() }}) as event_type,
+        cast(product_id as {{ dbt.type_bigint() }}) as product_id,
+        cast(category_id as {{ dbt.type_bigint() }}) as category_id,
+        nullif(cast(category_code as {{ dbt.type_string() }}), '') as category_code,
+        nullif(cast(brand as {{ dbt.type_string() }}), '') as brand,
+        cast(price as {{ type_double() }}) as price,
+        cast(user_id as {{ dbt.type_bigint() }}) as user_id,
+        nullif(cast(user_session as {{ dbt.type_string() }}), '') as user_session,
+        cast(experiment_group as {{ dbt.type_string() }}) as experiment_group,
+        cast(original_event_type as {{ dbt.type_string() }}) as original_event_type,
+        cast(is_injected as {{ dbt.type_boolean() }}) as is_injected,
+        cast(source_file as {{ dbt.type_string() }}) as source_file,
+        cast(source_line as {{ dbt.type_bigint() }}) as source_line
+    from source
+
+),
+
+known_users_and_sessions as (
+
+    select *
+    from typed
+    where
+        event_time is not null
+        and user_id is not null
+        and user_session is not null
+        and user_session != 'unknown'
+
+),
+
+ranked_copies as (
+
+    select
+        *,
+        row_number() over (
+            partition by event_time, event_type, product_id, user_id, user_session, price
+            order by source_file, source_line
+        ) as copy_number
+    from known_users_and_sessions
+
+),
+
+deduplicated as (
+
+    select * from ranked_copies
+    where copy_number = 1
+
+)
+
+select
+    event_time,
+    {{ utc_date('event_time') }} as event_date,
+    event_type,
+    product_id,
+    category_id,
+    category_code,
+    brand,
+    price,
+    user_id,
+    user_session,
+    experiment_group,
+    original_event_type,
+    is_injected,
+    source_file,
+    source_line
+from deduplicated

@@ -1,0 +1,11 @@
+{# A compound key: no two rows share the same values of these columns. #}
+{% test unique_combination_of_columns(model, combination_of_columns) %}
+
+{%- set columns = combination_of_columns | join(', ') %}
+
+select {{ columns }}, count(*) as row_count
+from {{ model }}
+group by {{ columns }}
+having count(*) > 1
+
+{% endtest %}

@@ -1,0 +1,69 @@
+"""One JSON manifest per ingested month: what went in, what came out, and that they add up."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from pipeline.errors import DataContractError
+
+
+@dataclass(frozen=True)
+class Manifest:
+    month: str
+    month_key: str
+    source_file: str
+    source_path: str
+    input_bytes: int
+    input_sha256: str
+    rows_read: int
+    rows_written: int
+    rows_quarantined: int
+    quarantined_by_reason: dict[str, int]
+    rows_injected: int
+    duplicate_rows: int
+    rows_by_group: dict[str, int]
+    injected_by_group: dict[str, int]
+    rows_loaded: int | None  # rows of this file in the warehouse's bronze.events after the load
+    quarantine_loaded: int | None  # and in bronze.quarantine
+    parts: list[str]
+    quarantine_path: str
+    batch_size: int | None
+    ingested_at: str
+    timings_seconds: dict[str, float] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Every row is accounted for: read = written + quarantined, and the breakdowns agree."""
+        problems = []
+        if self.rows_read != self.rows_written + self.rows_quarantined:
+            problems.append(
+                f"rows read {self.rows_read} != written {self.rows_written}"
+                f" + quarantined {self.rows_quarantined}"
+            )
+        if sum(self.quarantined_by_reason.values()) != self.rows_quarantined:
+            problems.append(f"quarantine reasons sum to {sum(self.quarantined_by_reason.values())}")
+        if sum(self.rows_by_group.values()) != self.rows_written:
+            problems.append(f"experiment groups sum to {sum(self.rows_by_group.values())}")
+        if self.rows_loaded is not None and self.rows_loaded != self.rows_written:
+            problems.append(f"bronze holds {self.rows_loaded} rows of {self.source_file}")
+        if self.quarantine_loaded is not None and self.quarantine_loaded != self.rows_quarantined:
+            problems.append(f"bronze.quarantine holds {self.quarantine_loaded} rows")
+        if problems:
+            raise DataContractError(
+                f"Row accounting failed for {self.source_file}: {'; '.join(problems)}. "
+                "Nothing was lost silently; re-run `ecom ingest --month "
+                f"{self.month}` and report the manifest if it persists."
+            )
+
+    def write(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{self.month}.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def read(cls, path: Path) -> Manifest:
+        return cls(**json.loads(path.read_text()))

@@ -1,0 +1,1 @@
+"""The cart-abandonment model: contract, training, artifact, SQL scoring, explanations."""

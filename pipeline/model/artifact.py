@@ -1,0 +1,392 @@
+"""The model folder: one layout whoever trained it, one loader that predicts from it.
+
+Layout (what BigQuery ML's EXPORT MODEL writes for a boosted-tree model, plus our two files):
+
+    model.bst                    the XGBoost booster (legacy binary from BigQuery ML, UBJSON locally)
+    assets/model_metadata.json   feature names in model order, their encodings, class names
+    assets/<i>.txt, <i>_array.txt  vocabularies of categorical features (BigQuery ML only)
+    model_card.json              metrics, parameters, data window, row counts, versions, fingerprint
+    reference_sample.csv         1,000 training rows for SHAP backgrounds and drift reports
+
+Keep this module importable with numpy + xgboost + json only: the API image loads models with it.
+No pickle: a booster file is data, and the SHAP explainer is rebuilt from it at load time.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+from pipeline.errors import ModelError
+from pipeline.model import features as contract
+
+MODEL_NAME = "abandonment"
+BOOSTER_FILE = "model.bst"
+METADATA_FILE = "assets/model_metadata.json"
+CARD_FILE = "model_card.json"
+REFERENCE_FILE = "reference_sample.csv"
+KNOWN_OBJECTIVES = ("binary:logistic", "multi:softprob")
+# Names the positive class ("abandoned") can carry in class_names, whichever engine wrote them.
+POSITIVE_CLASS_NAMES = ("1", "true")
+NULL_FILLER = "_null_filler"
+
+
+@dataclass(frozen=True)
+class InputColumn:
+    """How one metadata feature becomes booster columns (BigQuery ML's export encodings).
+
+    numeric: one column, the value itself; missing -> `mean` when the metadata gives one.
+    ohe: one column holding the value's line index in assets/<i>.txt; an unseen value is missing.
+    mhe: one column per line of assets/<i>_array.txt, 1.0 where the array holds it, else missing.
+    """
+
+    name: str
+    encode_type: str
+    vocabulary: tuple[str, ...] = ()
+    mean: float | None = None
+
+    @property
+    def width(self) -> int:
+        return len(self.vocabulary) if self.encode_type == "mhe" else 1
+
+
+@dataclass
+class LoadedModel:
+    """A booster plus everything needed to feed it and read its output."""
+
+    path: Path
+    booster: xgb.Booster
+    objective: str
+    class_names: tuple[str, ...]
+    positive_index: int
+    columns: tuple[InputColumn, ...]
+    metadata: dict[str, Any]
+    card: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def is_numeric_only(self) -> bool:
+        return all(c.encode_type == "numeric" for c in self.columns)
+
+    def encode(self, records: Iterable[Mapping[str, Any]]) -> np.ndarray:
+        """Raw records -> the booster's input matrix, with the export's encodings applied."""
+        rows = [self._encode_record(r) for r in records]
+        width = sum(c.width for c in self.columns)
+        return np.asarray(rows, dtype=np.float64).reshape(len(rows), width)
+
+    def _encode_record(self, record: Mapping[str, Any]) -> list[float]:
+        out: list[float] = []
+        for col in self.columns:
+            value = record.get(col.name)
+            if col.encode_type == "ohe":
+                out.append(_vocab_index(col.vocabulary, value))
+            elif col.encode_type == "mhe":
+                present = {str(v) for v in (value or [])}
+                out.extend(1.0 if word in present else math.nan for word in col.vocabulary)
+            elif col.name in contract.BY_NAME:
+                out.append(contract.encode_value(col.name, value))
+            else:
+                out.append(_as_float(col.name, value))
+        return out
+
+    def impute(self, matrix: np.ndarray) -> np.ndarray:
+        """Replace missing numeric inputs by their metadata mean (what BigQuery ML does)."""
+        matrix = np.array(matrix, dtype=np.float64, copy=True)
+        offset = 0
+        for col in self.columns:
+            if col.encode_type == "numeric" and col.mean is not None:
+                column = matrix[:, offset]
+                column[np.isnan(column)] = col.mean
+            offset += col.width
+        return matrix
+
+    def predict_proba_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """Encoded matrix -> class probabilities, one column per class in class_names order."""
+        if matrix.ndim != 2 or matrix.shape[1] != self.booster.num_features():
+            raise ModelError(
+                f"expected a matrix with {self.booster.num_features()} columns, got {matrix.shape}"
+            )
+        raw = self.booster.inplace_predict(self.impute(matrix), missing=np.nan)
+        if self.objective == "binary:logistic":
+            positive = np.asarray(raw, dtype=np.float64).reshape(-1)
+            proba = np.empty((positive.size, 2))
+            proba[:, self.positive_index] = positive
+            proba[:, 1 - self.positive_index] = 1.0 - positive
+            return proba
+        return np.asarray(raw, dtype=np.float64).reshape(matrix.shape[0], len(self.class_names))
+
+    def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """Encoded matrix -> probability of the positive class (abandoned)."""
+        return self.predict_proba_matrix(matrix)[:, self.positive_index]
+
+    def predict_proba(self, records: Iterable[Mapping[str, Any]]) -> np.ndarray:
+        return self.predict_proba_matrix(self.encode(records))
+
+    def predict(self, records: Iterable[Mapping[str, Any]]) -> np.ndarray:
+        """Raw records -> probability of the positive class (abandoned)."""
+        return self.predict_matrix(self.encode(records))
+
+
+def _vocab_index(vocabulary: Sequence[str], value: Any) -> float:
+    if value is None or value == "":
+        return math.nan
+    try:
+        return float(vocabulary.index(str(value)))
+    except ValueError:
+        return math.nan  # an unseen category is missing, as in BigQuery ML's predictor
+
+
+def _as_float(name: str, value: Any) -> float:
+    if value is None or value == "":
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be a number, got {value!r}") from err
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_model(path: Path | str, features: Sequence[str] | None = contract.FEATURES) -> LoadedModel:
+    """Load a model folder written by BigQuery ML's EXPORT MODEL or by `ecom train`.
+
+    `features` is the contract the metadata must match (names and order); pass None to load
+    any export (the reference export in the tests has other features).
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ModelError(f"{folder}: no model folder here. Run `ecom train` first.")
+    metadata = _read_metadata(folder / METADATA_FILE)
+    names = list(metadata["feature_names"])
+    if features is not None and names != list(features):
+        raise ModelError(
+            f"{folder / METADATA_FILE}: feature_names {names} do not match the feature contract "
+            f"{list(features)} (names and order). Retrain with `ecom train`."
+        )
+    columns = tuple(_input_column(folder, metadata, i, name) for i, name in enumerate(names))
+    booster = _read_booster(folder / BOOSTER_FILE)
+    objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
+    if objective not in KNOWN_OBJECTIVES:
+        raise ModelError(
+            f"{folder / BOOSTER_FILE}: unknown objective {objective!r}; the loader serves "
+            f"{' and '.join(KNOWN_OBJECTIVES)} classifiers only."
+        )
+    class_names = tuple(str(c) for c in metadata["class_names"])
+    positive_index = _positive_index(folder / METADATA_FILE, class_names)
+    _check_shapes(folder, booster, objective, class_names, columns)
+    card_path = folder / CARD_FILE
+    card = json.loads(card_path.read_text()) if card_path.exists() else {}
+    return LoadedModel(
+        path=folder,
+        booster=booster,
+        objective=objective,
+        class_names=class_names,
+        positive_index=positive_index,
+        columns=columns,
+        metadata=metadata,
+        card=card,
+    )
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise ModelError(f"{path}: model metadata is missing; the folder is not a model export.")
+    try:
+        metadata = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelError(f"{path}: model metadata is not valid JSON ({err}).") from err
+    missing = [k for k in ("feature_names", "features", "class_names") if k not in metadata]
+    if not isinstance(metadata, dict) or missing:
+        raise ModelError(f"{path}: model metadata lacks {missing}; re-export the model.")
+    return metadata
+
+
+def _input_column(folder: Path, metadata: dict[str, Any], index: int, name: str) -> InputColumn:
+    spec = metadata["features"].get(name)
+    if spec is None:
+        raise ModelError(f"{folder / METADATA_FILE}: feature {name!r} has no entry in 'features'.")
+    encode_type = spec.get("encode_type", "numeric")
+    if encode_type == "numeric":
+        mean = spec.get("mean")
+        return InputColumn(name, "numeric", mean=None if mean is None else float(mean))
+    if encode_type not in ("ohe", "mhe"):
+        raise ModelError(
+            f"{folder / METADATA_FILE}: feature {name!r} has unknown encode_type {encode_type!r}."
+        )
+    vocab_path = (
+        folder / "assets" / (f"{index}.txt" if encode_type == "ohe" else f"{index}_array.txt")
+    )
+    if not vocab_path.exists():
+        raise ModelError(f"{vocab_path}: vocabulary of feature {name!r} is missing.")
+    vocabulary = tuple(vocab_path.read_text().splitlines())
+    return InputColumn(name, encode_type, vocabulary=vocabulary)
+
+
+def _read_booster(path: Path) -> xgb.Booster:
+    if not path.exists():
+        raise ModelError(f"{path}: booster file is missing. Run `ecom train` or re-export.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Loading model from XGBoost < 1.0.0": expected
+            booster = xgb.Booster(model_file=str(path))
+    except xgb.core.XGBoostError as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else "unreadable"
+        raise ModelError(
+            f"{path}: booster file is corrupt or in an unsupported format ({first_line}). "
+            "Re-export or retrain the model."
+        ) from err
+    # shap honours best_iteration where predict does not; keep every tree for both.
+    if booster.attr("best_iteration") is not None:
+        booster.set_attr(best_iteration=None, best_score=None)
+    return booster
+
+
+def _positive_index(metadata_path: Path, class_names: tuple[str, ...]) -> int:
+    matches = [i for i, c in enumerate(class_names) if c.lower() in POSITIVE_CLASS_NAMES]
+    if len(class_names) < 2 or len(matches) != 1:
+        raise ModelError(
+            f"{metadata_path}: class_names {list(class_names)} must hold exactly one positive "
+            f"class named one of {POSITIVE_CLASS_NAMES}."
+        )
+    return matches[0]
+
+
+def _check_shapes(
+    folder: Path,
+    booster: xgb.Booster,
+    objective: str,
+    class_names: tuple[str, ...],
+    columns: tuple[InputColumn, ...],
+) -> None:
+    width = sum(c.width for c in columns)
+    if booster.num_features() != width:
+        raise ModelError(
+            f"{folder / METADATA_FILE}: the metadata describes {width} input columns but "
+            f"{folder / BOOSTER_FILE} expects {booster.num_features()}."
+        )
+    config = json.loads(booster.save_config())["learner"]["learner_model_param"]
+    n_class = int(config.get("num_class", "0"))
+    if objective == "multi:softprob" and n_class != len(class_names):
+        raise ModelError(
+            f"{folder / METADATA_FILE}: {len(class_names)} class_names but the booster has "
+            f"{n_class} classes."
+        )
+    if objective == "binary:logistic" and len(class_names) != 2:
+        raise ModelError(f"{folder / METADATA_FILE}: a binary:logistic model needs two classes.")
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def contract_metadata(stats: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
+    """Metadata for a locally trained model: the contract's features, all numeric.
+
+    No `mean` is written: the local booster routes missing values down its default branches,
+    and a mean would make the loader impute instead.
+    """
+    return {
+        "model_type": "boosted_tree_classifier",
+        "label_col": contract.LABEL,
+        "class_names": ["0", "1"],
+        "feature_names": list(contract.FEATURES),
+        "features": {name: dict(stats.get(name, {})) for name in contract.FEATURES},
+    }
+
+
+def write_model(
+    folder: Path,
+    booster: xgb.Booster,
+    metadata: Mapping[str, Any],
+    card: Mapping[str, Any],
+    reference: Mapping[str, np.ndarray],
+    assets_from: Path | None = None,
+) -> Path:
+    """Write the model folder atomically: a failed run never leaves a half-written model.
+
+    `assets_from` copies vocabularies from an imported export.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; the API container must read it
+    try:
+        (staging / "assets").mkdir()
+        if assets_from is not None:
+            for item in assets_from.glob("*.txt"):
+                shutil.copy2(item, staging / "assets" / item.name)
+        booster.save_model(str(staging / BOOSTER_FILE))  # UBJSON for non-.json names
+        (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+        (staging / CARD_FILE).write_text(json.dumps(card, indent=2, default=_json_default) + "\n")
+        write_reference(staging / REFERENCE_FILE, reference)
+        if folder.exists():
+            backup = folder.with_name(folder.name + ".previous")
+            shutil.rmtree(backup, ignore_errors=True)
+            os.replace(folder, backup)
+            os.replace(staging, folder)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.replace(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
+
+
+def write_reference(path: Path, columns: Mapping[str, np.ndarray]) -> None:
+    """The reference sample as CSV (empty cell = missing): readable by anything, no pickle."""
+    names = list(columns)
+    n = len(next(iter(columns.values()))) if columns else 0
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(names)
+        for i in range(n):
+            writer.writerow(_csv_cell(columns[name][i]) for name in names)
+
+
+def read_reference(folder: Path | str) -> dict[str, np.ndarray]:
+    """The reference sample's columns as float arrays (NaN = missing)."""
+    path = Path(folder) / REFERENCE_FILE
+    if not path.exists():
+        raise ModelError(f"{path}: reference sample is missing. Run `ecom train` again.")
+    with path.open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    header, body = rows[0], rows[1:]
+    return {
+        name: np.array([float(r[i]) if r[i] != "" else math.nan for r in body])
+        for i, name in enumerate(header)
+    }
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    number = float(value)
+    if math.isnan(number):
+        return ""
+    return repr(int(number)) if number.is_integer() else repr(number)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")

@@ -1,0 +1,195 @@
+"""`ecom train --engine local`: xgboost on gold.fct_cart_sessions, evaluated two ways.
+
+The booster that ships is fitted on the random split's training rows (the rows BigQuery ML
+trains on with DATA_SPLIT_METHOD='CUSTOM'); a second booster with the same parameters is fitted
+on the time split for its metrics only.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+from pipeline.model import artifact
+from pipeline.model.dataset import (
+    Split,
+    TrainingSet,
+    check_two_classes,
+    from_frame,
+    random_split,
+    time_split,
+    training_query,
+)
+from pipeline.model.evaluate import baselines, evaluate
+from pipeline.model.features import FEATURES, LABEL
+from pipeline.settings import Settings
+
+# The model's hyper-parameters, written out in full so BigQuery ML can be given the same ones
+# (sql/bqml/create_model.sql is rendered from this dict). Values equal xgboost's defaults
+# except the three the design fixes: 100 trees, depth 4, learning rate 0.1.
+TRAIN_PARAMS: dict[str, Any] = {
+    "objective": "binary:logistic",
+    "booster": "gbtree",
+    "n_estimators": 100,
+    "max_depth": 4,
+    "learning_rate": 0.1,
+    "tree_method": "hist",
+    "subsample": 1.0,
+    "colsample_bytree": 1.0,
+    "colsample_bylevel": 1.0,
+    "colsample_bynode": 1.0,
+    "min_child_weight": 1.0,
+    "gamma": 0.0,
+    "reg_alpha": 0.0,
+    "reg_lambda": 1.0,
+    "num_parallel_tree": 1,
+}
+REFERENCE_ROWS = 1_000
+
+
+@dataclass
+class TrainResult:
+    model_dir: Path
+    card: dict[str, Any]
+
+
+def fit_booster(X: np.ndarray, y: np.ndarray, params: Mapping[str, Any], seed: int) -> xgb.Booster:
+    """Fit with the native API: n_estimators becomes the number of boosting rounds."""
+    check_two_classes(y, "the training split")
+    native = {k: v for k, v in params.items() if k != "n_estimators"}
+    native.update(seed=seed, eval_metric="logloss", verbosity=0)
+    dtrain = xgb.DMatrix(X, label=y, missing=np.nan, feature_names=None)
+    return xgb.train(native, dtrain, num_boost_round=int(params["n_estimators"]))
+
+
+def predict(booster: xgb.Booster, X: np.ndarray) -> np.ndarray:
+    return booster.inplace_predict(X, missing=np.nan)
+
+
+def evaluate_split(
+    data: TrainingSet, split: Split, params: Mapping[str, Any], seed: int, n_boot: int
+) -> tuple[xgb.Booster, dict[str, Any]]:
+    X_train, y_train = data.X[split.train], data.y[split.train]
+    X_test, y_test = data.X[split.test], data.y[split.test]
+    check_two_classes(y_test, f"the {split.name} split's test set")
+    booster = fit_booster(X_train, y_train, params, seed)
+    report = {
+        "description": split.note,
+        "train_rows": int(y_train.size),
+        "test_rows": int(y_test.size),
+        "model": evaluate(y_test, predict(booster, X_test), seed=seed, n_boot=n_boot),
+        "baselines": baselines(X_train, y_train, X_test, y_test, seed=seed, n_boot=n_boot),
+    }
+    return booster, report
+
+
+def load_training_set(settings: Settings) -> TrainingSet:
+    from pipeline.warehouse import connect  # the batch stack; not needed to load a model
+
+    warehouse = connect(settings)
+    table = warehouse.table("gold", "fct_cart_sessions")
+    frame = warehouse.query(training_query(table, settings.seed, warehouse.engine))
+    return from_frame(frame.sort("session_id"))
+
+
+def feature_stats(X: np.ndarray) -> dict[str, dict[str, float]]:
+    stats = {}
+    for i, name in enumerate(FEATURES):
+        column = X[:, i][~np.isnan(X[:, i])]
+        if column.size:
+            stats[name] = {"min": float(column.min()), "max": float(column.max())}
+    return stats
+
+
+def reference_sample(data: TrainingSet, mask: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """REFERENCE_ROWS training rows drawn without replacement (seeded), in row order."""
+    rows = np.flatnonzero(mask)
+    pick = np.sort(np.random.default_rng(seed).choice(rows, min(REFERENCE_ROWS, rows.size), False))
+    sample = {name: data.X[pick, i] for i, name in enumerate(FEATURES)}
+    sample[LABEL] = data.y[pick].astype(np.float64)
+    return sample
+
+
+def library_versions() -> dict[str, str]:
+    names = ("xgboost-cpu", "numpy", "scikit-learn", "duckdb", "polars")
+    out = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except Exception:  # not installed in this image: leave it out
+            continue
+    return out
+
+
+def model_card(
+    data: TrainingSet,
+    params: Mapping[str, Any],
+    seed: int,
+    evaluations: Mapping[str, Any],
+    engine: str,
+) -> dict[str, Any]:
+    return {
+        "model": artifact.MODEL_NAME,
+        "engine": engine,
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "features": list(FEATURES),
+        "label": LABEL,
+        "parameters": {**params, "seed": seed},
+        "data_window": {
+            "first_session_start": data.session_start_min,
+            "last_session_start": data.session_start_max,
+            "months": sorted(set(data.session_month.tolist())),
+        },
+        "rows": {
+            "total": len(data),
+            "abandoned": int(data.y.sum()),
+            "purchased": int(len(data) - data.y.sum()),
+            "train": int((~data.is_eval).sum()),
+            "eval": int(data.is_eval.sum()),
+        },
+        "training_data_fingerprint": data.fingerprint(),
+        "library_versions": library_versions(),
+        "evaluation": dict(evaluations),
+    }
+
+
+def train_local(
+    settings: Settings,
+    *,
+    params: Mapping[str, Any] | None = None,
+    n_boot: int = 200,
+    out_dir: Path | None = None,
+    progress=None,
+) -> TrainResult:
+    """Read the training set, evaluate on both splits, write the model folder."""
+    params = {**TRAIN_PARAMS, **(params or {})}
+    seed = settings.seed
+    task = progress.add_task("train abandonment model", total=4) if progress else None
+
+    def step() -> None:
+        if progress is not None:
+            progress.advance(task)
+
+    data = load_training_set(settings)
+    step()
+    split = random_split(data)
+    booster, random_report = evaluate_split(data, split, params, seed, n_boot)
+    step()
+    _, time_report = evaluate_split(data, time_split(data), params, seed, n_boot)
+    step()
+    card = model_card(
+        data, params, seed, {"random_split": random_report, "time_split": time_report}, "local"
+    )
+    metadata = artifact.contract_metadata(feature_stats(data.X[split.train]))
+    folder = out_dir or settings.models_dir / artifact.MODEL_NAME
+    artifact.write_model(folder, booster, metadata, card, reference_sample(data, split.train, seed))
+    step()
+    return TrainResult(folder, card)

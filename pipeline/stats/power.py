@@ -1,0 +1,129 @@
+"""Power for the two-proportion test: the minimum detectable effect of the observed sample and
+the sample a chosen effect needs.
+
+The test is the pooled z-test (equivalent to the uncorrected chi-square): its standard error
+uses the pooled proportion under the null and the unpooled one under the alternative, the
+formulation of statsmodels' `power_proportions_2indep` and Fleiss' sample-size formula (the
+tests check both).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, stats
+
+from pipeline.stats.models import MessageCode
+
+DEFAULT_POWER = 0.8
+
+
+@dataclass(frozen=True)
+class PowerResult:
+    baseline: float
+    n_control: int
+    n_treatment: int
+    alpha: float
+    power: float
+    mde_absolute: float | None
+    mde_relative: float | None
+    target_relative_lift: float
+    required_per_group: int | None
+    message: MessageCode = "ok"
+
+
+def power_two_proportions(
+    baseline: float, diff: float, n_control: float, n_treatment: float, alpha: float = 0.05
+) -> float:
+    """Probability that the two-sided pooled z-test rejects when Treatment = baseline + diff."""
+    treated = baseline + diff
+    ratio = n_treatment / n_control
+    pooled = (baseline + ratio * treated) / (1 + ratio)
+    sd_null = np.sqrt(pooled * (1 - pooled) * (1 / n_control + 1 / n_treatment))
+    sd_alt = np.sqrt(baseline * (1 - baseline) / n_control + treated * (1 - treated) / n_treatment)
+    z = stats.norm.ppf(1 - alpha / 2)
+    upper = stats.norm.cdf((abs(diff) - z * sd_null) / sd_alt)
+    lower = stats.norm.cdf((-abs(diff) - z * sd_null) / sd_alt)
+    return float(upper + lower)
+
+
+def minimum_detectable_effect(
+    baseline: float,
+    n_control: int,
+    n_treatment: int,
+    alpha: float = 0.05,
+    power: float = DEFAULT_POWER,
+) -> float | None:
+    """Smallest absolute increase detected with the given power; None if none is."""
+    ceiling = 1 - baseline - 1e-12
+    if ceiling <= 0 or n_control == 0 or n_treatment == 0:
+        return None
+    if power_two_proportions(baseline, ceiling, n_control, n_treatment, alpha) < power:
+        return None
+
+    def gap(diff: float) -> float:
+        return power_two_proportions(baseline, diff, n_control, n_treatment, alpha) - power
+
+    return float(optimize.brentq(gap, 1e-12, ceiling, xtol=1e-12))
+
+
+def sample_size_per_group(
+    baseline: float, relative_lift: float, alpha: float = 0.05, power: float = DEFAULT_POWER
+) -> int | None:
+    """Users per group (equal split) to detect baseline -> baseline * (1 + lift) (Fleiss, no
+    continuity correction); None when the effect is not a valid proportion change."""
+    treated = baseline * (1 + relative_lift)
+    diff = treated - baseline
+    if not (0 < baseline < 1 and 0 < treated < 1) or diff == 0:
+        return None
+    pooled = (baseline + treated) / 2
+    z_alpha = stats.norm.ppf(1 - alpha / 2)
+    z_beta = stats.norm.ppf(power)
+    root = z_alpha * math.sqrt(2 * pooled * (1 - pooled)) + z_beta * math.sqrt(
+        baseline * (1 - baseline) + treated * (1 - treated)
+    )
+    return math.ceil(root**2 / diff**2)
+
+
+def power_analysis(
+    baseline: float,
+    n_control: int,
+    n_treatment: int,
+    alpha: float = 0.05,
+    power: float = DEFAULT_POWER,
+    target_relative_lift: float = 0.05,
+) -> PowerResult:
+    """MDE of the observed sample and the sample needed for `target_relative_lift`."""
+    if n_control == 0 or n_treatment == 0:
+        return PowerResult(
+            baseline,
+            n_control,
+            n_treatment,
+            alpha,
+            power,
+            None,
+            None,
+            target_relative_lift,
+            None,
+            "empty_group",
+        )
+    message: MessageCode = "ok"
+    if baseline <= 0:
+        message = "zero_baseline"
+    elif baseline >= 1:
+        message = "all_converted"
+    mde = minimum_detectable_effect(baseline, n_control, n_treatment, alpha, power)
+    return PowerResult(
+        baseline,
+        n_control,
+        n_treatment,
+        alpha,
+        power,
+        mde,
+        mde / baseline if mde is not None and baseline > 0 else None,
+        target_relative_lift,
+        sample_size_per_group(baseline, target_relative_lift, alpha, power),
+        message,
+    )

@@ -1,0 +1,288 @@
+"""Build silver and gold with dbt, in-process, on the warehouse named by settings.
+
+dbt runs through its programmatic entry point (dbtRunner) so the CLI gets a progress bar fed
+by dbt's own events and a WarehouseError carrying dbt's own failure messages. The profile in
+dbt/profiles.yml reads every name from environment variables; this module sets them from
+Settings for the duration of one invocation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import WarehouseError
+from pipeline.sessions import SESSION_TIMEOUT_MINUTES
+from pipeline.settings import DBT_PROJECT_DIR, Settings
+
+# The SQL-scoring model needs a trained model first; `ecom score` builds it.
+SCORING_SELECTOR = "tag:scoring"
+PROFILES_DIR = DBT_PROJECT_DIR
+FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
+
+
+@dataclass(frozen=True)
+class NodeOutcome:
+    """One model or test of a dbt invocation, as dbt reported it."""
+
+    unique_id: str
+    resource_type: str
+    status: str
+    message: str | None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build did: every node's outcome and where dbt wrote its artifacts."""
+
+    target: str
+    elapsed_seconds: float
+    target_path: Path
+    nodes: tuple[NodeOutcome, ...] = field(default_factory=tuple)
+
+    def count(self, resource_type: str) -> int:
+        return sum(node.resource_type == resource_type for node in self.nodes)
+
+
+def dbt_target(settings: Settings) -> str:
+    """The profile target for the configured warehouse."""
+    return "bigquery" if settings.warehouse == "bigquery" else "local"
+
+
+def dbt_paths(settings: Settings) -> tuple[Path, Path]:
+    """dbt's target/ and logs/ under the data dir, so builds of different data dirs never share
+    compiled SQL, partial-parse state or logs."""
+    root = settings.data_dir.resolve() / "dbt"
+    return root / "target", root / "logs"
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    """The environment variables dbt/profiles.yml and the project read."""
+    env = {
+        "ECOM_DBT_TARGET": dbt_target(settings),
+        "ECOM_DUCKDB_PATH": str(settings.warehouse_path.resolve()),
+        "ECOM_BQ_LOCATION": settings.bq_location,
+        "ECOM_BQ_BRONZE_DATASET": settings.bq_bronze_dataset,
+        "ECOM_BQ_SILVER_DATASET": settings.bq_silver_dataset,
+        "ECOM_BQ_GOLD_DATASET": settings.bq_gold_dataset,
+    }
+    if settings.gcp_project:
+        env["ECOM_GCP_PROJECT"] = settings.gcp_project
+    if settings.bq_api_endpoint:
+        # An emulator on loopback: any bearer token is accepted (callers may override both).
+        env["ECOM_BQ_API_ENDPOINT"] = settings.bq_api_endpoint
+        env["ECOM_BQ_AUTH_METHOD"] = os.environ.get("ECOM_BQ_AUTH_METHOD", "oauth-secrets")
+        env["ECOM_BQ_TOKEN"] = os.environ.get("ECOM_BQ_TOKEN", "emulator")
+    return env
+
+
+def dbt_vars() -> dict[str, Any]:
+    """Project vars fixed by the Python side (one place for each fact)."""
+    return {"session_timeout_minutes": SESSION_TIMEOUT_MINUTES}
+
+
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for one dbt invocation, then restore the previous values."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def dbt_args(
+    command: str,
+    settings: Settings,
+    *,
+    select: str | None = None,
+    exclude: str | None = None,
+    extra: tuple[str, ...] = (),
+) -> list[str]:
+    target_path, log_path = dbt_paths(settings)
+    args = [
+        *command.split(),
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(PROFILES_DIR),
+        "--target",
+        dbt_target(settings),
+        "--target-path",
+        str(target_path),
+        "--log-path",
+        str(log_path),
+        "--vars",
+        json.dumps(dbt_vars()),
+        "--no-send-anonymous-usage-stats",
+        "--no-version-check",
+        "--quiet",
+    ]
+    if select:
+        args += ["--select", select]
+    if exclude:
+        args += ["--exclude", exclude]
+    return args + list(extra)
+
+
+class _ProgressFeed:
+    """Advances a rich progress task from dbt's events: the first START line gives the
+    number of selected nodes, each NodeFinished advances the bar by one."""
+
+    def __init__(self, progress: Any | None, description: str) -> None:
+        self.progress = progress
+        self.task = progress.add_task(description, total=None) if progress else None
+        self.sized = False
+
+    def __call__(self, event: Any) -> None:
+        if self.progress is None:
+            return
+        name = event.info.name
+        if name == "LogStartLine" and not self.sized:
+            self.sized = True
+            self.progress.update(self.task, total=event.data.total)
+        elif name == "NodeFinished":
+            node = event.data.node_info
+            self.progress.update(self.task, advance=1, description=f"dbt: {node.node_name}")
+
+
+def _check_bronze(settings: Settings) -> None:
+    """Fail early, with the fix, when there is nothing to build from (DuckDB only)."""
+    if settings.warehouse != "duckdb":
+        return
+    import duckdb
+
+    path = settings.warehouse_path
+    hint = "Run `ecom ingest` first (or `make demo` to generate data and run everything)."
+    if not path.exists():
+        raise WarehouseError(f"No warehouse at {path}. {hint}")
+    with duckdb.connect(str(path), read_only=True) as con:
+        found = con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'bronze' and table_name = 'events'"
+        ).fetchone()
+    if not found or found[0] == 0:
+        raise WarehouseError(f"{path} has no bronze.events table. {hint}")
+
+
+def _release_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open in this process after an invocation.
+
+    Otherwise any later read-only connection to the same file from this process (the
+    warehouse interface, tests, the app) fails with "different configuration".
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # dbt-duckdb not installed: nothing is open
+        return
+    env = getattr(DuckDBConnectionManager, "_ENV", None)
+    if env is not None:
+        env.close()
+    DuckDBConnectionManager.close_all_connections()
+
+
+def _outcomes(run_result: Any) -> tuple[NodeOutcome, ...]:
+    results = getattr(run_result, "results", None) or []
+    return tuple(
+        NodeOutcome(
+            unique_id=r.node.unique_id,
+            resource_type=str(r.node.resource_type),
+            status=str(r.status),
+            message=r.message,
+            seconds=float(r.execution_time or 0.0),
+        )
+        for r in results
+    )
+
+
+def _failure_message(nodes: tuple[NodeOutcome, ...], target_path: Path) -> str:
+    failed = [n for n in nodes if n.status in FAILED_STATUSES]
+    skipped = sum(n.status == "skipped" for n in nodes)
+    lines = [f"dbt build failed: {len(failed)} node(s) failed, {skipped} skipped downstream."]
+    lines += [f"  {n.status.upper()} {n.unique_id}: {n.message}" for n in failed]
+    lines.append(
+        f"The failing SQL is under {target_path / 'run'}; run it in the warehouse to see the "
+        "offending rows, fix the data (or the model) and rerun `ecom warehouse`."
+    )
+    return "\n".join(lines)
+
+
+def run_dbt(
+    settings: Settings,
+    command: str,
+    *,
+    select: str | None = None,
+    exclude: str | None = None,
+    extra: tuple[str, ...] = (),
+    show_progress: bool = False,
+) -> BuildResult:
+    """Invoke one dbt command in-process; raise WarehouseError if anything failed."""
+    from dbt.cli.main import dbtRunner
+
+    from pipeline.progress import progress as make_progress
+
+    target_path, _ = dbt_paths(settings)
+    args = dbt_args(command, settings, select=select, exclude=exclude, extra=extra)
+    display = make_progress() if show_progress else None
+    started = time.perf_counter()
+    with environment(dbt_env(settings)), display or nullcontext():
+        feed = _ProgressFeed(display, f"dbt {command}")
+        try:
+            result = dbtRunner(callbacks=[feed]).invoke(args)
+        finally:
+            _release_duckdb()
+    elapsed = time.perf_counter() - started
+    nodes = _outcomes(result.result)
+    if result.exception is not None:
+        raise WarehouseError(
+            f"dbt {command} could not run: {result.exception}\n"
+            f"Check dbt/profiles.yml and the logs in {dbt_paths(settings)[1]}."
+        ) from result.exception
+    if not result.success:
+        raise WarehouseError(_failure_message(nodes, target_path))
+    return BuildResult(dbt_target(settings), elapsed, target_path, nodes)
+
+
+def build_warehouse(
+    settings: Settings,
+    select: str | None = None,
+    *,
+    exclude: str | None = None,
+    show_progress: bool = False,
+) -> BuildResult:
+    """`dbt build` (models, data tests, unit tests) of silver and gold.
+
+    Without a selection, everything but the scoring model (tag:scoring) is built.
+    """
+    if select is None and exclude is None:
+        exclude = SCORING_SELECTOR
+    _check_bronze(settings)
+    return run_dbt(settings, "build", select=select, exclude=exclude, show_progress=show_progress)
+
+
+def generate_docs(settings: Settings) -> Path:
+    """`dbt docs generate`: the static docs site (index.html, catalog.json) in dbt's target."""
+    return run_dbt(settings, "docs generate").target_path
+
+
+__all__ = [
+    "BuildResult",
+    "NodeOutcome",
+    "build_warehouse",
+    "dbt_env",
+    "dbt_vars",
+    "generate_docs",
+    "run_dbt",
+]

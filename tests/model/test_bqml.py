@@ -1,0 +1,126 @@
+"""BigQuery ML: the rendered SQL (names, options, features) and the import of an export.
+No emulator runs BigQuery ML, so the statements are checked as text and the import path runs
+on a folder shaped like EXPORT MODEL's output."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xgboost as xgb
+from conftest import bqml_like_export
+
+from pipeline.errors import InputError
+from pipeline.model import artifact, bqml
+from pipeline.model.features import FEATURES
+from pipeline.model.train import TRAIN_PARAMS
+from pipeline.settings import Settings
+
+# What each BigQuery ML option must say, written independently of bqml.OPTION_FOR_PARAM.
+EXPECTED_OPTIONS = {
+    "model_type": "'BOOSTED_TREE_CLASSIFIER'",
+    "max_iterations": "100",
+    "max_tree_depth": "4",
+    "learn_rate": "0.1",
+    "early_stop": "false",
+    "data_split_method": "'CUSTOM'",
+    "data_split_col": "'is_eval'",
+    "subsample": "1.0",
+    "l2_reg": "1.0",
+    "l1_reg": "0.0",
+    "min_split_loss": "0.0",
+    "min_tree_child_weight": "1",
+    "tree_method": "'HIST'",
+    "num_parallel_tree": "1",
+    "colsample_bytree": "1.0",
+    "booster_type": "'GBTREE'",
+    "input_label_cols": "['abandoned_cart']",
+}
+
+
+@pytest.fixture
+def bq_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={
+            "gcp_project": "acme-growth",
+            "bq_gold_dataset": "shop_gold",
+            "gcs_bucket": "acme-ml",
+        }
+    )
+
+
+def test_every_template_renders_with_names_filled(bq_settings):
+    for step in bqml.STEPS:
+        sql = bqml.render(step, bq_settings)
+        assert "$" not in sql, step
+        assert "`acme-growth.shop_gold.abandonment_model`" in sql, step
+    assert "gs://acme-ml/models/abandonment_model" in bqml.render("export_model", bq_settings)
+    assert "`acme-growth.shop_gold.fct_cart_sessions`" in bqml.render("create_model", bq_settings)
+    assert "`acme-growth.shop_gold.cart_session_predictions`" in bqml.render("predict", bq_settings)
+    assert "ml.explain_predict(" in bqml.render("explain_predict", bq_settings)
+    assert "ml.global_explain(" in bqml.render("global_explain", bq_settings)
+    assert "ml.evaluate(" in bqml.render("evaluate", bq_settings)
+
+
+def test_options_equal_the_local_parameters(bq_settings):
+    options = bqml.rendered_options(bqml.render("create_model", bq_settings))
+    for name, value in EXPECTED_OPTIONS.items():
+        assert options[name] == value, name
+    # And straight from the local dict: any change to TRAIN_PARAMS reaches the SQL.
+    assert options["max_iterations"] == str(TRAIN_PARAMS["n_estimators"])
+    assert options["max_tree_depth"] == str(TRAIN_PARAMS["max_depth"])
+    assert float(options["learn_rate"]) == TRAIN_PARAMS["learning_rate"]
+    assert float(options["l2_reg"]) == TRAIN_PARAMS["reg_lambda"]
+    changed = bqml.model_options({**TRAIN_PARAMS, "max_depth": 6})
+    assert changed["max_tree_depth"] == "6"
+
+
+def test_unmapped_local_parameter_is_refused():
+    with pytest.raises(Exception, match="no BigQuery ML option for local parameter"):
+        bqml.model_options({**TRAIN_PARAMS, "max_bin": 128})
+
+
+def test_feature_list_equals_the_contract(bq_settings):
+    for step in ("create_model", "evaluate", "predict", "explain_predict"):
+        sql = bqml.render(step, bq_settings)
+        assert ", ".join(FEATURES) in sql, step
+    assert bqml.rendered_features(bqml.render("create_model", bq_settings)) == list(FEATURES)
+    create = bqml.render("create_model", bq_settings)
+    assert "when 'treatment' then 1" in create and "when 'control' then 0" in create
+    assert re.search(r"to_hex\(md5\(concat\('42\|', session_id\)\)\)", create)
+
+
+def test_names_come_from_settings():
+    with pytest.raises(InputError, match="ECOM_GCP_PROJECT"):
+        bqml.render("create_model", Settings(gcp_project=None))
+    with pytest.raises(InputError, match="ECOM_GCS_BUCKET"):
+        bqml.render("export_model", Settings(gcp_project="p", gcs_bucket=None))
+
+
+def test_import_of_an_export(trained, tmp_path: Path):
+    """A legacy-binary multi:softprob export becomes our model folder; the loader serves it."""
+    from pipeline.model.train import load_training_set
+
+    data = load_training_set(trained.settings)
+    export = tmp_path / "export"
+    booster = bqml_like_export(export, data.X, data.y, means={"session_duration_minutes": 12.0})
+    result = bqml.import_export(
+        export,
+        trained.settings,
+        bqml_results={"ml_evaluate": [{"roc_auc": 0.6}]},
+        n_boot=10,
+        out_dir=tmp_path / "imported",
+    )
+    model = artifact.load_model(result.model_dir)
+    assert model.objective == "multi:softprob" and model.card["engine"] == "bqml"
+    assert model.card["evaluation"]["ml_evaluate"] == [{"roc_auc": 0.6}]
+    assert model.card["rows"]["total"] == len(data)
+    assert model.metadata["features"]["session_duration_minutes"]["mean"] == 12.0
+    imputed = data.X.copy()
+    imputed[np.isnan(imputed[:, 2]), 2] = 12.0
+    expected = booster.predict(xgb.DMatrix(imputed))[:, model.positive_index]
+    np.testing.assert_allclose(model.predict_matrix(data.X), expected, atol=1e-7)
+    # Re-saved as UBJSON: readable by xgboost versions that refuse the legacy binary.
+    assert (result.model_dir / "model.bst").read_bytes()[:1] == b"{"

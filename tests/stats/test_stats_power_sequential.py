@@ -1,0 +1,127 @@
+"""Power and the always-valid confidence sequence, against statsmodels and hand-worked values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from statsmodels.stats.proportion import power_proportions_2indep
+
+from pipeline.stats.power import (
+    minimum_detectable_effect,
+    power_analysis,
+    power_two_proportions,
+    sample_size_per_group,
+)
+from pipeline.stats.sequential import (
+    always_valid_p,
+    conversion_looks,
+    halfwidth,
+    mixing_rho,
+)
+from pipeline.stats.sufficient import Proportion
+
+
+class TestPower:
+    @pytest.mark.parametrize(
+        ("baseline", "diff", "n_c", "n_t"),
+        [(0.07, 0.01, 10_000, 10_000), (0.2, -0.03, 1_500, 2_000), (0.05, 0.004, 80_000, 79_000)],
+    )
+    def test_power_matches_statsmodels(self, baseline, diff, n_c, n_t) -> None:
+        ref = power_proportions_2indep(
+            diff, baseline, n_t, ratio=n_c / n_t, alpha=0.05, return_results=False
+        )
+        assert power_two_proportions(baseline, diff, n_c, n_t) == pytest.approx(ref, rel=1e-9)
+
+    def test_sample_size_hand_worked_fleiss(self) -> None:
+        # 10% -> 12%: (1.959964 sqrt(2 .11 .89) + 0.841621 sqrt(.09 + .1056))² / .02²
+        # = (0.867271 + 0.372219)² / 0.0004 = 3840.8 -> 3,841 per group.
+        assert sample_size_per_group(0.10, 0.20) == 3_841
+
+    @pytest.mark.parametrize(("baseline", "lift"), [(0.10, 0.20), (0.067, 0.05), (0.3, -0.1)])
+    def test_sample_size_reaches_the_power_by_statsmodels(self, baseline, lift) -> None:
+        n = sample_size_per_group(baseline, lift)
+        diff = baseline * lift
+        at_n = power_proportions_2indep(diff, baseline, n, return_results=False)
+        assert 0.8 <= at_n < 0.8 + 1e-3
+
+    def test_mde_has_exactly_the_requested_power(self) -> None:
+        mde = minimum_detectable_effect(0.07, 10_000, 10_000)
+        ref = power_proportions_2indep(mde, 0.07, 10_000, return_results=False)
+        assert ref == pytest.approx(0.8, abs=1e-9)
+        # Inverse of the sample-size formula: 10,000 per group is what that MDE needs.
+        assert sample_size_per_group(0.07, mde / 0.07) in (10_000, 10_001)
+
+    def test_analysis_and_degenerate_input(self) -> None:
+        result = power_analysis(0.07, 10_000, 10_000, target_relative_lift=0.2)
+        assert result.mde_relative == pytest.approx(result.mde_absolute / 0.07)
+        assert result.required_per_group == sample_size_per_group(0.07, 0.2)
+        empty = power_analysis(0.0, 0, 10)
+        assert empty.message == "empty_group" and empty.mde_absolute is None
+        assert power_analysis(0.0, 100, 100).message == "zero_baseline"
+
+
+def msprt_p_value(estimate: float, variance: float, tau2: float) -> float:
+    """Johari et al. (2017) normal-mixture mSPRT, written from the paper: p = 1 / Lambda,
+    Lambda = sqrt(V / (V + tau²)) exp(tau² est² / (2 V (V + tau²))), V the estimate's variance."""
+    v = variance
+    return min(
+        1.0, 1 / (math.sqrt(v / (v + tau2)) * math.exp(tau2 * estimate**2 / (2 * v * (v + tau2))))
+    )
+
+
+class TestConfidenceSequence:
+    def test_rho_hand_worked(self) -> None:
+        # -2 ln .05 = 5.991465; ln(6.991465) = 1.944691; sqrt(7.936156 / 5000) = 0.039840.
+        assert mixing_rho(0.05, 5_000) == pytest.approx(0.0398401, abs=1e-7)
+
+    def test_halfwidth_hand_worked(self) -> None:
+        # sigma² = 1, n = N* = 5000: n rho² = 7.936156; 2 (8.936156) / (5000² 0.00158723)
+        # = 4.50404e-4; ln(sqrt(8.936156) / .05) = 4.090784; sqrt(product) = 0.042924,
+        # 1.5486 times the fixed-horizon 1.959964 / sqrt(5000) = 0.027718.
+        width = halfwidth(1 / math.sqrt(5_000), 5_000, 0.05, 5_000)
+        assert width == pytest.approx(0.042924, abs=1e-6)
+        assert width / (1.959964 / math.sqrt(5_000)) == pytest.approx(1.5486, abs=1e-4)
+
+    @pytest.mark.parametrize(
+        ("estimate", "se", "n"),
+        [(0.01, 0.0036, 20_000), (-0.002, 0.001, 300_000), (0.0, 0.01, 900)],
+    )
+    def test_p_value_is_the_msprt_of_johari_et_al(self, estimate, se, n) -> None:
+        # The same mixture written as an mSPRT on the estimate: tau² = sigma² rho².
+        tau2 = se**2 * n * mixing_rho(0.05, 5_000) ** 2
+        ours = float(always_valid_p(estimate, se, n, 0.05, 5_000))
+        assert ours == pytest.approx(msprt_p_value(estimate, se**2, tau2), rel=1e-9)
+
+    @pytest.mark.parametrize("tuning", [500.0, 5_000.0, 200_000.0])
+    def test_sequence_edge_is_where_the_msprt_p_value_equals_alpha(self, tuning) -> None:
+        se, n, alpha = 0.004, 40_000, 0.05
+        width = float(halfwidth(se, n, alpha, tuning))
+        tau2 = se**2 * n * mixing_rho(alpha, tuning) ** 2
+        assert msprt_p_value(width, se**2, tau2) == pytest.approx(alpha, rel=1e-9)
+
+    def test_tuning_parameter_moves_the_tightest_point(self) -> None:
+        # Relative to the fixed interval, the sequence is tightest near n = N*.
+        ratios = {
+            n: float(halfwidth(1 / math.sqrt(n), n, 0.05, 50_000)) * math.sqrt(n)
+            for n in (5e3, 5e4, 5e5)
+        }
+        assert ratios[5e4] < ratios[5e3] and ratios[5e4] < ratios[5e5]
+        with pytest.raises(ValueError, match="N\\*"):
+            mixing_rho(0.05, 0)
+
+    def test_looks_report_both_intervals_and_degenerate_weeks(self) -> None:
+        looks = [
+            (Proportion(500, 0), Proportion(510, 0)),
+            (Proportion(1_000, 60), Proportion(1_020, 80)),
+            (Proportion(2_000, 130), Proportion(2_030, 170)),
+        ]
+        result = conversion_looks(looks, alpha=0.05, tuning=5_000)
+        assert result.looks[0].message == "no_conversions" and result.looks[0].estimate is None
+        last = result.looks[-1]
+        assert last.sequential_ci.lower < last.fixed_ci.lower
+        assert last.fixed_ci.upper < last.sequential_ci.upper
+        assert (last.sequential_p < 0.05) == last.sequential_ci.excludes_zero()
+        assert conversion_looks(looks[-1:]).message == "single_look"
+        assert np.isfinite([k.sequential_p for k in result.looks[1:]]).all()

@@ -1,0 +1,184 @@
+"""BigQueryWarehouse against a real BigQuery REST server (the emulator) on loopback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from pathlib import Path
+
+import polars as pl
+import pytest
+from bq_emulator import EMULATOR_PROJECT, bq_emulator  # noqa: F401  (fixture)
+from polars.testing import assert_frame_equal
+
+from pipeline.errors import InputError, WarehouseError
+from pipeline.experiment import assign_group
+from pipeline.schema import BRONZE_SCHEMA, QUARANTINE_SCHEMA
+from pipeline.settings import Settings
+from pipeline.warehouse import connect
+from pipeline.warehouse.bigquery import BigQueryWarehouse
+from pipeline.warehouse.duckdb import BronzeLoad
+
+_dataset_ids = itertools.count()
+
+
+def bronze_events(months: dict[int, int], users: int = 4) -> pl.DataFrame:
+    """`n` events in each (2019, month): users cycle, times a minute apart, 19-digit categories."""
+    rows = []
+    for month, n in months.items():
+        year = 2019 if month >= 10 else 2020
+        for i in range(n):
+            user_id = 500_000_000 + i % users
+            at = dt.datetime(year, month, 1, 0, 0, tzinfo=dt.UTC) + dt.timedelta(minutes=i)
+            rows.append(
+                {
+                    "event_time": at,
+                    "event_type": ("view", "cart", "purchase")[i % 3],
+                    "product_id": 5_800_000 + i,
+                    "category_id": 1_487_580_005_092_295_511 + i,  # above 2^53
+                    "category_code": None if i % 2 else "beauty.nail",
+                    "brand": "runail",
+                    "price": 1.25 * i,
+                    "user_id": user_id,
+                    "user_session": f"s-{user_id}",
+                    "experiment_group": assign_group(user_id),
+                    "original_event_type": ("view", "cart", "purchase")[i % 3],
+                    "is_injected": False,
+                    "source_file": f"{at:%Y-%b}.csv",
+                    "source_line": i + 2,
+                    "ingested_at": dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+                }
+            )
+    return pl.DataFrame(rows, schema=BRONZE_SCHEMA)
+
+
+@pytest.fixture
+def bq_settings(settings: Settings, bq_emulator: str) -> Settings:  # noqa: F811
+    """Settings for the emulator, with datasets of their own so tests cannot see each other."""
+    n = next(_dataset_ids)
+    return settings.model_copy(
+        update={
+            "warehouse": "bigquery",
+            "gcp_project": EMULATOR_PROJECT,
+            "bq_api_endpoint": bq_emulator,
+            "bq_bronze_dataset": f"t{n}_bronze",
+            "bq_silver_dataset": f"t{n}_silver",
+            "bq_gold_dataset": f"t{n}_gold",
+        }
+    )
+
+
+def read_bronze(wh: BigQueryWarehouse) -> pl.DataFrame:
+    return wh.query(f"select * from {wh.table('bronze', 'events')}").sort("event_time")
+
+
+def test_table_names_are_quoted_project_dataset_table(settings: Settings) -> None:
+    wh = connect(settings.model_copy(update={"warehouse": "bigquery", "gcp_project": "my-proj"}))
+    assert wh.engine == "bigquery"
+    assert wh.table("gold", "dim_users") == "`my-proj.cosmetics_gold.dim_users`"
+    assert wh.table("bronze", "events") == "`my-proj.cosmetics_bronze.events`"
+    with pytest.raises(WarehouseError, match="Unknown layer"):
+        wh.table("platinum", "x")
+
+
+def test_missing_project_says_what_to_set(settings: Settings) -> None:
+    with pytest.raises(WarehouseError, match="ECOM_GCP_PROJECT"):
+        BigQueryWarehouse(settings.model_copy(update={"warehouse": "bigquery"}))
+
+
+def load_by_source_file(wh: BigQueryWarehouse, events: pl.DataFrame) -> dict[str, int]:
+    """Load a frame the way ingestion does: one call per source file (month)."""
+    loaded = {}
+    for (source_file,), part in events.group_by("source_file", maintain_order=True):
+        loaded[source_file] = wh.load_bronze(source_file, [part]).events
+    return loaded
+
+
+def quarantine_rows(source_file: str, lines: range) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "source_file": source_file,
+            "source_line": list(lines),
+            "raw_line": [f"bad,{n}" for n in lines],
+            "reason": "unparsable event_time",
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
+
+
+@pytest.mark.emulator
+def test_load_bronze_round_trips_every_column(bq_settings: Settings) -> None:
+    events = bronze_events({10: 7, 11: 5})
+    wh = BigQueryWarehouse(bq_settings)
+
+    assert load_by_source_file(wh, events) == {"2019-Oct.csv": 7, "2019-Nov.csv": 5}
+
+    got = read_bronze(wh)
+    assert got.schema == BRONZE_SCHEMA
+    table = wh.client.get_table(wh.table_id("bronze", "events"))
+    assert (table.time_partitioning.type_, table.time_partitioning.field) == ("MONTH", "event_time")
+    assert table.clustering_fields == ["user_id"]
+    assert_frame_equal(got, events.sort("event_time"))
+
+
+@pytest.mark.emulator
+def test_reloading_a_file_replaces_it_and_leaves_other_files(bq_settings: Settings) -> None:
+    wh = BigQueryWarehouse(bq_settings)
+    load_by_source_file(wh, bronze_events({10: 6, 11: 4}))
+    wh.load_bronze("2019-Oct.csv", [], [quarantine_rows("2019-Oct.csv", range(2, 5))])
+
+    # Re-ingested October is smaller and has one rejected line; November must stay as it was.
+    october_again = bronze_events({10: 3})
+    rejected = quarantine_rows("2019-Oct.csv", range(9, 10))
+    first = wh.load_bronze("2019-Oct.csv", [october_again], [rejected])
+    second = wh.load_bronze("2019-Oct.csv", [october_again], [rejected])
+
+    assert first == second == BronzeLoad(events=3, quarantined=1)
+    counts = wh.query(
+        f"select source_file, count(*) as n from {wh.table('bronze', 'events')} "
+        f"group by source_file order by source_file"
+    )
+    assert counts.rows() == [("2019-Nov.csv", 4), ("2019-Oct.csv", 3)]
+    # No staging table is left behind.
+    dataset = f"{wh.project}.{bq_settings.bq_bronze_dataset}"
+    assert {t.table_id for t in wh.client.list_tables(dataset)} == {"events", "quarantine"}
+
+
+@pytest.mark.emulator
+def test_load_bronze_from_lake_parquet_parts(bq_settings: Settings, tmp_path: Path) -> None:
+    events = bronze_events({12: 9})
+    lake = tmp_path / "lake" / "events" / "month=2019-12"
+    lake.mkdir(parents=True)
+    parts = [lake / f"part-{i}.parquet" for i in range(3)]
+    for i, path in enumerate(parts):  # ingestion writes a month as several parts
+        events.slice(3 * i, 3).write_parquet(path)
+    quarantine = tmp_path / "2019-Dec.parquet"
+    quarantine_rows("2019-Dec.csv", range(20, 22)).write_parquet(quarantine)
+    wh = BigQueryWarehouse(bq_settings)
+
+    assert wh.load_bronze("2019-Dec.csv", parts, [quarantine]) == BronzeLoad(9, 2)
+    assert_frame_equal(read_bronze(wh), events.sort("event_time"))
+    rejects = wh.query(f"select * from {wh.table('bronze', 'quarantine')} order by source_line")
+    assert_frame_equal(rejects, quarantine_rows("2019-Dec.csv", range(20, 22)))
+
+
+@pytest.mark.emulator
+def test_a_failed_load_keeps_the_previous_rows(bq_settings: Settings) -> None:
+    wh = BigQueryWarehouse(bq_settings)
+    load_by_source_file(wh, bronze_events({10: 5}))
+    broken = bronze_events({10: 2}).drop("is_injected")
+
+    with pytest.raises(InputError, match="lacks columns"):
+        wh.load_bronze("2019-Oct.csv", [bronze_events({10: 8}), broken])
+
+    assert read_bronze(wh).height == 5
+    dataset = f"{wh.project}.{bq_settings.bq_bronze_dataset}"
+    assert {t.table_id for t in wh.client.list_tables(dataset)} == {"events", "quarantine"}
+
+
+def test_load_bronze_refuses_a_source_file_name_that_is_not_a_plain_file_name(
+    settings: Settings,
+) -> None:
+    wh = BigQueryWarehouse(settings.model_copy(update={"gcp_project": "p"}))
+    with pytest.raises(InputError, match="Unexpected source file name"):
+        wh.load_bronze("2019-Oct.csv' or true or '", [])

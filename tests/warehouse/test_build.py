@@ -1,0 +1,219 @@
+"""One real dbt build on a small bronze, checked against an independent Polars computation."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+from dbt_sample import Built
+from polars.testing import assert_frame_equal
+
+from pipeline.experiment import assign_group
+from pipeline.sessions import SESSION_TIMEOUT_MINUTES
+from pipeline.warehouse import connect
+from pipeline.warehouse.build import generate_docs
+
+MODELS = {
+    "stg_events",
+    "fact_user_sessions",
+    "dim_users",
+    "fct_cart_sessions",
+    "experiment_summary",
+}
+DEDUP_KEY = ["event_time", "event_type", "product_id", "user_id", "user_session", "price"]
+TIMEOUT_US = SESSION_TIMEOUT_MINUTES * 60 * 1_000_000
+
+
+def gold(built: Built, sql: str) -> pl.DataFrame:
+    """A query through the warehouse interface, instants labelled 'UTC' whatever the session
+    time zone of the reading connection calls it ('Etc/UTC' on many machines)."""
+    frame = connect(built.settings).query(sql)
+    return frame.with_columns(pl.col(pl.Datetime("us", "*")).dt.convert_time_zone("UTC"))
+
+
+@pytest.fixture(scope="module")
+def silver_expected(built: Built) -> pl.DataFrame:
+    """Silver as the documented rule says: events with a session, exact duplicates once."""
+    return (
+        built.bronze.filter(pl.col("user_session").is_not_null() & pl.col("user_id").is_not_null())
+        .sort("source_file", "source_line")
+        .unique(subset=DEDUP_KEY, keep="first", maintain_order=True)
+    )
+
+
+@pytest.fixture(scope="module")
+def sessions_expected(silver_expected: pl.DataFrame) -> pl.DataFrame:
+    """Sessionization written independently in Polars: sort, gap > timeout, cumulative sum."""
+    ordered = silver_expected.sort("user_id", "event_time", "source_file", "source_line")
+    gap_us = pl.col("event_time").diff().dt.total_microseconds().over("user_id")
+    numbered = ordered.with_columns(
+        session_number=(gap_us.is_null() | (gap_us > TIMEOUT_US))
+        .cast(pl.Int64)
+        .cum_sum()
+        .over("user_id")
+    )
+    is_type = lambda t: (pl.col("event_type") == t).sum().cast(pl.Int64)  # noqa: E731
+    return (
+        numbered.group_by("user_id", "session_number")
+        .agg(
+            session_start=pl.col("event_time").min(),
+            session_end=pl.col("event_time").max(),
+            total_views=is_type("view"),
+            total_carts=is_type("cart"),
+            total_removes=is_type("remove_from_cart"),
+            total_purchases=is_type("purchase"),
+            total_injected_purchases=(pl.col("is_injected") & (pl.col("event_type") == "purchase"))
+            .sum()
+            .cast(pl.Int64),
+            revenue=pl.col("price").filter(pl.col("event_type") == "purchase").sum(),
+            event_count=pl.len().cast(pl.Int64),
+        )
+        .sort("user_id", "session_number")
+    )
+
+
+def test_build_runs_every_model_data_test_and_unit_test(built: Built) -> None:
+    statuses = {node.status for node in built.result.nodes}
+    assert statuses <= {"success", "pass"}, statuses
+    models = {n.unique_id.split(".")[-1] for n in built.result.nodes if n.resource_type == "model"}
+    assert models == MODELS  # the scoring model is excluded by default
+    assert built.result.count("unit_test") >= 8
+    assert built.result.count("test") >= 60
+
+
+def test_layers_land_in_silver_and_gold_schemas(built: Built) -> None:
+    tables = gold(
+        built,
+        "select table_schema, table_name, table_type from information_schema.tables "
+        "where table_schema in ('silver', 'gold') order by all",
+    )
+    assert tables.rows() == [
+        ("gold", "dim_users", "BASE TABLE"),
+        ("gold", "experiment_summary", "BASE TABLE"),
+        ("gold", "fact_user_sessions", "BASE TABLE"),
+        ("gold", "fct_cart_sessions", "BASE TABLE"),
+        ("silver", "stg_events", "VIEW"),
+    ]
+
+
+def test_silver_drops_sessionless_rows_and_exact_duplicates(
+    built: Built, silver_expected: pl.DataFrame
+) -> None:
+    silver = gold(built, "select * from silver.stg_events")
+    sessionless = built.bronze["user_session"].null_count()
+    duplicates = built.bronze.height - sessionless - silver_expected.height
+    assert sessionless > 0 and duplicates > 0  # the sample exercises both rules
+    assert silver.height == silver_expected.height
+    assert silver["user_session"].null_count() == 0
+    assert_frame_equal(
+        silver.select("source_line").sort("source_line"),
+        silver_expected.select("source_line").sort("source_line"),
+    )
+    assert silver.schema["event_time"] == pl.Datetime("us", "UTC")
+    assert (silver["event_date"] == silver["event_time"].dt.date()).all()
+
+
+def test_sessions_equal_an_independent_polars_sessionization(
+    built: Built, sessions_expected: pl.DataFrame
+) -> None:
+    actual = gold(
+        built,
+        "select user_id, session_number, session_start, session_end, total_views, total_carts, "
+        "total_removes, total_purchases, total_injected_purchases, revenue, event_count "
+        "from gold.fact_user_sessions order by user_id, session_number",
+    )
+    assert actual.height == sessions_expected.height
+    assert_frame_equal(actual, sessions_expected, check_dtypes=False, abs_tol=1e-9)
+    # The sample has gaps of exactly the timeout and of one second more: both sides of the rule.
+    gaps = (
+        built.bronze.sort("user_id", "event_time")
+        .select(pl.col("event_time").diff().over("user_id").dt.total_seconds())
+        .to_series()
+    )
+    assert (gaps == SESSION_TIMEOUT_MINUTES * 60).sum() > 0
+    assert (gaps == SESSION_TIMEOUT_MINUTES * 60 + 1).sum() > 0
+
+
+def test_session_columns_types_and_derived_values(built: Built) -> None:
+    sessions = gold(built, "select * from gold.fact_user_sessions")
+    assert sessions["session_id"].n_unique() == sessions.height
+    for column in (
+        "total_views",
+        "total_carts",
+        "total_purchases",
+        "event_count",
+        "session_number",
+    ):
+        assert sessions.schema[column] == pl.Int64, column
+    assert sessions.schema["session_duration_minutes"] == pl.Float64
+    minutes = (sessions["session_end"] - sessions["session_start"]).dt.total_microseconds() / 6e7
+    assert (sessions["session_duration_minutes"] - minutes).abs().max() < 1e-9
+    assert (sessions["session_month"] == sessions["session_start"].dt.strftime("%Y-%m")).all()
+
+
+def test_users_and_experiment_groups(built: Built, silver_expected: pl.DataFrame) -> None:
+    users = gold(built, "select * from gold.dim_users order by user_id")
+    assert users.height == silver_expected["user_id"].n_unique()
+    expected_groups = [assign_group(u) for u in users["user_id"]]
+    assert users["experiment_group"].to_list() == expected_groups
+    buyers = silver_expected.filter(pl.col("event_type") == "purchase")
+    assert users["converted"].sum() == buyers["user_id"].n_unique()
+    organic = buyers.filter(pl.col("original_event_type") == "purchase")["user_id"].n_unique()
+    assert users["converted_without_injection"].sum() == organic
+    last_day = silver_expected["event_time"].max().date()
+    expected_recency = [(last_day - t.date()).days for t in users["last_seen_at"]]
+    assert users["days_since_last_session"].to_list() == expected_recency
+    assert users["days_since_last_session"].min() == 0
+
+
+def test_cart_sessions_are_the_training_set(built: Built, sessions_expected: pl.DataFrame) -> None:
+    carts = gold(built, "select * from gold.fct_cart_sessions")
+    expected = sessions_expected.filter(pl.col("total_carts") >= 1)
+    assert carts.height == expected.height
+    assert carts["abandoned_cart"].sum() == (expected["total_purchases"] == 0).sum()
+
+
+def test_experiment_summary_matches_sessions(built: Built, sessions_expected: pl.DataFrame) -> None:
+    summary = gold(built, "select * from gold.experiment_summary")
+    groups = pl.DataFrame({"user_id": sessions_expected["user_id"].unique()}).with_columns(
+        experiment_group=pl.col("user_id").map_elements(assign_group, pl.String)
+    )
+    sessions = sessions_expected.join(groups, on="user_id").with_columns(
+        session_month=pl.col("session_start").dt.strftime("%Y-%m")
+    )
+
+    def rollup(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.group_by("experiment_group").agg(
+            users=pl.col("user_id").n_unique(),
+            converters=pl.col("user_id").filter(pl.col("total_purchases") > 0).n_unique(),
+            sessions=pl.len(),
+            purchases=pl.col("total_purchases").sum(),
+        )
+
+    whole = summary.filter(pl.col("session_month") == "all").sort("experiment_group")
+    assert_frame_equal(
+        whole.select("experiment_group", "users", "converters", "sessions", "purchases"),
+        rollup(sessions).sort("experiment_group"),
+        check_dtypes=False,
+    )
+    months = sorted(sessions["session_month"].unique())
+    assert sorted(set(summary["session_month"]) - {"all"}) == months
+    october = summary.filter(pl.col("session_month") == months[0]).sort("experiment_group")
+    assert_frame_equal(
+        october.select("experiment_group", "users", "converters", "sessions", "purchases"),
+        rollup(sessions.filter(pl.col("session_month") == months[0])).sort("experiment_group"),
+        check_dtypes=False,
+    )
+
+
+def test_docs_generate_writes_the_catalog_with_descriptions(built: Built) -> None:
+    target = generate_docs(built.settings)
+    assert (target / "index.html").exists()
+    catalog = json.loads((target / "catalog.json").read_text())
+    manifest = json.loads((target / "manifest.json").read_text())
+    node = "model.ecom_growth.fact_user_sessions"
+    assert "session_duration_minutes" in {c.lower() for c in catalog["nodes"][node]["columns"]}
+    documented = manifest["nodes"][node]
+    assert "one row per session" in documented["description"].lower()
+    assert documented["columns"]["session_id"]["description"]

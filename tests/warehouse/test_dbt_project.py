@@ -1,0 +1,87 @@
+"""The dbt project's static contract: one timeout, profiles driven by the environment,
+no hub packages, and the runner's environment and arguments."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from pipeline.sessions import SESSION_TIMEOUT_MINUTES
+from pipeline.settings import DBT_PROJECT_DIR, Settings
+from pipeline.warehouse.build import dbt_args, dbt_env, dbt_paths, dbt_vars
+
+
+def test_session_timeout_default_equals_the_python_constant() -> None:
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
+    assert project["vars"]["session_timeout_minutes"] == SESSION_TIMEOUT_MINUTES
+    assert dbt_vars()["session_timeout_minutes"] == SESSION_TIMEOUT_MINUTES
+
+
+def test_the_runner_passes_the_timeout_var_and_its_own_paths(tmp_path) -> None:
+    settings = Settings(data_dir=tmp_path / "d")
+    args = dbt_args("build", settings, exclude="tag:scoring")
+    assert json.loads(args[args.index("--vars") + 1]) == {
+        "session_timeout_minutes": SESSION_TIMEOUT_MINUTES
+    }
+    target_path, log_path = dbt_paths(settings)
+    assert args[args.index("--target-path") + 1] == str(target_path)
+    assert args[args.index("--log-path") + 1] == str(log_path)
+    assert target_path.is_relative_to(settings.data_dir.resolve())
+    assert args[args.index("--exclude") + 1] == "tag:scoring"
+    assert args[args.index("--target") + 1] == "local"
+
+
+def test_profiles_have_a_duckdb_default_and_an_env_driven_bigquery_target() -> None:
+    profile = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())["ecom_growth"]
+    assert "'local'" in profile["target"]
+    local, bigquery = profile["outputs"]["local"], profile["outputs"]["bigquery"]
+    assert local["type"] == "duckdb"
+    assert "env_var('ECOM_DUCKDB_PATH'" in local["path"]
+    assert bigquery["type"] == "bigquery"
+    for key, env in {
+        "project": "ECOM_GCP_PROJECT",
+        "location": "ECOM_BQ_LOCATION",
+        "dataset": "ECOM_BQ_GOLD_DATASET",
+        "api_endpoint": "ECOM_BQ_API_ENDPOINT",
+        "method": "ECOM_BQ_AUTH_METHOD",
+    }.items():
+        assert f"env_var('{env}'" in bigquery[key], key
+
+
+def test_no_hub_packages_are_needed() -> None:
+    # dbt hub is unreachable offline: generic tests live in the project.
+    assert not (DBT_PROJECT_DIR / "packages.yml").exists()
+    assert not (DBT_PROJECT_DIR / "dependencies.yml").exists()
+
+
+def test_runner_environment_follows_settings(tmp_path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        warehouse="bigquery",
+        gcp_project="proj-x",
+        bq_location="EU",
+        bq_silver_dataset="s_ds",
+        bq_api_endpoint="http://127.0.0.1:9050",
+    )
+    env = dbt_env(settings)
+    assert env["ECOM_DBT_TARGET"] == "bigquery"
+    assert env["ECOM_GCP_PROJECT"] == "proj-x"
+    assert env["ECOM_BQ_LOCATION"] == "EU"
+    assert env["ECOM_BQ_SILVER_DATASET"] == "s_ds"
+    assert env["ECOM_BQ_API_ENDPOINT"] == "http://127.0.0.1:9050"
+    assert dbt_env(Settings(data_dir=tmp_path))["ECOM_DUCKDB_PATH"] == str(
+        (tmp_path / "warehouse.duckdb").resolve()
+    )
+
+
+def test_models_contain_no_engine_specific_branches() -> None:
+    # Engine differences belong in dispatched macros (macros/cross_db.sql), not in models.
+    for sql in (DBT_PROJECT_DIR / "models").glob("[sm]*/*.sql"):
+        if sql.parent.name == "scoring":
+            continue
+        text = sql.read_text()
+        assert "target.type" not in text, sql
+        assert "::" not in text, f"{sql}: use cast(), not DuckDB's :: syntax"
+        for duckdb_only in ("epoch_us(", "strftime(", "md5(", "qualify"):
+            assert duckdb_only not in text.lower(), f"{sql}: {duckdb_only}"
