@@ -115,67 +115,48 @@ def generate(
         )
 
 
-# ---- abandonment model: train, score, explain ---------------------------------------------------
+# ---- ingest ----------------------------------------------------------------------------------
 @app.command()
 @handles_errors
-def train(
-    engine: Annotated[
-        str, typer.Option(help="local (xgboost on the warehouse) or bqml (BigQuery ML + export).")
-    ] = "local",
-    bootstrap: Annotated[
-        int, typer.Option(help="Bootstrap resamples for the ROC-AUC / PR-AUC intervals.")
-    ] = 200,
+def ingest(
+    months: Annotated[
+        list[str] | None,
+        typer.Option("--month", "--months", help="Month(s) to ingest, e.g. 2019-Oct; default all."),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Lines per Parquet part (one streaming query each); default whole month."
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Train the cart-abandonment model; write data/models/abandonment (booster + metadata +
-    model card + reference sample) and print both evaluations beside their baselines."""
-    from pipeline.errors import InputError
-    from pipeline.model.report import metrics_lines
+    """Parse raw CSVs into the Parquet lake and bronze.events, quarantining bad rows.
+
+    Raw monthly CSVs -> Parquet lake (month partitions) + quarantine + manifest -> warehouse
+    bronze.events. Re-ingesting a month replaces it everywhere.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipeline.ingest import ingest as run_ingest
     from pipeline.progress import progress
 
     settings = settings_for(data_dir)
-    if engine not in ("local", "bqml"):
-        raise InputError(f"--engine must be local or bqml, got {engine!r}")
     with progress() as bar:
-        if engine == "bqml":
-            from pipeline.model.bqml import train_bqml
-
-            result = train_bqml(settings, n_boot=bootstrap, progress=bar)
-        else:
-            from pipeline.model.train import train_local
-
-            result = train_local(settings, n_boot=bootstrap, progress=bar)
-    for line in metrics_lines(result.card):
-        console.print(line, highlight=False, markup=False)
-    console.print(f"model written to {result.model_dir}")
-
-
-@app.command()
-@handles_errors
-def score(data_dir: DataDir = None) -> None:
-    """Score every cart session in SQL: install predict_abandonment() from the current model
-    (DuckDB) and build the dbt model gold.cart_session_scores (BigQuery: ML.PREDICT)."""
-    from pipeline.model.sql_scoring import score_warehouse
-
-    settings = settings_for(data_dir)
-    result = score_warehouse(settings, show_progress=True)
-    console.print(
-        f"gold.cart_session_scores built ({result.count('model')} model, "
-        f"{result.count('test')} tests passed) in {result.elapsed_seconds:.1f} s"
-    )
-
-
-@app.command()
-@handles_errors
-def explain(data_dir: DataDir = None) -> None:
-    """SHAP plots of the current model: beeswarm, mean |SHAP| bar, highest-risk waterfall."""
-    from pipeline.model.artifact import MODEL_NAME
-    from pipeline.model.explain import explain_model
-
-    settings = settings_for(data_dir)
-    paths = explain_model(settings.models_dir / MODEL_NAME, settings.reports_dir / "shap")
-    for name, path in paths.items():
-        console.print(f"{name}: {path}")
+        manifests = run_ingest(settings, months, batch_size=batch_size, progress=bar)
+    table = Table(title=f"ingested into {settings.lake} and {settings.warehouse_path}")
+    for column in ("month", "read", "written", "quarantined", "injected", "duplicates", "seconds"):
+        table.add_column(column, justify="left" if column == "month" else "right")
+    for m in manifests:
+        table.add_row(
+            m.month,
+            *(f"{n:,}" for n in (m.rows_read, m.rows_written, m.rows_quarantined)),
+            *(f"{n:,}" for n in (m.rows_injected, m.duplicate_rows)),
+            f"{m.timings_seconds['total']:.1f}",
+        )
+    Console().print(table)
+    console.print(f"manifests in {settings.manifest_dir}, quarantine in {settings.quarantine_dir}")
 
 
 # --- warehouse (dbt) ---------------------------------------------------------------------
@@ -193,8 +174,10 @@ def warehouse(
         bool, typer.Option("--docs", help="Also run `dbt docs generate` after the build.")
     ] = False,
 ) -> None:
-    """Build silver and gold with dbt (models, data tests, unit tests) on the configured
-    warehouse (ECOM_WAREHOUSE: duckdb or bigquery)."""
+    """Build silver and gold with dbt: models, data tests and unit tests.
+
+    Runs on the configured warehouse (ECOM_WAREHOUSE: duckdb or bigquery).
+    """
     from pipeline.warehouse.build import build_warehouse, generate_docs
 
     settings = settings_for(data_dir)
@@ -235,9 +218,12 @@ def abtest(
     ] = "yates",
     data_dir: DataDir = None,
 ) -> None:
-    """Experiment readout on the gold layer: SRM check, conversion (chi-square, lifts with
-    intervals), revenue (Welch), power, peeking-safe weekly view, segments, injected truth.
-    Writes JSON, Markdown, PNG and HTML to <data-dir>/reports/abtest."""
+    """Read out the checkout experiment: did Treatment lift conversion, and how sure are we?
+
+    SRM check, conversion (chi-square, lifts with intervals), revenue (Welch), power,
+    peeking-safe weekly view, segments, injected truth. Writes JSON, Markdown, PNG and HTML
+    to <data-dir>/reports/abtest.
+    """
     from pipeline.abtest import ReadoutConfig, run_abtest
     from pipeline.errors import InputError
     from pipeline.progress import progress
@@ -268,49 +254,77 @@ def abtest(
     console.print(f"  {outputs.html}", highlight=False)
 
 
-# ---- ingest ----------------------------------------------------------------------------------
+# ---- abandonment model: train, score, explain ---------------------------------------------------
 @app.command()
 @handles_errors
-def ingest(
-    months: Annotated[
-        list[str] | None,
-        typer.Option("--month", "--months", help="Month(s) to ingest, e.g. 2019-Oct; default all."),
-    ] = None,
-    batch_size: Annotated[
-        int | None,
-        typer.Option(
-            help="Lines per Parquet part (one streaming query each); default whole month."
-        ),
-    ] = None,
+def train(
+    engine: Annotated[
+        str, typer.Option(help="local (xgboost on the warehouse) or bqml (BigQuery ML + export).")
+    ] = "local",
+    bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap resamples for the ROC-AUC / PR-AUC intervals.")
+    ] = 200,
     data_dir: DataDir = None,
 ) -> None:
-    """Raw monthly CSVs -> Parquet lake (month partitions) + quarantine + manifest -> DuckDB
-    bronze.events. Re-ingesting a month replaces it everywhere."""
-    from rich.console import Console
-    from rich.table import Table
+    """Train the cart-abandonment model and print both evaluations beside baselines.
 
-    from pipeline.ingest import ingest as run_ingest
+    Writes data/models/abandonment: booster + metadata (BigQuery ML export layout), model
+    card and reference sample.
+    """
+    from pipeline.errors import InputError
+    from pipeline.model.report import metrics_lines
     from pipeline.progress import progress
 
     settings = settings_for(data_dir)
+    if engine not in ("local", "bqml"):
+        raise InputError(f"--engine must be local or bqml, got {engine!r}")
     with progress() as bar:
-        manifests = run_ingest(settings, months, batch_size=batch_size, progress=bar)
-    table = Table(title=f"ingested into {settings.lake} and {settings.warehouse_path}")
-    for column in ("month", "read", "written", "quarantined", "injected", "duplicates", "seconds"):
-        table.add_column(column, justify="left" if column == "month" else "right")
-    for m in manifests:
-        table.add_row(
-            m.month,
-            *(f"{n:,}" for n in (m.rows_read, m.rows_written, m.rows_quarantined)),
-            *(f"{n:,}" for n in (m.rows_injected, m.duplicate_rows)),
-            f"{m.timings_seconds['total']:.1f}",
-        )
-    Console().print(table)
-    console.print(f"manifests in {settings.manifest_dir}, quarantine in {settings.quarantine_dir}")
+        if engine == "bqml":
+            from pipeline.model.bqml import train_bqml
+
+            result = train_bqml(settings, n_boot=bootstrap, progress=bar)
+        else:
+            from pipeline.model.train import train_local
+
+            result = train_local(settings, n_boot=bootstrap, progress=bar)
+    for line in metrics_lines(result.card):
+        console.print(line, highlight=False, markup=False)
+    console.print(f"model written to {result.model_dir}")
+
+
+@app.command()
+@handles_errors
+def score(data_dir: DataDir = None) -> None:
+    """Score every cart session in plain SQL (gold.cart_session_scores).
+
+    DuckDB: installs predict_abandonment() compiled from the current model's trees; BigQuery:
+    ML.PREDICT. Then builds the dbt model.
+    """
+    from pipeline.model.sql_scoring import score_warehouse
+
+    settings = settings_for(data_dir)
+    result = score_warehouse(settings, show_progress=True)
+    console.print(
+        f"gold.cart_session_scores built ({result.count('model')} model, "
+        f"{result.count('test')} tests passed) in {result.elapsed_seconds:.1f} s"
+    )
+
+
+@app.command()
+@handles_errors
+def explain(data_dir: DataDir = None) -> None:
+    """SHAP plots of the current model: beeswarm, mean |SHAP| bar, highest-risk waterfall."""
+    from pipeline.model.artifact import MODEL_NAME
+    from pipeline.model.explain import explain_model
+
+    settings = settings_for(data_dir)
+    paths = explain_model(settings.models_dir / MODEL_NAME, settings.reports_dir / "shap")
+    for name, path in paths.items():
+        console.print(f"{name}: {path}")
 
 
 # ---- demo: the whole pipeline ---------------------------------------------------------------------
-DEMO_SCALE = 0.05  # ~1M events: the whole pipeline in a few minutes on 2 cores
+DEMO_SCALE = 0.1  # ~2M events: the whole pipeline in about two minutes on 2 cores
 
 
 @app.command()
@@ -321,8 +335,11 @@ def demo(
     ] = DEMO_SCALE,
     data_dir: DataDir = None,
 ) -> None:
-    """Run every stage in order on embedded DuckDB: generate, ingest, warehouse, abtest, train,
-    score, explain. Each stage is idempotent, so re-running replaces rather than duplicates."""
+    """Run the whole pipeline on embedded DuckDB, from generated data to SHAP plots.
+
+    generate, ingest, warehouse, abtest, train, score, explain. Each stage is idempotent, so
+    re-running replaces rather than duplicates.
+    """
     import time
 
     stages: list[tuple[str, Callable[[], object]]] = [
