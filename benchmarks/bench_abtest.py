@@ -6,7 +6,7 @@ row per user into Python and runs a single scipy chi2_contingency. The readout c
 (SRM, two chi-squares, lifts, Welch x3, power, 20+ sequential looks, segments, files) from
 per-group sufficient statistics that SQL aggregates. Criterion (exit code 1 if missed): the
 injected uplift is detected with p < 0.001 and the interval covers the injected truth.
-Run under the heavy lock: flock /tmp/ecom-team/heavy.lock .venv/bin/python benchmarks/bench_abtest.py
+Run on an otherwise idle machine: `.venv/bin/python benchmarks/bench_abtest.py` (or `make bench`).
 """
 
 from __future__ import annotations

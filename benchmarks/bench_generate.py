@@ -3,7 +3,7 @@
 Writes all five months into $ECOM_DATA_DIR/raw (default data/bench/raw) and leaves them there:
 the ingestion, warehouse and model benchmarks read them. Baseline measured in the same run:
 Polars writing the very same frames as CSV (the I/O floor), so the ratio is what generation
-itself costs. Run under the heavy lock: flock /tmp/ecom-team/heavy.lock python benchmarks/...
+itself costs. Run it on an otherwise idle machine (`make bench` runs every benchmark in turn).
 """
 
 from __future__ import annotations

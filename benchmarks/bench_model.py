@@ -1,7 +1,7 @@
 """Abandonment model at full scale: training time, then SQL scoring in DuckDB against Python
 scoring (booster.predict after reading the same rows out), measured in the same run.
 
-Run under the heavy lock: `flock /tmp/ecom-team/heavy.lock .venv/bin/python benchmarks/bench_model.py`.
+Run on an otherwise idle machine: `.venv/bin/python benchmarks/bench_model.py` (or `make bench`).
 Uses ECOM_DATA_DIR (default data/bench): its warehouse must hold gold.fct_cart_sessions
 (run benchmarks/bench_warehouse.py first, or `make bench`).
 """

@@ -6,11 +6,11 @@ its own child process so its peak RSS is its own:
   1. the whole `ecom warehouse` build (5 models, every data test and unit test);
   2. the sessionization model alone (`dbt run --select fact_user_sessions`), reported as wall
      time including dbt's start-up and as the model's own SQL time;
-  3. baseline: the same sessionization in Polars (streaming, window over user_id) from the
-     Parquet lake: the same silver rules (sessionless rows out, exact duplicates once), the same
-     gap rule and the same per-session totals, written to Parquet.
+  3. baseline: the same sessionization in Polars from the Parquet lake, written to Parquet,
+     through the reference implementation the warehouse tests check dbt against
+     (pipeline/warehouse/polars_sessions.py: the same silver rules, gap rule and totals).
 Targets: whole build < 60 s, sessionization within 2x of Polars, peak RSS < 4 GB.
-Run under the heavy lock: flock /tmp/ecom-team/heavy.lock .venv/bin/python benchmarks/bench_warehouse.py
+Run on an otherwise idle machine: `.venv/bin/python benchmarks/bench_warehouse.py` (or `make bench`).
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-DEDUP_KEY = ["event_time", "event_type", "product_id", "user_id", "user_session", "price"]
 
 
 def settings():
@@ -96,44 +94,14 @@ def child_sessions() -> dict:
 def child_polars() -> dict:
     import polars as pl
 
-    from pipeline.sessions import SESSION_TIMEOUT_MINUTES
+    from pipeline.warehouse.polars_sessions import sessionize, silver_events
 
     s = settings()
     out = s.data_dir / "bench_polars_sessions.parquet"
-    timeout_us = SESSION_TIMEOUT_MINUTES * 60 * 1_000_000
     start = time.perf_counter()
-    events = (
-        pl.scan_parquet(f"{s.lake}/events/**/*.parquet", hive_partitioning=True)
-        .filter(pl.col("user_id").is_not_null() & pl.col("user_session").is_not_null())
-        .unique(subset=DEDUP_KEY, keep="any")
-        .sort("user_id", "event_time", "source_file", "source_line")
-    )
-    gap = pl.col("event_time").diff().dt.total_microseconds().over("user_id")
-    is_type = lambda t: (pl.col("event_type") == t).sum()  # noqa: E731
-    sessions = (
-        events.with_columns(
-            session_number=(gap.is_null() | (gap > timeout_us))
-            .cast(pl.Int64)
-            .cum_sum()
-            .over("user_id")
-        )
-        .group_by("user_id", "session_number")
-        .agg(
-            experiment_group=pl.col("experiment_group").min(),
-            session_start=pl.col("event_time").min(),
-            session_end=pl.col("event_time").max(),
-            total_views=is_type("view"),
-            total_carts=is_type("cart"),
-            total_removes=is_type("remove_from_cart"),
-            total_purchases=is_type("purchase"),
-            total_injected_purchases=(
-                pl.col("is_injected") & (pl.col("event_type") == "purchase")
-            ).sum(),
-            revenue=pl.col("price").filter(pl.col("event_type") == "purchase").sum(),
-            event_count=pl.len(),
-        )
-    )
-    sessions.sink_parquet(out, engine="streaming")
+    bronze = pl.scan_parquet(f"{s.lake}/events/**/*.parquet", hive_partitioning=True)
+    # keep="any": which copy of an exact duplicate survives changes no session total.
+    sessionize(silver_events(bronze, keep="any")).sink_parquet(out, engine="streaming")
     wall = time.perf_counter() - start
     rows = pl.scan_parquet(out).select(pl.len()).collect().item()
     out.unlink()

@@ -21,6 +21,8 @@ UPLIFT_RATE = 0.05
 # Salt of the injection draw; part of the experiment's definition, not a runtime knob.
 INJECTION_SEED = "ecom-growth-checkout-v2"
 _ODD_HEX = ("1", "3", "5", "7", "9", "b", "d", "f")
+# Public name of the last md5 hex digits that put a user in Treatment (dbt receives them as a var).
+TREATMENT_HEX_DIGITS: tuple[str, ...] = _ODD_HEX
 # The draw uses the first 8 hex digits of an MD5 (32 bits) as a uniform number in [0, 1).
 _DRAW_HEX_DIGITS = 8
 _DRAW_DENOMINATOR = 16**_DRAW_HEX_DIGITS

@@ -61,6 +61,16 @@ class Lake:
             _local_replace_dir(staged, Path(target))
         return [f"{target}/{name}" for name in names]
 
+    def local_glob(self, table: str) -> str:
+        """Absolute glob of every published part of a local table (hidden folders excluded).
+
+        What a reader such as DuckDB's `read_parquet` follows to see the whole table; staging
+        and retired folders start with a dot, so they never match `month=*`.
+        """
+        if self.is_gcs:
+            raise ValueError(f"{self.uri} is on GCS: no local glob")
+        return str(Path(self.uri).resolve() / table / "month=*" / "*.parquet")
+
     def parts(self, table: str, month_key: str) -> list[str]:
         """The published parts of one partition (empty when the month was never ingested)."""
         target = self.partition(table, month_key)

@@ -1,8 +1,8 @@
 """The readout's SQL: each query returns per-group sufficient statistics from the gold layer.
 
 The warehouse does the scanning and the sums; Python receives a few dozen rows whatever the
-data size. SQL is engine-neutral except for the three expressions in `Dialect` (epoch
-microseconds, the type names, a percentile), as in the dbt project's cross_db macros.
+data size. SQL is engine-neutral except for the expressions of pipeline.warehouse.dialect (epoch
+microseconds, the type names, a percentile).
 """
 
 from __future__ import annotations
@@ -11,43 +11,13 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from pipeline.errors import WarehouseError
 from pipeline.experiment import GROUPS
 from pipeline.stats.sufficient import Proportion, RatioMean, SampleMean
 from pipeline.warehouse import Warehouse
+from pipeline.warehouse.dialect import dialect_for
 
 MICROSECONDS_PER_DAY = 86_400_000_000
 MICROSECONDS_PER_WEEK = 7 * MICROSECONDS_PER_DAY
-
-
-@dataclass(frozen=True)
-class Dialect:
-    epoch_us: str  # format string with one {} for a timestamp
-    bigint: str
-    double: str
-
-    def percentile(self, column: str, share: float, source: str) -> str:
-        """A select returning one row, `cap`: the `share` percentile of column over source."""
-        raise NotImplementedError
-
-
-class DuckDBDialect(Dialect):
-    def percentile(self, column: str, share: float, source: str) -> str:
-        return f"select quantile_cont({column}, {share!r}) as cap from {source}"
-
-
-class BigQueryDialect(Dialect):
-    def percentile(self, column: str, share: float, source: str) -> str:
-        return (
-            f"select max(cap) as cap from (select percentile_cont({column}, {share!r}) over () "
-            f"as cap from {source})"
-        )
-
-
-DIALECTS: dict[str, Dialect] = {
-    "duckdb": DuckDBDialect(epoch_us="epoch_us({})", bigint="bigint", double="double"),
-    "bigquery": BigQueryDialect(epoch_us="unix_micros({})", bigint="int64", double="float64"),
-}
 
 
 @dataclass(frozen=True)
@@ -60,13 +30,6 @@ class GroupTotals:
     revenue_winsorized: SampleMean
     order_value: RatioMean
     revenue_cap: float | None
-
-
-def dialect_for(wh: Warehouse) -> Dialect:
-    try:
-        return DIALECTS[wh.engine]
-    except KeyError as err:
-        raise WarehouseError(f"No SQL dialect for warehouse engine {wh.engine!r}.") from err
 
 
 def group_totals_sql(wh: Warehouse, winsorize_at: float | None) -> str:
@@ -83,7 +46,7 @@ def group_totals_sql(wh: Warehouse, winsorize_at: float | None) -> str:
     else:
         cap_cte = f"""
 revenue_cap as (
-    {d.percentile("revenue", winsorize_at, "users")}
+    {d.percentile("revenue", winsorize_at, "users", alias="cap")}
 ),
 """
         capped = """select users.*, least(revenue, revenue_cap.cap) as capped_revenue,
@@ -127,26 +90,33 @@ order by experiment_group
 def weekly_sql(wh: Warehouse) -> str:
     """Users by (group, week first seen, week converted), weeks counted from the UTC day of
     the first user's arrival. A user counts at look w if first seen by the end of week w and
-    as converted if first_purchase_at is by the end of week w (week_converted <= w)."""
+    as converted if first_purchase_at is by the end of week w (week_converted <= w).
+    `ended_us` is the data's last event (latest last_seen_at): the last look ends there, not
+    at the end of its (usually partial) week."""
     d = dialect_for(wh)
-    seen = d.epoch_us.format("first_seen_at")
-    purchased = d.epoch_us.format("first_purchase_at")
+    seen = d.epoch_us("first_seen_at")
+    purchased = d.epoch_us("first_purchase_at")
+    last_seen = d.epoch_us("last_seen_at")
     return f"""
 with users as (
     select
         experiment_group,
         {seen} as seen_us,
-        {purchased} as purchased_us
+        {purchased} as purchased_us,
+        {last_seen} as last_seen_us
     from {wh.table("gold", "dim_users")}
 ),
 experiment_start as (
-    select floor(min(seen_us) / {MICROSECONDS_PER_DAY}.0) * {MICROSECONDS_PER_DAY} as started_us
+    select
+        floor(min(seen_us) / {MICROSECONDS_PER_DAY}.0) * {MICROSECONDS_PER_DAY} as started_us,
+        coalesce(max(last_seen_us), max(purchased_us), max(seen_us)) as ended_us
     from users
 ),
 user_weeks as (
     select
         users.experiment_group,
         experiment_start.started_us,
+        experiment_start.ended_us,
         cast(floor((users.seen_us - experiment_start.started_us) / {MICROSECONDS_PER_WEEK}.0)
             as {d.bigint}) as week_seen,
         cast(floor((users.purchased_us - experiment_start.started_us) / {MICROSECONDS_PER_WEEK}.0)
@@ -157,11 +127,12 @@ user_weeks as (
 select
     experiment_group,
     cast(started_us as {d.bigint}) as started_us,
+    cast(ended_us as {d.bigint}) as ended_us,
     week_seen,
     week_converted,
     cast(count(*) as {d.bigint}) as users
 from user_weeks
-group by experiment_group, started_us, week_seen, week_converted
+group by experiment_group, started_us, ended_us, week_seen, week_converted
 order by experiment_group, week_seen, week_converted
 """
 
@@ -281,6 +252,7 @@ def totals_from_frame(frame: pl.DataFrame) -> dict[str, GroupTotals]:
 class WeeklyCounts:
     started_us: int | None
     looks: tuple[tuple[Proportion, Proportion], ...]  # cumulative (control, treatment) per week
+    ended_us: int | None = None  # the data's last event; the last look ends there
 
 
 def weekly_from_frame(frame: pl.DataFrame) -> WeeklyCounts:
@@ -295,6 +267,7 @@ def weekly_from_frame(frame: pl.DataFrame) -> WeeklyCounts:
         + 1
     )
     started_us = int(frame["started_us"][0])
+    ended = frame["ended_us"][0] if "ended_us" in frame.columns else None
     cumulative: dict[str, list[Proportion]] = {}
     for group in GROUPS:
         rows = frame.filter(pl.col("experiment_group") == group)
@@ -312,7 +285,9 @@ def weekly_from_frame(frame: pl.DataFrame) -> WeeklyCounts:
             cumulative[group].append(Proportion(n, c))
     control, treatment = GROUPS
     return WeeklyCounts(
-        started_us, tuple(zip(cumulative[control], cumulative[treatment], strict=True))
+        started_us,
+        tuple(zip(cumulative[control], cumulative[treatment], strict=True)),
+        None if ended is None else int(ended),
     )
 
 

@@ -3,8 +3,9 @@ statistics. Pure functions of counts, so tests drive them without a warehouse to
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from pipeline.abtest.queries import GroupTotals, SegmentCounts, WeeklyCounts
 from pipeline.experiment import CONTROL, TREATMENT
@@ -22,6 +23,7 @@ from pipeline.stats.sequential import DEFAULT_TUNING, SequentialResult, conversi
 from pipeline.stats.srm import SRM_ALPHA, SrmResult, srm_test
 
 SCHEMA_VERSION = "1.0"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -36,14 +38,40 @@ class ReadoutConfig:
     sequential_tuning: float = DEFAULT_TUNING
 
     def __post_init__(self) -> None:
+        """Reject bad settings here, so every caller (CLI, app, tests) gets the check. NaN
+        fails every comparison, so each float is first required to be finite: otherwise
+        `nan <= 0` is False and a NaN slips through into the report."""
+        numbers = {
+            "alpha": self.alpha,
+            "srm_alpha": self.srm_alpha,
+            "power": self.power,
+            "target_relative_lift": self.target_relative_lift,
+            "sequential_tuning": self.sequential_tuning,
+            "winsorize_at": self.winsorize_at,
+        }
+        for name, value in numbers.items():
+            if value is not None and not (isinstance(value, int | float) and math.isfinite(value)):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
         if not 0 < self.alpha < 1:
             raise ValueError("alpha must be between 0 and 1 (e.g. 0.05)")
+        if not 0 < self.srm_alpha < 1:
+            raise ValueError("srm_alpha must be between 0 and 1 (e.g. 0.001)")
         if self.winsorize_at is not None and not 0.5 <= self.winsorize_at < 1:
             raise ValueError("winsorize at a percentile between 0.5 and 1 (e.g. 0.99)")
         if self.sequential_tuning <= 0:
             raise ValueError("the sequential tuning parameter N* must be positive (e.g. 5000)")
         if not 0 < self.power < 1:
             raise ValueError("power must be between 0 and 1 (e.g. 0.8)")
+        if self.target_relative_lift <= -1 or self.target_relative_lift == 0:
+            raise ValueError(
+                "the target relative lift must be non-zero and above -100% (e.g. 0.05 for +5%)"
+            )
+        if self.verdict_test not in ("yates", "pearson"):
+            raise ValueError(f"verdict_test must be yates or pearson, got {self.verdict_test!r}")
+        if self.correction not in CORRECTION_NAMES:
+            raise ValueError(
+                f"correction must be one of {', '.join(CORRECTION_NAMES)}, got {self.correction!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -187,7 +215,7 @@ def verdict_sentence(
         )
     mde = (
         f"; with this sample a lift of {power.mde_absolute * 100:.2f} pp or more would have "
-        "been detected 80% of the time"
+        f"been detected {power.power:.0%} of the time"
         if power.mde_absolute is not None
         else ""
     )
@@ -197,13 +225,21 @@ def verdict_sentence(
     )
 
 
+def _utc_day(microseconds: int) -> date:
+    return (EPOCH + timedelta(microseconds=microseconds)).date()
+
+
 def week_end_labels(weekly: WeeklyCounts) -> tuple[str, ...]:
-    if weekly.started_us is None:
+    """The last day each look covers. Every look but the last is a full week; the last ends
+    with the data (its week is usually cut short), and holds every user and converter."""
+    if weekly.started_us is None or not weekly.looks:
         return ()
-    start = datetime.fromtimestamp(weekly.started_us / 1e6, tz=UTC).date()
-    return tuple(
-        (start + timedelta(days=7 * (w + 1) - 1)).isoformat() for w in range(len(weekly.looks))
-    )
+    start = _utc_day(weekly.started_us)
+    ends = [start + timedelta(days=7 * (w + 1) - 1) for w in range(len(weekly.looks))]
+    if weekly.ended_us is not None:
+        last_week_start = start + timedelta(days=7 * (len(ends) - 1))
+        ends[-1] = max(_utc_day(weekly.ended_us), last_week_start)
+    return tuple(day.isoformat() for day in ends)
 
 
 def build_readout(
@@ -231,6 +267,7 @@ def build_readout(
         config.alpha,
         config.power,
         config.target_relative_lift,
+        config.verdict_test,
     )
     sequential = conversion_looks(weekly.looks, config.alpha, config.sequential_tuning)
     truth = injected_truth(control, treatment, conversion, config.alpha)

@@ -196,8 +196,15 @@ def _power_section(r: Readout) -> list[str]:
         else "none reachable"
     )
     need = f"{p.required_per_group:,}" if p.required_per_group is not None else "n/a"
+    test = (
+        "Yates-corrected chi-square (Fleiss' formula with continuity correction)"
+        if p.test == "yates"
+        else "uncorrected chi-square (pooled z-test, Fleiss' formula)"
+    )
     return [
         *lines,
+        f"Computed for the test the verdict uses: the {test}.",
+        "",
         f"- Minimum detectable effect at {p.power:.0%} power, alpha {p.alpha}, on the observed "
         f"{p.n_control:,} + {p.n_treatment:,} users and {_pct(p.baseline)} baseline: {mde}.",
         f"- Users needed per group to detect a {p.target_relative_lift:+.1%} relative lift: "

@@ -7,6 +7,7 @@ to change the generator's shape.
 
 from __future__ import annotations
 
+import calendar
 from datetime import UTC, datetime
 
 from pipeline.settings import MONTHS
@@ -71,19 +72,17 @@ CART_SESSIONS_WITHOUT_VIEW = 0.20
 PURCHASE_SESSIONS_WITHOUT_CART = 0.19
 PRICE_QUANTILES = {"p25": 2.06, "median": 4.05, "p75": 7.06, "mean": 8.53}
 
+
 # ---- calendar ----------------------------------------------------------------------------------
-MONTH_START: dict[str, int] = {
-    m: int(datetime.strptime(m, "%Y-%b").replace(tzinfo=UTC).timestamp()) for m in MONTHS
-}
-_NEXT = {
-    "2019-Oct": "2019-Nov",
-    "2019-Nov": "2019-Dec",
-    "2019-Dec": "2020-Jan",
-    "2020-Jan": "2020-Feb",
-}
-MONTH_END: dict[str, int] = {
-    m: MONTH_START[_NEXT[m]] if m in _NEXT else MONTH_START[m] + 29 * 86_400 for m in MONTHS
-}
+def _month_bounds(month: str) -> tuple[int, int]:
+    """Epoch seconds of the month's first instant and of the next month's (UTC)."""
+    start = datetime.strptime(month, "%Y-%b").replace(tzinfo=UTC)
+    days = calendar.monthrange(start.year, start.month)[1]
+    return int(start.timestamp()), int(start.timestamp()) + days * 86_400
+
+
+MONTH_START: dict[str, int] = {m: _month_bounds(m)[0] for m in MONTHS}
+MONTH_END: dict[str, int] = {m: _month_bounds(m)[1] for m in MONTHS}
 # Relative activity by UTC hour (the shop's customers are mostly in UTC+3: quiet at night).
 HOURLY_WEIGHTS = (
     0.25, 0.18, 0.14, 0.14, 0.2, 0.35, 0.55, 0.75, 0.85, 0.9, 0.92, 0.95,

@@ -33,8 +33,10 @@ class Manifest:
     ingested_at: str
     timings_seconds: dict[str, float] = field(default_factory=dict)
 
-    def check(self) -> None:
-        """Every row is accounted for: read = written + quarantined, and the breakdowns agree."""
+    def accounting_problems(self) -> list[str]:
+        """read = written + quarantined, and the per-reason and per-group breakdowns agree.
+
+        Checked on the staged output, before anything is published."""
         problems = []
         if self.rows_read != self.rows_written + self.rows_quarantined:
             problems.append(
@@ -45,10 +47,26 @@ class Manifest:
             problems.append(f"quarantine reasons sum to {sum(self.quarantined_by_reason.values())}")
         if sum(self.rows_by_group.values()) != self.rows_written:
             problems.append(f"experiment groups sum to {sum(self.rows_by_group.values())}")
+        return problems
+
+    def load_problems(self) -> list[str]:
+        """The warehouse holds exactly the written and quarantined rows of the file."""
+        problems = []
         if self.rows_loaded is not None and self.rows_loaded != self.rows_written:
-            problems.append(f"bronze holds {self.rows_loaded} rows of {self.source_file}")
+            problems.append(
+                f"bronze.events holds {self.rows_loaded} rows of {self.source_file},"
+                f" {self.rows_written} were written"
+            )
         if self.quarantine_loaded is not None and self.quarantine_loaded != self.rows_quarantined:
-            problems.append(f"bronze.quarantine holds {self.quarantine_loaded} rows")
+            problems.append(
+                f"bronze.quarantine holds {self.quarantine_loaded} rows,"
+                f" {self.rows_quarantined} were quarantined"
+            )
+        return problems
+
+    def check(self) -> None:
+        """Every row is accounted for (both checks above), e.g. for a manifest read back."""
+        problems = self.accounting_problems() + self.load_problems()
         if problems:
             raise DataContractError(
                 f"Row accounting failed for {self.source_file}: {'; '.join(problems)}. "

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
 from pipeline.errors import DataContractError
 from pipeline.model.features import FEATURES, GROUP_CODES, LABEL
+from pipeline.warehouse.dialect import Engine, dialect_named
 
-Dialect = Literal["duckdb", "bigquery"]
+Dialect = Engine  # an engine name; its SQL forms live in pipeline.warehouse.dialect
 # One session in EVAL_EVERY (per label) is held out: a 20% test set.
 EVAL_EVERY = 5
 SPLIT_COLUMN = "is_eval"
@@ -32,8 +32,9 @@ def group_code_sql(column: str = "experiment_group") -> str:
 def training_query(table: str, seed: int, dialect: Dialect = "duckdb") -> str:
     """Contract features (encoded), the label as 0/1, ids, time columns and the split flag."""
     key = f"concat('{int(seed)}|', session_id)"
-    md5 = f"md5({key})" if dialect == "duckdb" else f"to_hex(md5({key}))"
-    int_type = "bigint" if dialect == "duckdb" else "int64"
+    sql = dialect_named(dialect)
+    md5 = sql.md5_hex(key)
+    int_type = sql.bigint
     encoded = ",\n        ".join(
         f"{group_code_sql()} as experiment_group" if name == "experiment_group" else name
         for name in FEATURES

@@ -36,6 +36,8 @@ def metrics_lines(card: Mapping[str, Any]) -> list[str]:
             f"{split.replace('_', ' ')}: {report['description']} "
             f"(train {report['train_rows']:,}, test {report['test_rows']:,})"
         )
+        if report.get("booster"):
+            lines.append(f"  scored: {report['booster']}")
         scores = {"model": report["model"], **report["baselines"]}
         lines += [_row(label, scores[key]) for key, label in ROWS]
         model = report["model"]

@@ -22,10 +22,15 @@ import numpy as np
 
 from pipeline.errors import ModelError
 from pipeline.model.artifact import LoadedModel
-from pipeline.model.features import FEATURES, GROUP_CODES
+from pipeline.model.dataset import group_code_sql
+from pipeline.model.features import CONTRACT, FEATURES, GROUP_CODES
 
 MACRO_NAME = "predict_abandonment"
+# For analysts' SQL on DuckDB. Not the dbt Jinja macro abandonment_group_case(), which renders
+# the same encoding from the `abandonment_model` var on either engine.
 GROUP_MACRO_NAME = "abandonment_group_code"
+# The dbt var through which `ecom score` hands the contract to dbt/macros/scoring/.
+DBT_VAR = "abandonment_model"
 
 
 def _literal(value: float) -> str:
@@ -97,10 +102,9 @@ def macro_sql(model: LoadedModel) -> str:
 
 def group_macro_sql() -> str:
     """`abandonment_group_code(experiment_group)`: the contract's encoding, for SQL callers."""
-    cases = " ".join(f"when '{k}' then {v}" for k, v in GROUP_CODES.items())
     return (
         f"create or replace macro {GROUP_MACRO_NAME}(experiment_group) as "
-        f"(case lower(experiment_group) {cases} end)"
+        f"({group_code_sql('experiment_group')})"
     )
 
 
@@ -110,18 +114,40 @@ def install_macros(connection: Any, model: LoadedModel) -> None:
     connection.execute(group_macro_sql())
 
 
+def dbt_scoring_vars() -> dict[str, Any]:
+    """The contract as the dbt var the scoring macros render from (no copy of it in dbt/)."""
+    from pipeline.model.bqml import MODEL_ID
+
+    (group_feature,) = (f.name for f in CONTRACT if f.kind == "group")
+    return {
+        DBT_VAR: {
+            "features": list(FEATURES),
+            "group_feature": group_feature,
+            "group_codes": dict(GROUP_CODES),
+            "model_id": MODEL_ID,
+        }
+    }
+
+
 def score_warehouse(settings: Any, model_dir: Any = None, *, show_progress: bool = False) -> Any:
     """`ecom score`: (re)install the macros from the current model, then build the dbt scoring
     model (gold.cart_session_scores). On BigQuery the dbt model calls ML.PREDICT instead."""
     import duckdb
 
     from pipeline.model.artifact import MODEL_NAME, load_model
+    from pipeline.model.gold import require_cart_sessions
     from pipeline.warehouse.build import SCORING_SELECTOR, run_dbt
 
     if settings.warehouse == "duckdb":
+        # The warehouse before the model: without gold there is nothing to score either way.
+        require_cart_sessions(settings, "scoring")
         model = load_model(model_dir or settings.models_dir / MODEL_NAME)
-        if not settings.warehouse_path.exists():
-            raise ModelError(f"No warehouse at {settings.warehouse_path}: run `ecom warehouse`.")
         with duckdb.connect(str(settings.warehouse_path)) as connection:
             install_macros(connection, model)
-    return run_dbt(settings, "build", select=SCORING_SELECTOR, show_progress=show_progress)
+    return run_dbt(
+        settings,
+        "build",
+        select=SCORING_SELECTOR,
+        extra_vars=dbt_scoring_vars(),
+        show_progress=show_progress,
+    )

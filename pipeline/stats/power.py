@@ -1,10 +1,15 @@
 """Power for the two-proportion test: the minimum detectable effect of the observed sample and
-the sample a chosen effect needs.
+the sample a chosen effect needs, for the test the verdict uses.
 
-The test is the pooled z-test (equivalent to the uncorrected chi-square): its standard error
-uses the pooled proportion under the null and the unpooled one under the alternative, the
-formulation of statsmodels' `power_proportions_2indep` and Fleiss' sample-size formula (the
-tests check both).
+The uncorrected chi-square is the pooled z-test: its standard error uses the pooled proportion
+under the null and the unpooled one under the alternative, the formulation of statsmodels'
+`power_proportions_2indep` and Fleiss' sample-size formula (the tests check both). Yates'
+chi-square (the verdict's default) is the same z-test on |difference| less the continuity
+correction (1/n_control + 1/n_treatment) / 2, so it needs a larger sample: its power shifts the
+rejection boundary by that correction, and its sample size is Fleiss' formula with continuity
+correction (Fleiss, Levin & Paik, Statistical Methods for Rates and Proportions, eq. 4.14), the
+exact solution of the same normal approximation (the tests check it against the exact
+binomial power of scipy's chi2_contingency).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, stats
 
+from pipeline.stats.frequentist import ChiSquareVariant
 from pipeline.stats.models import MessageCode
 
 DEFAULT_POWER = 0.8
@@ -32,20 +38,34 @@ class PowerResult:
     target_relative_lift: float
     required_per_group: int | None
     message: MessageCode = "ok"
+    test: ChiSquareVariant = "yates"  # the chi-square the figures are computed for
+
+
+def continuity_correction(n_control: float, n_treatment: float) -> float:
+    """Yates' 0.5 on |observed - expected| of a 2x2 table, on the difference-of-rates scale."""
+    return 0.5 * (1 / n_control + 1 / n_treatment)
 
 
 def power_two_proportions(
-    baseline: float, diff: float, n_control: float, n_treatment: float, alpha: float = 0.05
+    baseline: float,
+    diff: float,
+    n_control: float,
+    n_treatment: float,
+    alpha: float = 0.05,
+    continuity: bool = False,
 ) -> float:
-    """Probability that the two-sided pooled z-test rejects when Treatment = baseline + diff."""
+    """Probability that the two-sided pooled z-test (with `continuity`: Yates' chi-square)
+    rejects when Treatment = baseline + diff."""
     treated = baseline + diff
     ratio = n_treatment / n_control
     pooled = (baseline + ratio * treated) / (1 + ratio)
     sd_null = np.sqrt(pooled * (1 - pooled) * (1 / n_control + 1 / n_treatment))
     sd_alt = np.sqrt(baseline * (1 - baseline) / n_control + treated * (1 - treated) / n_treatment)
     z = stats.norm.ppf(1 - alpha / 2)
-    upper = stats.norm.cdf((abs(diff) - z * sd_null) / sd_alt)
-    lower = stats.norm.cdf((-abs(diff) - z * sd_null) / sd_alt)
+    # Reject when |d| - correction > z sd_null: the boundary moves out by the correction.
+    boundary = z * sd_null + (continuity_correction(n_control, n_treatment) if continuity else 0)
+    upper = stats.norm.cdf((abs(diff) - boundary) / sd_alt)
+    lower = stats.norm.cdf((-abs(diff) - boundary) / sd_alt)
     return float(upper + lower)
 
 
@@ -55,25 +75,34 @@ def minimum_detectable_effect(
     n_treatment: int,
     alpha: float = 0.05,
     power: float = DEFAULT_POWER,
+    continuity: bool = False,
 ) -> float | None:
     """Smallest absolute increase detected with the given power; None if none is."""
     ceiling = 1 - baseline - 1e-12
     if ceiling <= 0 or n_control == 0 or n_treatment == 0:
         return None
-    if power_two_proportions(baseline, ceiling, n_control, n_treatment, alpha) < power:
-        return None
 
     def gap(diff: float) -> float:
-        return power_two_proportions(baseline, diff, n_control, n_treatment, alpha) - power
+        return (
+            power_two_proportions(baseline, diff, n_control, n_treatment, alpha, continuity) - power
+        )
+
+    if gap(ceiling) < 0:
+        return None
 
     return float(optimize.brentq(gap, 1e-12, ceiling, xtol=1e-12))
 
 
 def sample_size_per_group(
-    baseline: float, relative_lift: float, alpha: float = 0.05, power: float = DEFAULT_POWER
+    baseline: float,
+    relative_lift: float,
+    alpha: float = 0.05,
+    power: float = DEFAULT_POWER,
+    continuity: bool = False,
 ) -> int | None:
-    """Users per group (equal split) to detect baseline -> baseline * (1 + lift) (Fleiss, no
-    continuity correction); None when the effect is not a valid proportion change."""
+    """Users per group (equal split) to detect baseline -> baseline * (1 + lift) (Fleiss; with
+    `continuity`, Fleiss' continuity-corrected n' = n/4 (1 + sqrt(1 + 4 / (n |diff|)))², for
+    Yates' chi-square); None when the effect is not a valid proportion change."""
     treated = baseline * (1 + relative_lift)
     diff = treated - baseline
     if not (0 < baseline < 1 and 0 < treated < 1) or diff == 0:
@@ -84,7 +113,10 @@ def sample_size_per_group(
     root = z_alpha * math.sqrt(2 * pooled * (1 - pooled)) + z_beta * math.sqrt(
         baseline * (1 - baseline) + treated * (1 - treated)
     )
-    return math.ceil(root**2 / diff**2)
+    n = root**2 / diff**2
+    if continuity:
+        n = n / 4 * (1 + math.sqrt(1 + 4 / (n * abs(diff)))) ** 2
+    return math.ceil(n)
 
 
 def power_analysis(
@@ -94,8 +126,11 @@ def power_analysis(
     alpha: float = 0.05,
     power: float = DEFAULT_POWER,
     target_relative_lift: float = 0.05,
+    test: ChiSquareVariant = "yates",
 ) -> PowerResult:
-    """MDE of the observed sample and the sample needed for `target_relative_lift`."""
+    """MDE of the observed sample and the sample needed for `target_relative_lift`, for the
+    chi-square `test` (the one the verdict uses)."""
+    continuity = test == "yates"
     if n_control == 0 or n_treatment == 0:
         return PowerResult(
             baseline,
@@ -108,13 +143,14 @@ def power_analysis(
             target_relative_lift,
             None,
             "empty_group",
+            test,
         )
     message: MessageCode = "ok"
     if baseline <= 0:
         message = "zero_baseline"
     elif baseline >= 1:
         message = "all_converted"
-    mde = minimum_detectable_effect(baseline, n_control, n_treatment, alpha, power)
+    mde = minimum_detectable_effect(baseline, n_control, n_treatment, alpha, power, continuity)
     return PowerResult(
         baseline,
         n_control,
@@ -124,6 +160,7 @@ def power_analysis(
         mde,
         mde / baseline if mde is not None and baseline > 0 else None,
         target_relative_lift,
-        sample_size_per_group(baseline, target_relative_lift, alpha, power),
+        sample_size_per_group(baseline, target_relative_lift, alpha, power, continuity),
         message,
+        test,
     )

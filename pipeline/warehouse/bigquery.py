@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
-from google.api_core.exceptions import GoogleAPIError
+from google.api_core.exceptions import GoogleAPIError, NotFound
 
 from pipeline.errors import InputError, WarehouseError
 from pipeline.schema import BRONZE_SCHEMA, QUARANTINE_SCHEMA
 from pipeline.settings import Settings
-from pipeline.warehouse.duckdb import BRONZE_TABLE, QUARANTINE_TABLE, BronzeLoad
+from pipeline.warehouse import BRONZE_TABLE, QUARANTINE_TABLE, BronzeLoad, missing_table_hint
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
@@ -105,9 +105,33 @@ class BigQueryWarehouse:
             rows = self.client.query(sql).result()
             # The Storage Read API is faster on real BigQuery; the REST path works everywhere.
             arrow = rows.to_arrow(create_bqstorage_client=False)
+        except NotFound as exc:
+            raise WarehouseError(self._missing_message(exc, sql)) from exc
         except GoogleAPIError as exc:
             raise WarehouseError(f"BigQuery query failed: {exc}") from exc
         return pl.from_arrow(arrow)  # type: ignore[return-value]
+
+    def _missing_message(self, exc: NotFound, sql: str) -> str:
+        """'gold.x does not exist: run `ecom warehouse`', from BigQuery's 404.
+
+        The 404 names the dataset (and table) it did not find; failing that, the first of our
+        datasets the query mentions says which layer it was."""
+        text = str(exc)
+        for source in (text, sql):  # the 404's own words first
+            for layer, dataset in self.datasets.items():
+                if not re.search(rf"\b{re.escape(dataset)}\b", source):
+                    continue
+                table = next(
+                    (
+                        found.group(1)
+                        for where in (text, sql)
+                        if (found := re.search(rf"\b{re.escape(dataset)}\.(\w+)", where))
+                    ),
+                    "",
+                )
+                hint = missing_table_hint(layer, table)
+                return f"{layer}.{table or '*'} does not exist in BigQuery: run {hint}. ({text})"
+        return f"BigQuery query failed, something it reads does not exist: {text}"
 
     def ensure_datasets(self) -> None:
         """Create the three layer datasets where missing (no-op when they exist)."""

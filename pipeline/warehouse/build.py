@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import WarehouseError
+from pipeline.experiment import CONTROL, TREATMENT, TREATMENT_HEX_DIGITS
 from pipeline.sessions import SESSION_TIMEOUT_MINUTES
 from pipeline.settings import DBT_PROJECT_DIR, Settings
 
@@ -84,8 +85,16 @@ def dbt_env(settings: Settings) -> dict[str, str]:
 
 
 def dbt_vars() -> dict[str, Any]:
-    """Project vars fixed by the Python side (one place for each fact)."""
-    return {"session_timeout_minutes": SESSION_TIMEOUT_MINUTES}
+    """Project vars fixed by the Python side (one place for each fact): the session timeout
+    (pipeline.sessions) and the experiment's group names and assignment digits
+    (pipeline.experiment). dbt_project.yml repeats them as defaults for hand-run dbt, and
+    tests/warehouse/test_dbt_project.py checks those defaults equal these values."""
+    return {
+        "session_timeout_minutes": SESSION_TIMEOUT_MINUTES,
+        "control_group": CONTROL,
+        "treatment_group": TREATMENT,
+        "treatment_hex_digits": list(TREATMENT_HEX_DIGITS),
+    }
 
 
 @contextmanager
@@ -110,6 +119,7 @@ def dbt_args(
     select: str | None = None,
     exclude: str | None = None,
     extra: tuple[str, ...] = (),
+    extra_vars: Mapping[str, Any] | None = None,
 ) -> list[str]:
     target_path, log_path = dbt_paths(settings)
     args = [
@@ -125,7 +135,7 @@ def dbt_args(
         "--log-path",
         str(log_path),
         "--vars",
-        json.dumps(dbt_vars()),
+        json.dumps({**dbt_vars(), **(extra_vars or {})}),
         "--no-send-anonymous-usage-stats",
         "--no-version-check",
         "--quiet",
@@ -226,15 +236,20 @@ def run_dbt(
     select: str | None = None,
     exclude: str | None = None,
     extra: tuple[str, ...] = (),
+    extra_vars: Mapping[str, Any] | None = None,
     show_progress: bool = False,
 ) -> BuildResult:
-    """Invoke one dbt command in-process; raise WarehouseError if anything failed."""
+    """Invoke one dbt command in-process; raise WarehouseError if anything failed.
+
+    extra_vars are project vars a caller adds to dbt_vars() (`ecom score` passes the model's)."""
     from dbt.cli.main import dbtRunner
 
     from pipeline.progress import progress as make_progress
 
     target_path, _ = dbt_paths(settings)
-    args = dbt_args(command, settings, select=select, exclude=exclude, extra=extra)
+    args = dbt_args(
+        command, settings, select=select, exclude=exclude, extra=extra, extra_vars=extra_vars
+    )
     display = make_progress() if show_progress else None
     started = time.perf_counter()
     with environment(dbt_env(settings)), display or nullcontext():

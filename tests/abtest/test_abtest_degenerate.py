@@ -4,16 +4,17 @@ and the `ecom abtest` command end to end through typer."""
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import polars as pl
 import pytest
-from abtest_gold import Gold, simulate, write_gold
 from typer.testing import CliRunner
 
-from pipeline.abtest import run_abtest
+from pipeline.abtest import ReadoutConfig, run_abtest
 from pipeline.cli import app
 from pipeline.settings import Settings
+from tests.abtest.abtest_gold import Gold, simulate, write_gold
 
 
 def readout_text(settings: Settings, gold: Gold):
@@ -120,9 +121,46 @@ def test_cli_writes_the_reports(settings: Settings) -> None:
         ([], 4, "ecom ingest"),  # no warehouse yet
         (["--correction", "bonferroni"], 2, "holm or bh"),
         (["--winsorize", "1.5"], 2, "percentile"),
+        (["--sequential-tuning", "nan"], 2, "sequential_tuning must be a finite number"),
+        (["--target-lift", "nan"], 2, "target_relative_lift must be a finite number"),
+        (["--target-lift", "-1.5"], 2, "above -100%"),
+        (["--alpha", "inf"], 2, "alpha must be a finite number"),
+        (["--winsorize", "nan"], 2, "winsorize_at must be a finite number"),
     ],
 )
 def test_cli_errors_say_what_to_do(settings: Settings, args, code, text) -> None:
     result = CliRunner().invoke(app, ["abtest", "--data-dir", str(settings.data_dir), *args])
     assert result.exit_code == code
     assert text in result.output
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "text"),
+    [
+        ("alpha", math.nan, "alpha must be a finite number"),
+        ("srm_alpha", math.inf, "srm_alpha must be a finite number"),
+        ("srm_alpha", 0.0, "srm_alpha must be between 0 and 1"),
+        ("power", math.nan, "power must be a finite number"),
+        ("target_relative_lift", math.nan, "target_relative_lift must be a finite number"),
+        ("target_relative_lift", -math.inf, "target_relative_lift must be a finite number"),
+        ("target_relative_lift", -1.0, "above -100%"),
+        ("target_relative_lift", 0.0, "non-zero"),
+        ("sequential_tuning", math.nan, "sequential_tuning must be a finite number"),
+        ("sequential_tuning", math.inf, "sequential_tuning must be a finite number"),
+        ("winsorize_at", math.nan, "winsorize_at must be a finite number"),
+        ("winsorize_at", 0.4, "percentile between 0.5 and 1"),
+        ("verdict_test", "fisher", "yates or pearson"),
+        ("correction", "bonferroni", "holm, bh"),
+    ],
+)
+def test_config_rejects_what_would_print_nan(field, value, text) -> None:
+    """Any caller, not only the CLI, gets the check: NaN passes `<= 0` and `< 1` tests."""
+    with pytest.raises(ValueError, match=re.escape(text)):
+        ReadoutConfig(**{field: value})
+
+
+def test_config_accepts_sensible_values() -> None:
+    config = ReadoutConfig(
+        alpha=0.01, winsorize_at=0.99, target_relative_lift=-0.2, sequential_tuning=1e6
+    )
+    assert config.target_relative_lift == -0.2

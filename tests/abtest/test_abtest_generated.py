@@ -41,6 +41,7 @@ def test_weekly_view_spans_the_five_months(generated: AbtestOutputs) -> None:
     s = generated.readout.sequential
     assert 21 <= len(s.looks) <= 23  # 2019-10-01 .. 2020-02-29 is 152 days
     assert generated.readout.week_ends[0] == "2019-10-07"
+    assert generated.readout.week_ends[-1] == "2020-02-29"  # the data's last day
     last = s.looks[-1]
     assert (last.treatment.n, last.treatment.successes) == (
         generated.readout.conversion.treatment.n,

@@ -4,16 +4,19 @@ frames in Python, statistics against scipy on those counts, and every output fil
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
-from abtest_gold import Gold, simulate, write_gold
 from scipy import stats
 
 from pipeline.abtest import ReadoutConfig, run_abtest
+from pipeline.abtest.queries import WeeklyCounts
+from pipeline.abtest.readout import week_end_labels
 from pipeline.settings import Settings
+from pipeline.stats.sufficient import Proportion
+from tests.abtest.abtest_gold import Gold, simulate, write_gold
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +87,40 @@ def test_weekly_looks_are_cumulative_by_first_seen_and_first_purchase(gold, outp
         r.conversion.control.successes,
     )
     assert last.sequential_ci.lower < last.fixed_ci.lower
+
+
+def test_last_look_ends_on_the_datas_last_day(gold, outputs) -> None:
+    """Weeks run from the first arrival; the last one is cut short by the end of the data, so
+    its label is the data's last day (latest last_seen_at), not the end of a 7-day week."""
+    r = outputs.readout
+    users = gold.users
+    start = users["first_seen_at"].min().date()
+    last_day = users["last_seen_at"].max().date()
+    assert len(r.week_ends) == len(r.sequential.looks)
+    assert r.week_ends[-1] == last_day.isoformat()
+    assert all(
+        end == (start + timedelta(days=7 * (w + 1) - 1)).isoformat()
+        for w, end in enumerate(r.week_ends[:-1])
+    )
+    assert r.week_ends[-2] < r.week_ends[-1]
+    # The label moved, the counts did not: the last look holds every user and converter.
+    last = r.sequential.looks[-1]
+    assert (last.treatment.n, last.treatment.successes) == (
+        r.conversion.treatment.n,
+        r.conversion.treatment.successes,
+    )
+    assert f"| {len(r.week_ends)} | {last_day.isoformat()} |" in outputs.markdown.read_text()
+
+
+def test_last_look_label_is_cut_to_the_data_end() -> None:
+    """A data end inside the last week labels it with that day (2019-10-01 + 22 weeks would
+    end 2020-03-02; five months of data end 2020-02-29)."""
+    started = int(datetime(2019, 10, 1, tzinfo=UTC).timestamp()) * 1_000_000
+    ended = int(datetime(2020, 2, 29, 23, 59, 59, tzinfo=UTC).timestamp()) * 1_000_000
+    looks = tuple((Proportion(10 * w, w), Proportion(10 * w, w)) for w in range(1, 23))
+    labels = week_end_labels(WeeklyCounts(started, looks, ended))
+    assert (labels[0], labels[-2], labels[-1]) == ("2019-10-07", "2020-02-24", "2020-02-29")
+    assert week_end_labels(WeeklyCounts(started, looks))[-1] == "2020-03-02"  # no end known
 
 
 def test_segments_count_users_once_per_segment(gold, outputs) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -122,16 +123,30 @@ def test_windows_line_endings_are_read_like_unix_ones(settings, raw_month):
     assert quarantine["raw_line"].to_list() == [with_field(1, "checkout")]  # no stray \r
 
 
-def test_invalid_utf8_is_quarantined_and_the_rest_kept(settings, raw_month):
-    path = raw_month([GOOD, GOOD, GOOD])
-    data = path.read_bytes().replace(b"f.o.x", b"f.\xffo.x", 1)
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_invalid_utf8_is_quarantined_with_its_exact_bytes(settings, raw_month, newline):
+    path = raw_month([GOOD, GOOD, with_field(5, "caf\u00e9"), GOOD], newline=newline)
+    data = (
+        path.read_bytes()
+        .replace(b"f.o.x", b"f.\xffo.x", 1)
+        .replace(b"caf\xc3\xa9", b"caf\xe9\xc3\xa9")
+    )
     path.write_bytes(data)
-    (manifest,) = ingest(settings, ["2019-Oct"], load_warehouse=False)
-    assert (manifest.rows_read, manifest.rows_written) == (3, 2)
-    assert manifest.quarantined_by_reason == {"bad_encoding": 1}
+    (manifest,) = ingest(settings, ["2019-Oct"])
+    assert (manifest.rows_read, manifest.rows_written) == (4, 2)
+    assert manifest.quarantined_by_reason == {"bad_encoding": 2}
+    assert manifest.quarantine_loaded == 2
     quarantine = pl.read_parquet(manifest.quarantine_path)
-    assert quarantine["source_line"].to_list() == [2]
-    assert quarantine["raw_line"].item() == GOOD.replace("f.o.x", "f.\ufffdo.x")
+    assert quarantine["source_line"].to_list() == [2, 4]
+    # Latin-1 text of the line's bytes: encoding it back gives exactly what the file holds.
+    exact = [line.encode("latin-1") for line in quarantine["raw_line"]]
+    assert exact == [
+        GOOD.encode().replace(b"f.o.x", b"f.\xffo.x"),
+        with_field(5, "caf\u00e9").encode().replace(b"caf\xc3\xa9", b"caf\xe9\xc3\xa9"),
+    ]
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        loaded = con.execute("select raw_line from bronze.quarantine order by source_line")
+        assert [row[0].encode("latin-1") for row in loaded.fetchall()] == exact
 
 
 def test_a_file_with_another_header_is_refused(settings, raw_month):

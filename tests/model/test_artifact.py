@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xgboost as xgb
-from conftest import bqml_like_export, cart_sessions
 
 from pipeline.errors import ModelError
 from pipeline.model import artifact
 from pipeline.model.features import FEATURES
+from tests.model.conftest import bqml_like_export, cart_sessions
 
 
 def test_reference_export_reproduces_expected_json(reference_dir: Path):

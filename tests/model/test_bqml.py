@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xgboost as xgb
-from conftest import bqml_like_export
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, WarehouseError
 from pipeline.model import artifact, bqml
 from pipeline.model.features import FEATURES
 from pipeline.model.train import TRAIN_PARAMS
 from pipeline.settings import Settings
+from tests.model.conftest import bqml_like_export
+from tests.warehouse.bq_emulator import EMULATOR_PROJECT, bq_emulator  # noqa: F401 (fixture)
 
 # What each BigQuery ML option must say, written independently of bqml.OPTION_FOR_PARAM.
 EXPECTED_OPTIONS = {
@@ -99,6 +100,68 @@ def test_names_come_from_settings():
         bqml.render("export_model", Settings(gcp_project="p", gcs_bucket=None))
 
 
+@pytest.fixture
+def no_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any BigQuery client creation fails the test: settings must be refused before it."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a BigQuery client was created before the settings were checked")
+
+    monkeypatch.setattr(bqml, "client", refuse)
+    monkeypatch.setattr("google.cloud.bigquery.Client", refuse)
+
+
+@pytest.mark.parametrize(
+    ("update", "setting"),
+    [
+        ({"gcp_project": None, "gcs_bucket": "acme-ml"}, "ECOM_GCP_PROJECT"),
+        # The bucket is only used by the last step: it must still be checked before the first.
+        ({"gcs_bucket": None}, "ECOM_GCS_BUCKET"),
+    ],
+)
+def test_missing_setting_stops_before_any_client(bq_settings, no_client, update, setting):
+    with pytest.raises(InputError, match=setting):
+        bqml.train_bqml(bq_settings.model_copy(update=update), n_boot=10)
+
+
+def test_cli_missing_bucket_is_a_message_not_a_traceback(bq_settings, no_client, monkeypatch):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    monkeypatch.setenv("ECOM_DATA_DIR", str(bq_settings.data_dir))
+    monkeypatch.setenv("ECOM_GCP_PROJECT", "acme-growth")
+    result = CliRunner().invoke(app, ["train", "--engine", "bqml"])
+    assert result.exit_code == InputError.exit_code, result.output
+    assert "ECOM_GCS_BUCKET" in result.output and "Traceback" not in result.output
+
+
+def test_auth_failure_is_an_input_error_with_the_login_advice(bq_settings, monkeypatch):
+    """The real google-auth lookup, failing the way it does on a machine without credentials
+    (a credentials file that does not exist is checked first, with no network involved)."""
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(bq_settings.data_dir / "none.json"))
+    with pytest.raises(InputError) as caught:
+        bqml.train_bqml(bq_settings, n_boot=10)
+    message = " ".join(str(caught.value).split())
+    assert "gcloud auth application-default login" in message
+    assert "ECOM_GCP_PROJECT" in message
+    from google.auth.exceptions import DefaultCredentialsError
+
+    assert isinstance(caught.value.__cause__, DefaultCredentialsError)
+
+
+@pytest.mark.emulator
+def test_failed_step_is_a_warehouse_error_naming_it(bq_settings, bq_emulator):  # noqa: F811
+    """The emulator runs no BigQuery ML: CREATE MODEL fails there as an API error, which must
+    come back as a WarehouseError naming the step, with nothing imported."""
+    settings = bq_settings.model_copy(
+        update={"bq_api_endpoint": bq_emulator, "gcp_project": EMULATOR_PROJECT}
+    )
+    with pytest.raises(WarehouseError, match="step create_model failed"):
+        bqml.train_bqml(settings, n_boot=10)
+    assert not (settings.models_dir / artifact.MODEL_NAME).exists()
+
+
 def test_import_of_an_export(trained, tmp_path: Path):
     """A legacy-binary multi:softprob export becomes our model folder; the loader serves it."""
     from pipeline.model.train import load_training_set
@@ -124,3 +187,32 @@ def test_import_of_an_export(trained, tmp_path: Path):
     np.testing.assert_allclose(model.predict_matrix(data.X), expected, atol=1e-7)
     # Re-saved as UBJSON: readable by xgboost versions that refuse the legacy binary.
     assert (result.model_dir / "model.bst").read_bytes()[:1] == b"{"
+
+
+def test_imported_card_has_a_time_split_comparable_to_local(trained, tmp_path: Path):
+    """Both engines' cards carry the same two evaluations: the bqml card's time split is the
+    local run's (same rows, same parameters, same seed), and says which booster it scored."""
+    from pipeline.model.report import metrics_lines
+    from pipeline.model.train import load_training_set, train_local
+
+    data = load_training_set(trained.settings)
+    export = tmp_path / "export"
+    bqml_like_export(export, data.X, data.y)
+    imported = bqml.import_export(
+        export, trained.settings, n_boot=10, out_dir=tmp_path / "imported"
+    ).card
+    local = train_local(trained.settings, n_boot=10, out_dir=tmp_path / "local").card
+    assert set(imported["evaluation"]) >= {"random_split", "time_split"}
+    time_bqml, time_local = imported["evaluation"]["time_split"], local["evaluation"]["time_split"]
+    # The rows, computed here from the data: test = the last month, train = earlier months
+    # without the test month's users.
+    last = data.session_month == max(data.session_month)
+    earlier_users_ok = ~np.isin(data.user_id, data.user_id[last])
+    assert time_bqml["test_rows"] == int(last.sum()) == time_local["test_rows"]
+    assert time_bqml["train_rows"] == int((~last & earlier_users_ok).sum())
+    assert time_bqml["model"] == time_local["model"]
+    assert time_bqml["baselines"] == time_local["baselines"]
+    assert "not by BigQuery ML" in time_bqml["booster"]
+    assert "shipped booster" in imported["evaluation"]["random_split"]["booster"]
+    text = "\n".join(metrics_lines(imported))
+    assert "time split" in text and "not by BigQuery ML" in text

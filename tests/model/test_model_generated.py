@@ -6,7 +6,6 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import pytest
-from conftest import FAST
 
 from pipeline.generate import generate
 from pipeline.ingest import ingest
@@ -16,6 +15,7 @@ from pipeline.model.sql_scoring import score_warehouse
 from pipeline.model.train import train_local
 from pipeline.settings import Settings
 from pipeline.warehouse.build import build_warehouse
+from tests.model.conftest import FAST
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
-from conftest import bqml_like_export, cart_sessions
 
 from pipeline.model import artifact
 from pipeline.model.features import FEATURES, GROUP_CODES
@@ -19,6 +18,7 @@ from pipeline.model.sql_scoring import (
     compile_expression,
     install_macros,
 )
+from tests.model.conftest import bqml_like_export, cart_sessions
 
 TOLERANCE = 1e-6
 

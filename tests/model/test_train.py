@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-from conftest import FAST, cart_sessions, write_warehouse
 from scipy import stats
 from sklearn.metrics import log_loss, roc_auc_score
 
@@ -16,6 +15,7 @@ from pipeline.model import artifact
 from pipeline.model.dataset import random_split, time_split
 from pipeline.model.evaluate import bootstrap_interval, calibration_table, evaluate, fast_roc_auc
 from pipeline.model.train import TRAIN_PARAMS, fit_booster, load_training_set, train_local
+from tests.model.conftest import FAST, cart_sessions, write_warehouse
 
 
 def test_default_parameters(warehouse_settings):

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 from statsmodels.stats.proportion import power_proportions_2indep
 
 from pipeline.stats.power import (
@@ -54,12 +55,85 @@ class TestPower:
         assert sample_size_per_group(0.07, mde / 0.07) in (10_000, 10_001)
 
     def test_analysis_and_degenerate_input(self) -> None:
-        result = power_analysis(0.07, 10_000, 10_000, target_relative_lift=0.2)
+        result = power_analysis(0.07, 10_000, 10_000, target_relative_lift=0.2, test="pearson")
         assert result.mde_relative == pytest.approx(result.mde_absolute / 0.07)
         assert result.required_per_group == sample_size_per_group(0.07, 0.2)
+        # The default is the verdict's default test, Yates: continuity-corrected figures.
+        yates = power_analysis(0.07, 10_000, 10_000, target_relative_lift=0.2)
+        assert yates.test == "yates"
+        assert yates.required_per_group == sample_size_per_group(0.07, 0.2, continuity=True)
+        assert yates.mde_absolute == pytest.approx(
+            minimum_detectable_effect(0.07, 10_000, 10_000, continuity=True)
+        )
+        assert yates.mde_absolute > result.mde_absolute
         empty = power_analysis(0.0, 0, 10)
         assert empty.message == "empty_group" and empty.mde_absolute is None
         assert power_analysis(0.0, 100, 100).message == "zero_baseline"
+
+
+def yates_p_values(a: np.ndarray, n1: int, c: np.ndarray, n2: int) -> np.ndarray:
+    """Yates' chi-square p-values of many 2x2 tables at once, by the textbook shortcut
+    N (|ad - bc| - N/2)² / (r1 r2 c1 c2) (zero when |ad - bc| < N/2, as scipy clamps)."""
+    b, d, total = n1 - a, n2 - c, n1 + n2
+    numerator = np.maximum(np.abs(a * d - b * c) - total / 2, 0) ** 2 * total
+    denominator = (a + c) * (b + d) * n1 * n2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        statistic = np.where(denominator > 0, numerator / denominator, 0.0)
+    return stats.chi2.sf(statistic, 1)
+
+
+def exact_yates_power(p1: float, p2: float, n1: int, n2: int, alpha: float = 0.05) -> float:
+    """Exact rejection probability of Yates' chi-square: every outcome within 9 sd of each
+    binomial, weighted by its probability (no normal approximation, no simulation noise)."""
+
+    def support(n: int, p: float) -> tuple[np.ndarray, np.ndarray]:
+        sd = math.sqrt(n * p * (1 - p))
+        k = np.arange(max(0, int(n * p - 9 * sd)), min(n, int(n * p + 9 * sd) + 1) + 1)
+        return k.astype(float), stats.binom.pmf(k, n, p)
+
+    (k1, w1), (k2, w2) = support(n1, p1), support(n2, p2)
+    a, c = np.meshgrid(k1, k2, indexing="ij")
+    rejects = yates_p_values(a, n1, c, n2) < alpha
+    return float((np.outer(w1, w2) * rejects).sum())
+
+
+class TestYatesPower:
+    """The verdict's default test is Yates' chi-square: power figures are computed for it."""
+
+    def test_shortcut_formula_is_scipys_yates_chi_square(self) -> None:
+        for (a, n1), (c, n2) in [((30, 100), (45, 110)), ((12, 500), (3, 480)), ((5, 9), (5, 11))]:
+            ref = stats.chi2_contingency([[a, n1 - a], [c, n2 - c]], correction=True).pvalue
+            got = yates_p_values(np.array([float(a)]), n1, np.array([float(c)]), n2)[0]
+            assert got == pytest.approx(ref, rel=1e-9)
+
+    def test_sample_size_hand_worked_fleiss_with_continuity_correction(self) -> None:
+        # n = 3840.8 (above); n' = n/4 (1 + sqrt(1 + 4 / (3840.8 x .02)))²
+        # = 960.2 (1 + sqrt(1.052073))² = 960.2 x 4.103485 = 3940.2 -> 3,941 per group.
+        assert sample_size_per_group(0.10, 0.20, continuity=True) == 3_941
+
+    @pytest.mark.parametrize(("baseline", "lift"), [(0.10, 0.20), (0.3, -0.1), (0.02, 0.5)])
+    def test_corrected_sample_size_gives_yates_its_power(self, baseline, lift) -> None:
+        treated = baseline * (1 + lift)
+        n_yates = sample_size_per_group(baseline, lift, continuity=True)
+        n_plain = sample_size_per_group(baseline, lift)
+        # The exact power of scipy's Yates test at the corrected size is the requested 80%...
+        assert exact_yates_power(baseline, treated, n_yates, n_yates) == pytest.approx(
+            0.8, abs=0.005
+        )
+        # ...while the uncorrected size (what the readout used to report) falls short.
+        assert exact_yates_power(baseline, treated, n_plain, n_plain) < 0.798
+
+    def test_mde_for_yates_on_unequal_groups(self) -> None:
+        mde = minimum_detectable_effect(0.07, 10_000, 12_000, continuity=True)
+        plain = minimum_detectable_effect(0.07, 10_000, 12_000)
+        assert mde > plain
+        assert power_two_proportions(0.07, mde, 10_000, 12_000, continuity=True) == (
+            pytest.approx(0.8, abs=1e-9)
+        )
+        assert exact_yates_power(0.07, 0.07 + mde, 10_000, 12_000) == pytest.approx(0.8, abs=0.005)
+        # The correction shifts the boundary by (1/n_c + 1/n_t) / 2: equal groups invert exactly.
+        equal = minimum_detectable_effect(0.07, 10_000, 10_000, continuity=True)
+        assert sample_size_per_group(0.07, equal / 0.07, continuity=True) in (10_000, 10_001)
 
 
 def msprt_p_value(estimate: float, variance: float, tau2: float) -> float:

@@ -2,12 +2,11 @@
 
 It lives in its own virtual environment (.venv-bqemu, built by `make test` through
 scripts/bqemulator.sh) because it pins a DuckDB release the project cannot share.
-Import the fixture into a test module: `from bq_emulator import bq_emulator  # noqa: F401`.
+Import the fixture into a test module: `from tests.warehouse.bq_emulator import bq_emulator  # noqa: F401`.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import subprocess
@@ -20,22 +19,12 @@ import httpx
 import pytest
 
 from pipeline.settings import REPO_ROOT
+from tests.conftest import skip_unless_ci
 
 EMULATOR_VENV = Path(os.environ.get("ECOM_BQEMU_VENV", REPO_ROOT / ".venv-bqemu"))
 EMULATOR_BIN = EMULATOR_VENV / "bin" / "bqemulator"
 EMULATOR_PROJECT = "ecom-emulator"
 READY_TIMEOUT_S = 60.0
-ROOT_CONFTEST = REPO_ROOT / "tests" / "conftest.py"
-
-
-def skip_unless_ci(reason: str) -> None:
-    """tests/conftest.py's rule. Loaded by path: with tests/warehouse/conftest.py beside it,
-    the module name `conftest` may name either file (test folders are not packages)."""
-    spec = importlib.util.spec_from_file_location("_tests_root_conftest", ROOT_CONFTEST)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.skip_unless_ci(reason)
 
 
 def free_port() -> int:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from dbt_sample import Built, bronze_sample, write_bronze
 
 from pipeline.settings import Settings
 from pipeline.warehouse.build import build_warehouse
+from tests.warehouse.dbt_sample import Built, bronze_sample, write_bronze
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,6 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
-from bq_emulator import EMULATOR_PROJECT, bq_emulator  # noqa: F401  (fixture)
 from polars.testing import assert_frame_equal
 
 from pipeline.experiment import TREATMENT, assign_group
@@ -25,6 +24,7 @@ from pipeline.settings import Settings
 from pipeline.warehouse import connect
 from pipeline.warehouse.bigquery import BigQueryWarehouse
 from pipeline.warehouse.build import SCORING_SELECTOR, build_warehouse, run_dbt
+from tests.warehouse.bq_emulator import EMULATOR_PROJECT, bq_emulator  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.emulator
 

@@ -8,16 +8,15 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from bq_emulator import EMULATOR_PROJECT, bq_emulator  # noqa: F401  (fixture)
 from polars.testing import assert_frame_equal
 
 from pipeline.errors import InputError, WarehouseError
 from pipeline.experiment import assign_group
 from pipeline.schema import BRONZE_SCHEMA, QUARANTINE_SCHEMA
 from pipeline.settings import Settings
-from pipeline.warehouse import connect
+from pipeline.warehouse import BronzeLoad, connect
 from pipeline.warehouse.bigquery import BigQueryWarehouse
-from pipeline.warehouse.duckdb import BronzeLoad
+from tests.warehouse.bq_emulator import EMULATOR_PROJECT, bq_emulator  # noqa: F401  (fixture)
 
 _dataset_ids = itertools.count()
 
@@ -182,3 +181,33 @@ def test_load_bronze_refuses_a_source_file_name_that_is_not_a_plain_file_name(
     wh = BigQueryWarehouse(settings.model_copy(update={"gcp_project": "p"}))
     with pytest.raises(InputError, match="Unexpected source file name"):
         wh.load_bronze("2019-Oct.csv' or true or '", [])
+
+
+@pytest.mark.emulator
+def test_querying_a_missing_table_names_it_and_the_stage_to_run(bq_settings: Settings) -> None:
+    wh = BigQueryWarehouse(bq_settings)
+    with pytest.raises(
+        WarehouseError, match=r"gold\.fact_user_sessions does not exist.*ecom warehouse"
+    ):
+        wh.query(f"select * from {wh.table('gold', 'fact_user_sessions')}")
+    wh.ensure_datasets()  # the dataset exists now, the table still does not
+    with pytest.raises(WarehouseError, match=r"bronze\.events does not exist.*ecom ingest"):
+        wh.query(f"select count(*) from {wh.table('bronze', 'events')}")
+
+
+def test_real_bigquery_not_found_messages_name_the_layer(settings: Settings) -> None:
+    """The 404 texts of real BigQuery (the emulator words them differently)."""
+    from google.api_core.exceptions import NotFound
+
+    wh = BigQueryWarehouse(settings.model_copy(update={"gcp_project": "my-proj"}))
+    table = NotFound(
+        "Not found: Table my-proj:cosmetics_gold.dim_users was not found in location US"
+    )
+    dataset = NotFound("Not found: Dataset my-proj:cosmetics_bronze was not found in location US")
+    sql = "select * from `my-proj.cosmetics_bronze.events`"
+    assert wh._missing_message(table, "select 1").startswith(
+        "gold.dim_users does not exist in BigQuery: run `ecom warehouse`"
+    )
+    assert wh._missing_message(dataset, sql).startswith(
+        "bronze.events does not exist in BigQuery: run `ecom ingest`"
+    )

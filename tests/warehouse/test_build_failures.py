@@ -5,7 +5,6 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 import pytest
-from dbt_sample import bronze_sample, write_bronze
 from typer.testing import CliRunner
 
 from pipeline.cli import app
@@ -13,6 +12,7 @@ from pipeline.errors import WarehouseError
 from pipeline.experiment import CONTROL, TREATMENT
 from pipeline.settings import Settings
 from pipeline.warehouse.build import build_warehouse
+from tests.warehouse.dbt_sample import bronze_sample, write_bronze
 
 
 def test_a_failing_data_test_stops_the_build_with_a_clear_error(settings: Settings) -> None:

@@ -3,27 +3,57 @@ no hub packages, and the runner's environment and arguments."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import yaml
 
+from pipeline.experiment import CONTROL, GROUPS, TREATMENT, TREATMENT_HEX_DIGITS, assign_group
 from pipeline.sessions import SESSION_TIMEOUT_MINUTES
 from pipeline.settings import DBT_PROJECT_DIR, Settings
 from pipeline.warehouse.build import dbt_args, dbt_env, dbt_paths, dbt_vars
 
+PYTHON_FACTS = {
+    "session_timeout_minutes": SESSION_TIMEOUT_MINUTES,
+    "control_group": CONTROL,
+    "treatment_group": TREATMENT,
+    "treatment_hex_digits": list(TREATMENT_HEX_DIGITS),
+}
 
-def test_session_timeout_default_equals_the_python_constant() -> None:
+
+def test_var_defaults_equal_the_python_constants() -> None:
     project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
-    assert project["vars"]["session_timeout_minutes"] == SESSION_TIMEOUT_MINUTES
-    assert dbt_vars()["session_timeout_minutes"] == SESSION_TIMEOUT_MINUTES
+    assert dbt_vars() == PYTHON_FACTS
+    for name, value in PYTHON_FACTS.items():
+        assert project["vars"][name] == value, name
+    assert sorted((project["vars"]["control_group"], project["vars"]["treatment_group"])) == sorted(
+        GROUPS
+    )
+
+
+def test_the_treatment_digits_are_the_assignment_rule() -> None:
+    # Users whose md5 ends in each hex digit: Treatment exactly for the passed digits.
+    for user_id in range(200):
+        digit = hashlib.md5(str(user_id).encode()).hexdigest()[-1]
+        expected = TREATMENT if digit in dbt_vars()["treatment_hex_digits"] else CONTROL
+        assert assign_group(user_id) == expected
+
+
+def test_no_sql_or_yaml_restates_the_experiment_constants() -> None:
+    # The group names and digits reach dbt as vars; only unit-test fixtures spell them out.
+    for path in DBT_PROJECT_DIR.glob("[mt]*/**/*"):
+        if path.suffix not in {".sql", ".yml"} or "scoring" in path.parts:
+            continue
+        text = path.read_text()
+        assert "'1', '3', '5'" not in text, path
+        assert "then 'treatment'" not in text and "'control'" not in text, path
+        assert '["control", "treatment"]' not in text, path
 
 
 def test_the_runner_passes_the_timeout_var_and_its_own_paths(tmp_path) -> None:
     settings = Settings(data_dir=tmp_path / "d")
     args = dbt_args("build", settings, exclude="tag:scoring")
-    assert json.loads(args[args.index("--vars") + 1]) == {
-        "session_timeout_minutes": SESSION_TIMEOUT_MINUTES
-    }
+    assert json.loads(args[args.index("--vars") + 1]) == PYTHON_FACTS
     target_path, log_path = dbt_paths(settings)
     assert args[args.index("--target-path") + 1] == str(target_path)
     assert args[args.index("--log-path") + 1] == str(log_path)

@@ -77,8 +77,10 @@ sessions as (
         min(case when event_type = 'purchase' then event_time end) as first_purchase_at,
         cast(sum(case when event_type = 'view' then 1 else 0 end) as {{ dbt.type_bigint() }})
             as total_views,
-        cast(sum(case when event_type = 'cart' then 1 else 0 end) as {{ dbt.type_bigint() }})
-            as total_carts,
+        -- Raw cart events: a cart the redesigned checkout turned into a purchase was still a
+        -- cart (counting after the injection would empty exactly Treatment's converted carts).
+        cast(sum(case when original_event_type = 'cart' then 1 else 0 end)
+            as {{ dbt.type_bigint() }}) as total_carts,
         cast(sum(case when event_type = 'remove_from_cart' then 1 else 0 end)
             as {{ dbt.type_bigint() }}) as total_removes,
         cast(sum(case when event_type = 'purchase' then 1 else 0 end) as {{ dbt.type_bigint() }})
@@ -93,11 +95,14 @@ sessions as (
 
 )
 
+-- The id hashes the user and the session's first instant, not its number: ingesting an earlier
+-- month or a late event renumbers a user's later sessions but leaves their ids (and the scores
+-- joined on them) unchanged.
 select
     {{ md5_hex(dbt.concat([
         "cast(user_id as " ~ dbt.type_string() ~ ")",
         "'-'",
-        "cast(session_number as " ~ dbt.type_string() ~ ")",
+        "cast(" ~ epoch_microseconds('session_start') ~ " as " ~ dbt.type_string() ~ ")",
     ])) }} as session_id,
     user_id,
     experiment_group,

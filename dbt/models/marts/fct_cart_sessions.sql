@@ -1,5 +1,5 @@
--- The abandonment model's training set: sessions that put something in the cart, labelled by
--- whether they ended without a purchase.
+-- The abandonment model's training set: sessions that put something in the cart (a raw cart
+-- event, injected or not), labelled by whether they ended without a purchase.
 
 {{
     config(
@@ -16,6 +16,8 @@ with sessions as (
 
 cart_sessions as (
 
+    -- total_carts counts raw cart events, so a Treatment session whose only cart the new
+    -- checkout converted is a cart session, and a converted one (abandoned_cart = false).
     select *
     from sessions
     where total_carts >= 1

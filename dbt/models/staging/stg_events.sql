@@ -1,5 +1,6 @@
 -- Silver events: strict types, UTC timestamps, only events that belong to a known user and
--- session, and each exact duplicate (same time, type, product, user, session and price) once.
+-- session (DESIGN.md: no null user, no null session), and each exact duplicate (same time,
+-- type, product, user, session and price) once.
 -- The raw files repeat about 5% of their rows verbatim (double-fired tracking); counting them
 -- would inflate views, carts and revenue, so silver keeps the first copy by source position.
 
@@ -35,6 +36,10 @@ typed as (
 
 known_users_and_sessions as (
 
+    -- user_id is a BIGINT in bronze (ingestion quarantines non-numeric ids), so an 'unknown'
+    -- user cannot reach here: a null user is the only unknown one. The session rule adds the
+    -- tracker's 'unknown' placeholder to null and '' (made null above): it names no session,
+    -- the same as a missing one. The real samples hold none; the filter costs one comparison.
     select *
     from typed
     where
