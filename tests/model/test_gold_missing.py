@@ -57,3 +57,22 @@ def test_score_without_a_warehouse_file_says_to_ingest(settings: Settings, monke
     assert result.exit_code == WarehouseError.exit_code, result.output
     assert "`ecom ingest`" in flat(result.output)
     assert not settings.warehouse_path.exists()
+
+
+def test_gold_without_a_contract_column_says_to_rebuild(settings: Settings, monkeypatch):
+    """A gold table from an older build (a contract column missing) is an engine error other
+    than a missing table: still a WarehouseError naming the fix, for train and for score."""
+    settings.warehouse_path.parent.mkdir(parents=True)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("create schema gold")
+        con.execute(
+            "create table gold.fct_cart_sessions as select 's1' as session_id, 1::bigint as "
+            "user_id, 'control' as experiment_group, 3::bigint as total_views"
+        )
+    monkeypatch.setenv("ECOM_DATA_DIR", str(settings.data_dir))
+    for command in (["train"], ["score"]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == WarehouseError.exit_code, result.output
+        assert isinstance(result.exception, SystemExit)
+        message = flat(result.output)
+        assert "gold.fct_cart_sessions" in message and "`ecom warehouse`" in message
