@@ -324,7 +324,7 @@ def explain(data_dir: DataDir = None) -> None:
 
 
 # ---- demo: the whole pipeline ---------------------------------------------------------------------
-DEMO_SCALE = 0.1  # ~2M events: the whole pipeline in about two minutes on 2 cores
+DEMO_SCALE = 0.1  # ~2M events: the whole pipeline in under a minute on 2 cores
 
 
 @app.command()
