@@ -22,6 +22,19 @@ from pipeline.settings import Settings
 FAST = {"n_estimators": 20}
 
 
+def design_matrix(data) -> np.ndarray:
+    """The feature matrix of `cart_sessions` data, encoded by hand (treatment = 1), in contract
+    order: an encoding independent of pipeline.model.features, so tests can check it."""
+    return np.column_stack(
+        [
+            data["total_views"],
+            data["total_carts"],
+            data["session_duration_minutes"],
+            data["experiment_group"] == "treatment",
+        ]
+    ).astype(float)
+
+
 def cart_sessions(n: int, seed: int, months: tuple[str, ...] = ("2019-10", "2019-11", "2019-12")):
     """Synthetic cart sessions whose abandonment depends on the features (plus noise)."""
     rng = np.random.default_rng(seed)

@@ -13,7 +13,7 @@ import xgboost as xgb
 from pipeline.errors import ModelError
 from pipeline.model import artifact
 from pipeline.model.features import FEATURES
-from tests.model.conftest import bqml_like_export, cart_sessions
+from tests.model.conftest import bqml_like_export, cart_sessions, design_matrix
 
 
 def test_reference_export_reproduces_expected_json(reference_dir: Path):
@@ -73,14 +73,7 @@ def test_loader_predicts_like_the_booster(trained):
         {name: data[name][i] for name in FEATURES} | {"total_views": int(data["total_views"][i])}
         for i in range(200)
     ]
-    X = np.column_stack(
-        [
-            data["total_views"],
-            data["total_carts"],
-            data["session_duration_minutes"],
-            (data["experiment_group"] == "treatment").astype(float),
-        ]
-    ).astype(float)
+    X = design_matrix(data)
     expected = model.booster.predict(xgb.DMatrix(X, missing=np.nan))
     np.testing.assert_allclose(model.predict(records), expected, atol=1e-7)
     np.testing.assert_allclose(model.predict_matrix(X), expected, atol=1e-7)
@@ -91,14 +84,7 @@ def test_loader_predicts_like_the_booster(trained):
 @pytest.mark.parametrize("class_names", [("1", "0"), ("0", "1"), ("false", "true")])
 def test_bigquery_style_softprob_model(tmp_path: Path, class_names):
     data = cart_sessions(800, seed=5)
-    X = np.column_stack(
-        [
-            data["total_views"],
-            data["total_carts"],
-            data["session_duration_minutes"],
-            (data["experiment_group"] == "treatment"),
-        ]
-    ).astype(float)
+    X = design_matrix(data)
     y = data["abandoned_cart"].astype(int)
     booster = bqml_like_export(
         tmp_path, X, y, class_names=class_names, means={"session_duration_minutes": 12.5}

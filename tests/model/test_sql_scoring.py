@@ -18,7 +18,7 @@ from pipeline.model.sql_scoring import (
     compile_expression,
     install_macros,
 )
-from tests.model.conftest import bqml_like_export, cart_sessions
+from tests.model.conftest import bqml_like_export, cart_sessions, design_matrix
 
 TOLERANCE = 1e-6
 
@@ -109,14 +109,7 @@ def test_float32_comparison_matters(trained):
 @pytest.mark.parametrize("class_names", [("1", "0"), ("0", "1")])
 def test_sql_equals_loader_for_bigquery_softprob_export(tmp_path: Path, class_names):
     data = cart_sessions(1500, seed=11)
-    X = np.column_stack(
-        [
-            data["total_views"],
-            data["total_carts"],
-            data["session_duration_minutes"],
-            (data["experiment_group"] == "treatment"),
-        ]
-    ).astype(float)
+    X = design_matrix(data)
     bqml_like_export(
         tmp_path,
         X,
@@ -134,14 +127,7 @@ def test_default_parameter_model_compiles_exactly(tmp_path: Path):
     from pipeline.model.train import TRAIN_PARAMS, fit_booster
 
     data = cart_sessions(2000, seed=13)
-    X = np.column_stack(
-        [
-            data["total_views"],
-            data["total_carts"],
-            data["session_duration_minutes"],
-            (data["experiment_group"] == "treatment"),
-        ]
-    ).astype(float)
+    X = design_matrix(data)
     booster = fit_booster(X, data["abandoned_cart"].astype(int), TRAIN_PARAMS, seed=42)
     artifact.write_model(
         tmp_path / "m", booster, artifact.contract_metadata({}), {}, {"total_views": X[:2, 0]}
