@@ -7,7 +7,18 @@ with sessions as (
 
 ),
 
-monthly as (
+sessions_by_period as (
+
+    -- each session once under its month and once under 'all', so one aggregate serves both
+    select session_month, experiment_group, user_id, total_purchases, total_injected_purchases, revenue
+    from sessions
+    union all
+    select 'all' as session_month, experiment_group, user_id, total_purchases, total_injected_purchases, revenue
+    from sessions
+
+),
+
+summarized as (
 
     select
         session_month,
@@ -18,32 +29,8 @@ monthly as (
         sum(total_purchases) as purchases,
         sum(total_injected_purchases) as injected_purchases,
         sum(revenue) as revenue
-    from sessions
+    from sessions_by_period
     group by session_month, experiment_group
-
-),
-
-whole_window as (
-
-    select
-        'all' as session_month,
-        experiment_group,
-        count(distinct user_id) as users,
-        count(distinct case when total_purchases > 0 then user_id end) as converters,
-        count(*) as sessions,
-        sum(total_purchases) as purchases,
-        sum(total_injected_purchases) as injected_purchases,
-        sum(revenue) as revenue
-    from sessions
-    group by experiment_group
-
-),
-
-unioned as (
-
-    select * from monthly
-    union all
-    select * from whole_window
 
 )
 
@@ -56,4 +43,4 @@ select
     cast(purchases as {{ dbt.type_bigint() }}) as purchases,
     cast(injected_purchases as {{ dbt.type_bigint() }}) as injected_purchases,
     cast(revenue as {{ type_double() }}) as revenue
-from unioned
+from summarized
