@@ -9,7 +9,8 @@ import pytest
 
 from pipeline.settings import REPO_ROOT, Settings
 
-SHARED_REFERENCE = REPO_ROOT.parent / "shared" / "reference"
+# Real sample rows and a real BigQuery ML export, with their provenance (PROVENANCE.md there).
+REFERENCE_FIXTURES = REPO_ROOT / "tests" / "fixtures" / "reference"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -31,6 +32,5 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    if not SHARED_REFERENCE.exists():
-        skip_unless_ci(f"shared reference data not found at {SHARED_REFERENCE}")
-    return SHARED_REFERENCE
+    """The real reference files, kept in the repository so that a fresh clone runs every test."""
+    return REFERENCE_FIXTURES
