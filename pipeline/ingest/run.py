@@ -170,8 +170,10 @@ def ingest_month(
         live = _live(manifest, lake.partition(EVENTS_TABLE, key), manifest_path)
         if load_warehouse:
             mark = time.perf_counter()
-            # A gs:// lake is loaded from the local staging copy of the very same files.
-            sources = staged_parts if lake.is_gcs else parts
+            # A gs:// lake: BigQuery loads the published objects itself (one load job, nothing
+            # through this machine); DuckDB loads the local staging copy of the same files.
+            local_copy = lake.is_gcs and settings.warehouse == "duckdb"
+            sources = staged_parts if local_copy else parts
             loaded = _load_bronze(settings, manifest, live, sources)
             timings["warehouse_load"] = time.perf_counter() - mark
             manifest = replace(

@@ -115,8 +115,9 @@ def test_load_bronze_round_trips_every_column(bq_settings: Settings) -> None:
     got = read_bronze(wh)
     assert got.schema == BRONZE_SCHEMA
     table = wh.client.get_table(wh.table_id("bronze", "events"))
-    assert (table.time_partitioning.type_, table.time_partitioning.field) == ("MONTH", "event_time")
-    assert table.clustering_fields == ["user_id"]
+    # Day partitions on event_time, clustered by source file: a month's reload rewrites only it.
+    assert (table.time_partitioning.type_, table.time_partitioning.field) == ("DAY", "event_time")
+    assert table.clustering_fields == ["source_file", "user_id"]
     assert_frame_equal(got, events.sort("event_time"))
 
 

@@ -8,6 +8,14 @@
 -- at the same instant are two events, and keying on `event_type` collapsed them into one,
 -- sometimes keeping the injected one and dropping the organic purchase.
 
+{{
+    config(
+        materialized=materialized_once(),
+        partition_by=partition_by_date('event_date'),
+        cluster_by=cluster_by_user(),
+    )
+}}
+
 with source as (
 
     select * from {{ source('bronze', 'events') }}
