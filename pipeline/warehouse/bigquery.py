@@ -44,6 +44,8 @@ _BQ_TYPES: dict[type[pl.DataType], str] = {
 STAGING_TTL = timedelta(days=1)
 SAFE_SOURCE_FILE = re.compile(r"[A-Za-z0-9._-]+")
 GCS_SCHEME = "gs://"
+# The lake's partition folders (pipeline.lake: <table>/month=YYYY-MM/part-*.parquet).
+HIVE_KEY = "month"
 # bronze.events' physical layout: a day partition on event_time (what `DATE(event_time)`
 # selects), clustered by the source file (a month) and then the user, the sessionization key.
 BRONZE_PARTITION_FIELD = "event_time"
@@ -272,21 +274,35 @@ class BigQueryWarehouse:
         """
         from google.cloud import bigquery
 
-        table = bigquery.Table(staging, bq_schema(schema))
+        in_gcs = [str(p) for p in parts if isinstance(p, str) and p.startswith(GCS_SCHEME)]
+        if in_gcs and len(in_gcs) != len(parts):
+            raise InputError(
+                "A bronze load takes either lake objects (gs://...) or local parts, not both."
+            )
+        prefix = _hive_prefix(in_gcs)
+        fields = bq_schema(schema)
+        if prefix:
+            # BigQuery reads the lake's Hive folders (month=YYYY-MM) as a column; the staging
+            # table has it, bronze does not (the insert names bronze's columns).
+            fields.append(bigquery.SchemaField(HIVE_KEY, "STRING"))
+        table = bigquery.Table(staging, fields)
         # Dropped in `finally`; the expiry cleans up after a process that died mid-load.
         table.expires = datetime.now(UTC) + STAGING_TTL
         self.client.create_table(table)
-        in_gcs = [str(p) for p in parts if isinstance(p, str) and p.startswith(GCS_SCHEME)]
         if in_gcs:
+            # One load job reads every part from the bucket into the staging table's schema.
             config = bigquery.LoadJobConfig(
                 source_format=bigquery.SourceFormat.PARQUET,
-                schema=bq_schema(schema),
                 write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
             )
+            if prefix:
+                hive = bigquery.HivePartitioningOptions()
+                hive.mode = "STRINGS"
+                hive.source_uri_prefix = prefix
+                config.hive_partitioning = hive
             self.client.load_table_from_uri(in_gcs, staging, job_config=config).result()
+            return
         for part in parts:
-            if isinstance(part, str) and part.startswith(GCS_SCHEME):
-                continue
             frame = pl.read_parquet(part) if isinstance(part, str | Path) else part
             missing = [name for name in schema if name not in frame.columns]
             if missing:
@@ -323,6 +339,16 @@ class BigQueryWarehouse:
     def _count(self, source_file: str) -> tuple[int, int]:
         counts = self.query(count_sql(self, source_file))
         return int(counts["events"][0]), int(counts["quarantined"][0])
+
+
+def _hive_prefix(uris: Sequence[str]) -> str | None:
+    """gs://bucket/lake/events for parts under gs://bucket/lake/events/month=.../, when all
+    share it (BigQuery's hive partitioning needs one prefix); else None."""
+    marker = f"/{HIVE_KEY}="
+    prefixes = {uri.split(marker)[0] for uri in uris if marker in uri}
+    if len(prefixes) == 1 and all(marker in uri for uri in uris):
+        return prefixes.pop()
+    return None
 
 
 def _layout(table: bigquery.Table) -> tuple[str | None, str | None, tuple[str, ...]]:

@@ -96,9 +96,8 @@ def dry_run_warehouse(settings: Settings, select: str | None = None) -> DryRun:
     from pipeline.warehouse.bigquery import BigQueryWarehouse
 
     wh = BigQueryWarehouse(settings)
-    result = run_dbt(
-        settings, "compile", select=select, exclude=None if select else SCORING_SELECTOR
-    )
+    # The scoring model needs a trained model's vars (`ecom score` builds it): never here.
+    result = run_dbt(settings, "compile", select=select, exclude=SCORING_SELECTOR)
     manifest = json.loads((Path(result.target_path) / "manifest.json").read_text())
     selected = {n.unique_id for n in result.nodes}
     all_nodes = manifest["nodes"]

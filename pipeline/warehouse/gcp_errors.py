@@ -29,7 +29,8 @@ _TEXT_HINTS: tuple[tuple[str, str], ...] = (
     ),
     (
         r"DefaultCredentialsError|Could not automatically determine credentials|"
-        r"Reauthentication is needed|invalid_grant|Request had invalid authentication",
+        r"Reauthentication is needed|invalid_grant|Request had invalid authentication|"
+        r"Failed to authenticate with supplied credentials",
         CREDENTIALS_HINT,
     ),
     (

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,9 +202,12 @@ def cloud_run(root: Path, log: bool = False) -> Iterator[CloudRun]:
         ):
             data_dir = root / name
             shutil.copytree(raw, data_dir / "raw")
-            run = PathRun(name, {**env, "ECOM_DATA_DIR": str(data_dir), **extra}, data_dir)
-            run_path(run, root, log)
-            paths.append(run)
+            paths.append(PathRun(name, {**env, "ECOM_DATA_DIR": str(data_dir), **extra}, data_dir))
+        # The two paths side by side: the BigQuery one mostly waits on the emulator's process,
+        # so the embedded one uses the other core meanwhile (each stage is its own process).
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for done in [pool.submit(run_path, run, root, log) for run in paths]:
+                done.result()
         yield CloudRun(raw, paths[0], paths[1], endpoint, storage_url, gcs_root)
 
 

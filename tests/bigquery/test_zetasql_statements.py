@@ -74,12 +74,19 @@ def add_staging_tables(zetasql: Any, catalog: Any, settings: Settings, sql: str)
 # ---- dbt ---------------------------------------------------------------------------------------
 
 
-def run_sql(target: Path, node: dict[str, Any]) -> str | None:
-    """What dbt-bigquery executed for a node (target/run), None if it ran nothing."""
-    base = target / "run" / node["package_name"] / node["original_file_path"]
-    for path in (base, base / node["path"], base.parent / node["path"]):
-        if path.is_file():
-            return path.read_text()
+def run_files(target: Path) -> dict[tuple[str, str], Path]:
+    """target/run's files by (package, file stem): what dbt-bigquery executed, one per node."""
+    return {
+        (path.relative_to(target / "run").parts[0], path.stem): path
+        for path in (target / "run").rglob("*.sql")
+    }
+
+
+def run_sql(files: dict[tuple[str, str], Path], node: dict[str, Any]) -> str | None:
+    """What dbt ran for a node (models: the DDL; tests: the failure count query), or None."""
+    for stem in (Path(node.get("path") or "").stem, node["name"], node.get("alias")):
+        if stem and (node["package_name"], stem) in files:
+            return files[(node["package_name"], stem)].read_text()
     return None
 
 
@@ -95,8 +102,9 @@ def dbt_statements(settings: Settings) -> tuple[list[tuple[str, str]], list[str]
     }
     graph = {uid: [d for d in n["depends_on"]["nodes"] if d in nodes] for uid, n in nodes.items()}
     statements, missing = [], []
+    files = run_files(target)
     for uid in TopologicalSorter(graph).static_order():
-        sql = run_sql(target, nodes[uid])
+        sql = run_sql(files, nodes[uid])
         if sql is None:
             missing.append(uid)
         else:
@@ -117,7 +125,7 @@ def test_dbt_models_tests_and_ddl_pass_bigquerys_analyzer(dbt_findings) -> None:
     kinds = {f.kind for f in findings}
     assert zetasql_failures(findings) == "", zetasql_failures(findings)
     # What was checked: every model's DDL, data tests and unit tests, none skipped.
-    assert missing == []
+    assert missing == [], missing
     assert {"ResolvedCreateTableAsSelectStmt", "ResolvedQueryStmt"} <= kinds
     by_kind = {k: sum(f.kind == k for f in findings) for k in kinds}
     assert by_kind["ResolvedCreateTableAsSelectStmt"] >= 5  # silver + four gold tables

@@ -234,6 +234,7 @@ def _analyzer_options() -> Any:
     options.language_options.CopyFrom(language_options())
     options.default_timezone = "UTC"
     options.allow_undeclared_parameters = True  # @parameters of the Python-built queries
+    options.prune_unused_columns = True  # table scans list only the columns read (bytes)
     options.error_message_mode = pb.public_options.ERROR_MESSAGE_ONE_LINE
     return options
 
@@ -337,7 +338,7 @@ class Catalog:
 
         for path, columns in sorted(self.tables.items()):
             for owner, name in ((sub(path[:-1]), path[-1]), (root, ".".join(path))):
-                table = owner.table.add(name=name)
+                table = owner.table.add(name=name, full_name=".".join(path))
                 for column, kind in columns.items():
                     table.column.add(
                         name=column,

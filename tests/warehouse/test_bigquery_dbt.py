@@ -23,7 +23,7 @@ from pipeline.sessions import SESSION_TIMEOUT_MINUTES
 from pipeline.settings import Settings
 from pipeline.warehouse import connect
 from pipeline.warehouse.bigquery import BigQueryWarehouse
-from pipeline.warehouse.build import SCORING_SELECTOR, build_warehouse, run_dbt
+from pipeline.warehouse.build import SCORING_SELECTOR, run_dbt
 from pipeline.warehouse.polars_sessions import DEDUP_KEY
 from tests.warehouse.bq_emulator import EMULATOR_PROJECT, bq_emulator  # noqa: F401  (fixture)
 
@@ -149,11 +149,12 @@ def both_builds(
         wh.load_bronze(source_file, [part])
     timings["bigquery_load"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    # The whole `dbt build` on BigQuery: models, data tests and unit tests must all pass.
-    result = build_warehouse(bigquery)
+    # The models only: the whole `dbt build` on BigQuery (data and unit tests too) is
+    # tests/bigquery/test_cloud_end_to_end.py's `ecom warehouse`; each test is a query job.
+    result = run_dbt(bigquery, "run", exclude=SCORING_SELECTOR)
     timings["bigquery_build"] = time.perf_counter() - t0
     assert result.target == "bigquery"
-    assert {"model", "test", "unit_test"} <= {node.resource_type for node in result.nodes}
+    assert result.count("model") == 5
     yield local, bigquery, timings
     print(f"build timings (s): {timings}")
 
