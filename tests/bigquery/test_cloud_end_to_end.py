@@ -198,40 +198,47 @@ def test_every_query_carries_the_byte_cap(cloud: CloudRun) -> None:
 
 
 def test_dry_run_prices_every_model_and_builds_nothing(cloud: CloudRun) -> None:
-    """On fresh datasets (a first run): every model and data test is dry-run, the gold models
-    through their upstream SQL, and no table appears. (The emulator prices everything at 0
-    bytes; real BigQuery reports the bytes: README, Run on Google Cloud.)"""
+    """`ecom warehouse --dry-run` on the built datasets: one line per model, priced from dry-run
+    jobs, and nothing is rebuilt. (The emulator prices everything at 0 bytes and executes each
+    dry run's SELECT; real BigQuery reports the bytes: README, Run on Google Cloud.)"""
     from tests.bigquery.cloud_run import ecom
 
-    env = {
-        **cloud.cloud.env,
-        "ECOM_BQ_BRONZE_DATASET": "dry_bronze",
-        "ECOM_BQ_SILVER_DATASET": "dry_silver",
-        "ECOM_BQ_GOLD_DATASET": "dry_gold",
-    }
     client = emulator_client(cloud)
-    client.create_dataset("dry_bronze")
-    # Bronze exists (ingestion made it), silver and gold do not yet.
-    from pipeline.warehouse.bigquery import BigQueryWarehouse
+    gold = settings_of(cloud.cloud).bq_gold_dataset
 
-    wh = BigQueryWarehouse(
-        settings_of(cloud.cloud).model_copy(update={"bq_bronze_dataset": "dry_bronze"})
-    )
-    wh.ensure_bronze_tables()
-    # Models only here (each emulator dry run executes its SELECT, inlined chain and all);
-    # without --select the data tests are priced too.
+    def modified() -> dict[str, object]:
+        return {t.table_id: client.get_table(t).modified for t in client.list_tables(gold)}
+
+    before = modified()
+    # Models only here; without --select the data tests are priced too.
     output = ecom(
-        ("warehouse", "--dry-run", "--select", "resource_type:model"), env, cloud.cloud.data_dir
+        ("warehouse", "--dry-run", "--select", "resource_type:model"),
+        cloud.cloud.env,
+        cloud.cloud.data_dir,
     )
     for model in ("stg_events", "fact_user_sessions", "dim_users", "fct_cart_sessions"):
         assert f"model {model}" in output, output
-    assert output.count("via upstream SQL") == 4  # gold through silver's SQL; silver reads bronze
-    assert "total" in output and "nothing billed" in output
-    datasets = {d.dataset_id for d in client.list_datasets()}
-    built = [
-        t.table_id
-        for d in ("dry_silver", "dry_gold")
-        if d in datasets
-        for t in client.list_tables(d)
-    ]
-    assert built == []
+    assert "via upstream SQL" not in output  # every upstream table exists
+    assert "nothing billed" in output and "total" in output
+    assert modified() == before
+
+
+def test_a_first_runs_dry_run_reads_through_the_upstream_sql(cloud: CloudRun) -> None:
+    """Before silver exists, gold's dry run inlines silver's compiled SQL (so the estimate reads
+    bronze, as the real build would), and still builds nothing."""
+    from pipeline.warehouse.bigquery import BigQueryWarehouse
+    from pipeline.warehouse.dry_run import dry_run_warehouse
+
+    settings = settings_of(cloud.cloud).model_copy(
+        update={
+            "bq_silver_dataset": "dry_silver",
+            "bq_gold_dataset": "dry_gold",
+            "data_dir": cloud.cloud.data_dir / "dry",
+        }
+    )
+    result = dry_run_warehouse(settings, "fact_user_sessions")
+    (line,) = result.lines
+    assert line.name.endswith("fact_user_sessions") and line.via_upstream_sql
+    assert line.bytes_processed == 0 and result.total_usd == 0.0  # the emulator's figure
+    client = BigQueryWarehouse(settings).client
+    assert not {"dry_silver", "dry_gold"} & {d.dataset_id for d in client.list_datasets()}
