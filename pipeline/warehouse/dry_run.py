@@ -96,9 +96,12 @@ def dry_run_warehouse(settings: Settings, select: str | None = None) -> DryRun:
     from pipeline.warehouse.bigquery import BigQueryWarehouse
 
     wh = BigQueryWarehouse(settings)
-    # The scoring model needs a trained model's vars (`ecom score` builds it): never here.
-    result = run_dbt(settings, "compile", select=select, exclude=SCORING_SELECTOR)
+    # The whole project is compiled (an upstream model's SQL may be inlined), the scoring
+    # model excepted: it needs a trained model's vars (`ecom score` builds it).
+    result = run_dbt(settings, "compile", exclude=SCORING_SELECTOR)
     manifest = json.loads((Path(result.target_path) / "manifest.json").read_text())
+    if select:  # which nodes the selection names (a second, selected compile)
+        result = run_dbt(settings, "compile", select=select, exclude=SCORING_SELECTOR)
     selected = {n.unique_id for n in result.nodes}
     all_nodes = manifest["nodes"]
     known: dict[str, bool] = {}

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -64,6 +65,7 @@ class CloudRun:
     bigquery_endpoint: str
     storage_endpoint: str
     gcs_root: Path
+    finished_at: datetime  # jobs created up to here are the pipeline's, later ones the tests'
 
 
 def _fake_gcs_binary() -> Path:
@@ -208,7 +210,7 @@ def cloud_run(root: Path, log: bool = False) -> Iterator[CloudRun]:
         with ThreadPoolExecutor(max_workers=2) as pool:
             for done in [pool.submit(run_path, run, root, log) for run in paths]:
                 done.result()
-        yield CloudRun(raw, paths[0], paths[1], endpoint, storage_url, gcs_root)
+        yield CloudRun(raw, paths[0], paths[1], endpoint, storage_url, gcs_root, datetime.now(UTC))
 
 
 def _create_bucket(storage_url: str) -> None:

@@ -84,7 +84,13 @@ def run_files(target: Path) -> dict[tuple[str, str], Path]:
 
 def run_sql(files: dict[tuple[str, str], Path], node: dict[str, Any]) -> str | None:
     """What dbt ran for a node (models: the DDL; tests: the failure count query), or None."""
-    for stem in (Path(node.get("path") or "").stem, node["name"], node.get("alias")):
+    # A unit test's `path` is its model's yml (stem = the model's name): look it up by name.
+    stems = (
+        (node["name"],)
+        if node["resource_type"] == "unit_test"
+        else (Path(node.get("path") or "").stem, node["name"], node.get("alias"))
+    )
+    for stem in stems:
         if stem and (node["package_name"], stem) in files:
             return files[(node["package_name"], stem)].read_text()
     return None
@@ -99,6 +105,13 @@ def dbt_statements(settings: Settings) -> tuple[list[tuple[str, str]], list[str]
         uid: n
         for uid, n in {**manifest["nodes"], **units}.items()
         if n["resource_type"] in ("model", "test", "unit_test")
+    }
+    # The scoring model (tag `scoring`) and its tests are `ecom score`'s, not the build's.
+    scoring = {uid for uid, n in nodes.items() if "scoring" in n.get("tags", [])}
+    nodes = {
+        uid: n
+        for uid, n in nodes.items()
+        if uid not in scoring and not scoring & set(n["depends_on"]["nodes"])
     }
     graph = {uid: [d for d in n["depends_on"]["nodes"] if d in nodes] for uid, n in nodes.items()}
     statements, missing = [], []
@@ -262,8 +275,14 @@ def test_every_query_the_end_to_end_run_sent_passes(zetasql: Any, cloud: CloudRu
         credentials=AnonymousCredentials(),
         client_options={"api_endpoint": cloud.bigquery_endpoint},
     )
+    # Only the end-to-end run's jobs: later ones are other tests' (the error tests' deliberate
+    # query of a missing dataset, the dry runs).
     jobs = sorted(
-        (j for j in client.list_jobs(max_results=100_000) if j.job_type == "query"),
+        (
+            j
+            for j in client.list_jobs(max_results=100_000)
+            if j.job_type == "query" and j.created <= cloud.finished_at
+        ),
         key=lambda j: j.created,
     )
     statements = list(dict.fromkeys(j.query for j in jobs))
