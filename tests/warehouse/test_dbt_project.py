@@ -18,6 +18,7 @@ PYTHON_FACTS = {
     "control_group": CONTROL,
     "treatment_group": TREATMENT,
     "treatment_hex_digits": list(TREATMENT_HEX_DIGITS),
+    "experiment_start": None,
 }
 
 
