@@ -136,16 +136,20 @@ def write_json(readout: Readout, path: Path) -> Path:
     return path
 
 
+def _finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)
+
+
 def _pct(x: float | None, digits: int = 2) -> str:
-    return "n/a" if x is None else f"{x * 100:.{digits}f}%"
+    return "n/a" if not _finite(x) else f"{x * 100:.{digits}f}%"
 
 
 def _signed_pct(x: float | None, digits: int = 2) -> str:
-    return "n/a" if x is None else f"{x * 100:+.{digits}f}%"
+    return "n/a" if not _finite(x) else f"{x * 100:+.{digits}f}%"
 
 
 def _pp(x: float | None) -> str:
-    return "n/a" if x is None else f"{x * 100:+.2f} pp"
+    return "n/a" if not _finite(x) else f"{x * 100:+.2f} pp"
 
 
 def _ci(ci: Interval | None, scale: float = 100, unit: str = " pp") -> str:
@@ -161,7 +165,7 @@ def _p(p: float | None) -> str:
 
 
 def _num(x: float | None, digits: int = 4) -> str:
-    return "n/a" if x is None else f"{x:,.{digits}f}"
+    return "n/a" if not _finite(x) else f"{x:,.{digits}f}"
 
 
 def _level(r: Readout) -> int:

@@ -32,8 +32,8 @@ MESSAGES: dict[MessageCode, str] = {
     "too_few_units": "fewer than two units in a group, so the variance is unknown",
     "single_look": "only one week of data, so there is no sequence of looks to show",
     "missing_group": "one group is absent from this segment, so it cannot be compared",
-    "non_finite": "a sum is not a finite number (NaN or infinity in the data), so no test is "
-    "possible: find the bad values upstream",
+    "non_finite": "a sum is not a finite number (an undefined or infinite value in the data), "
+    "so no test is possible: find the bad values upstream",
     "no_denominator": "a group has no orders, so a value per order is undefined",
     "no_covariate_variance": "the pre-period covariate does not vary, so CUPED cannot adjust "
     "and the result equals the unadjusted one",
