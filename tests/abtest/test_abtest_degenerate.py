@@ -155,7 +155,7 @@ def test_readout_json_grows_without_breaking_readers(settings: Settings, tmp_pat
     with pytest.raises(InputError, match="guardrails"):
         read_readout(newer)
     newer.write_text(json.dumps({**document, "schema_version": "3.0"}))
-    with pytest.raises(InputError, match="reads 2.x"):
+    with pytest.raises(InputError, match=r"reads 2\.x"):
         read_readout(newer)
     assert len(REQUIRED_V2) >= 19
 

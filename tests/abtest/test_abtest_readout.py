@@ -101,7 +101,9 @@ def test_guardrails_and_bayesian_are_reported(gold, outputs) -> None:
     ]
     removes = r.guardrails[1].comparison
     t = group(gold.users, "treatment", True)
-    assert removes.treatment_mean == pytest.approx(t["total_removes"].sum() / t["total_carts"].sum())
+    assert removes.treatment_mean == pytest.approx(
+        t["total_removes"].sum() / t["total_carts"].sum()
+    )
     assert all(g.status in ("pass", "fail", "inconclusive") for g in r.guardrails)
     b = r.bayesian["conversion"]
     assert 0 <= b.chance_to_win <= 1 and b.loss_if_shipped >= 0 and b.loss_if_kept >= 0
@@ -128,9 +130,10 @@ def test_week_labels_run_from_the_start_day_to_the_datas_last_day(gold, outputs)
     assert r.week_ends[-1] == r.experiment.end
     labels = week_end_labels(date(2019, 10, 1), date(2020, 2, 29), 22)
     assert (labels[0], labels[-2], labels[-1]) == ("2019-10-07", "2020-02-24", "2020-02-29")
-    assert week_end_labels(date(2019, 10, 1), None, 22)[-1] == (
-        date(2019, 10, 1) + timedelta(days=22 * 7 - 1)
-    ).isoformat()
+    assert (
+        week_end_labels(date(2019, 10, 1), None, 22)[-1]
+        == (date(2019, 10, 1) + timedelta(days=22 * 7 - 1)).isoformat()
+    )
 
 
 def test_segments_are_defined_at_entry(gold, outputs) -> None:
@@ -142,9 +145,13 @@ def test_segments_are_defined_at_entry(gold, outputs) -> None:
     seg = segments[("user_type", "returning")].result.control
     assert (seg.n, seg.successes) == (returning.height, int(returning["converted"].sum()))
     new = segments[("user_type", "new")].result
-    assert new.control.n + new.treatment.n + seg.n + segments[
-        ("user_type", "returning")
-    ].result.treatment.n == exposed.height
+    assert (
+        new.control.n
+        + new.treatment.n
+        + seg.n
+        + segments[("user_type", "returning")].result.treatment.n
+        == exposed.height
+    )
     raw = [s.result.p_value for s in outputs.readout.segments]
     smallest = min(range(len(raw)), key=raw.__getitem__)
     assert outputs.readout.segments[smallest].adjusted_p == pytest.approx(

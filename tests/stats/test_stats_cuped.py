@@ -15,7 +15,9 @@ from tests.stats.gbstats_engine import gbstats, spec
 def paired(y: np.ndarray, x: np.ndarray, binary: bool = False) -> Paired:
     n = len(y)
     if binary:
-        return Paired(Proportion(n, int(y.sum())), Proportion(n, int(x.sum())), float((y * x).sum()))
+        return Paired(
+            Proportion(n, int(y.sum())), Proportion(n, int(x.sum())), float((y * x).sum())
+        )
     return Paired(
         SampleMean(n, float(y.sum()), float((y**2).sum())),
         SampleMean(n, float(x.sum()), float((x**2).sum())),

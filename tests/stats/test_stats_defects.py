@@ -28,7 +28,9 @@ class TestVerdictAndIntervalAgree:
     @pytest.mark.parametrize(("c", "t"), [((930, 61), (910, 83)), ((5000, 351), (5100, 300))])
     def test_p_value_is_statsmodels_wald_test(self, c, t) -> None:
         result = compare_conversion(Proportion(*c), Proportion(*t))
-        ref = sm_proportion.test_proportions_2indep(t[1], t[0], c[1], c[0], method="wald", compare="diff")
+        ref = sm_proportion.test_proportions_2indep(
+            t[1], t[0], c[1], c[0], method="wald", compare="diff"
+        )
         assert result.p_value == pytest.approx(ref.pvalue, rel=1e-9)
 
     def test_verdict_equals_interval_in_every_small_aa_run(self) -> None:
