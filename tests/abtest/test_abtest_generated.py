@@ -25,7 +25,7 @@ from pipeline.settings import Settings
 from pipeline.stats.frequentist import compare_conversion
 from pipeline.stats.power import power_two_proportions
 from pipeline.stats.sufficient import Proportion
-from pipeline.warehouse.build import build_warehouse
+from pipeline.warehouse.build import SCORING_SELECTOR, build_warehouse, run_dbt
 
 pytestmark = pytest.mark.slow
 
@@ -39,17 +39,24 @@ def raw(tmp_path_factory: pytest.TempPathFactory):
     return folder
 
 
-def pipeline(raw, tmp_path_factory, **experiment) -> tuple[Settings, AbtestOutputs]:
+def pipeline(
+    raw, tmp_path_factory, *, full_build: bool = False, **experiment
+) -> tuple[Settings, AbtestOutputs]:
+    """Ingest and build with the experiment settings, then read out. Only one build runs
+    dbt's data and unit tests (`full_build`): the others need the models alone, faster."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("abtest_generated") / "data", **experiment)
     shutil.copytree(raw, settings.raw_dir)
     ingest(settings)
-    build_warehouse(settings)
+    if full_build:
+        build_warehouse(settings)
+    else:
+        run_dbt(settings, "run", exclude=SCORING_SELECTOR)
     return settings, run_abtest(settings, ReadoutConfig(winsorize_at=0.99, sequential_tuning=5_000))
 
 
 @pytest.fixture(scope="module")
 def december(raw, tmp_path_factory):
-    return pipeline(raw, tmp_path_factory, experiment_start=DECEMBER)
+    return pipeline(raw, tmp_path_factory, full_build=True, experiment_start=DECEMBER)
 
 
 @pytest.fixture(scope="module")
