@@ -249,11 +249,8 @@ def abtest(
     settings = settings_for(data_dir)
     with progress() as bar:
         outputs = run_abtest(settings, config, progress=bar)
-    console.print(
-        f"{outputs.readout.decision.words}: {outputs.readout.verdict}",
-        highlight=False,
-        markup=False,
-    )
+    console.print(f"Decision: {outputs.readout.decision.words}", highlight=False, markup=False)
+    console.print(outputs.readout.verdict, highlight=False, markup=False)
     for warning in outputs.readout.warnings:
         console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     for path in (outputs.markdown, outputs.json, outputs.conversion_png, outputs.lift_png):

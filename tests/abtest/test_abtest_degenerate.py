@@ -122,7 +122,7 @@ def test_cli_writes_the_reports(settings: Settings) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    assert re.search(r"^(SHIP|DO NOT SHIP|KEEP RUNNING): ", result.output, re.MULTILINE)
+    assert re.search(r"^Decision: (SHIP|DO NOT SHIP|KEEP RUNNING)$", result.output, re.MULTILINE)
     out = settings.reports_dir / "abtest"
     document = read_readout(out / "readout.json")
     assert document["config"] == {
