@@ -505,7 +505,12 @@ def _power_section(r: Readout) -> list[str]:
         f"- Users needed per group to detect a {p.target_relative_lift:+.1%} relative lift: "
         f"{need}.",
     ]
-    if p.true_effect is not None and p.power_at_true_effect is not None:
+    if p.true_effect == 0:
+        lines.append(
+            "- No effect was injected (an A/A test): a significant result here would be a false "
+            f"positive, which the test gives {p.alpha:.0%} of the time."
+        )
+    elif p.true_effect is not None and p.power_at_true_effect is not None:
         lines.append(
             f"- The injected effect in this sample is {_pp(p.true_effect)}: this sample had "
             f"{p.power_at_true_effect:.0%} power to detect an effect that size."
