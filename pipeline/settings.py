@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     gcs_bucket: str | None = None
     api_key: str | None = None
     seed: int = 42
+    max_quarantine_share: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="Ingestion refuses to replace a live month when the new run quarantines more "
+        "than this share of its lines (or writes none), unless --force.",
+    )
 
     @property
     def raw_dir(self) -> Path:
@@ -56,6 +63,11 @@ class Settings(BaseSettings):
     @property
     def manifest_dir(self) -> Path:
         return self.data_dir / "manifests"
+
+    @property
+    def ingest_state_dir(self) -> Path:
+        """The ingestion lock and the journals of months being committed."""
+        return self.data_dir / ".ingest"
 
     @property
     def warehouse_path(self) -> Path:
