@@ -179,7 +179,7 @@ def ingest(
         if m.forced or share > limit or m.rows_written == 0:
             console.print(
                 f"[yellow]warning:[/] {m.month}: {m.rows_written:,} rows written, {share:.1%} "
-                f"quarantined (limit {limit:.0%}){' — replaced with --force' if m.forced else ''}"
+                f"quarantined (limit {limit * 100:g}%){' — replaced with --force' if m.forced else ''}"
                 f"; see {m.quarantine_path}"
             )
 

@@ -242,8 +242,8 @@ def _ingest_month(
             if progress is not None and task is not None:
                 progress.advance(task, n)
 
-        run.create_folders()
         try:
+            run.create_folders()
             manifest = _stage(run, raw, batch_size, ingested_at, on_rows, force)
             timings["parse_and_write"] = time.perf_counter() - started
         except BaseException:
@@ -362,7 +362,7 @@ def _refusal(run: _Run, manifest: Manifest, staged_quarantine: Path, force: bool
         found = (
             f"{manifest.rows_quarantined:,} of the {manifest.rows_read:,} lines of "
             f"{manifest.source_file} ({share:.1%}) were quarantined, more than the limit of "
-            f"{limit:.0%} (ECOM_MAX_QUARANTINE_SHARE)"
+            f"{limit * 100:g}% (ECOM_MAX_QUARANTINE_SHARE)"
         )
     reasons = ", ".join(f"{r} {n:,}" for r, n in manifest.quarantined_by_reason.items())
     shown = ""

@@ -63,7 +63,9 @@ def _checks(
     """
     raw = pl.col
     checks = {
-        "bad_encoding": raw(LINE_INDEX).is_in(pl.Series(bad_lines or [], dtype=pl.UInt32)),
+        "bad_encoding": raw(LINE_INDEX).is_in(
+            pl.lit(pl.Series(bad_lines or [], dtype=pl.UInt32)).implode()
+        ),
         "nul_byte": raw(LINE).str.contains("\x00", literal=True),
         "quoted_field": raw(LINE).str.contains('"', literal=True),
         "wrong_column_count": raw("user_session").is_null()
@@ -116,10 +118,7 @@ def parse(
         _product_id=_strict_id("product_id"),
         _category_id=_strict_id("category_id"),
         _user_id=_strict_id("user_id"),
-        # + 0.0 turns "-0" into 0.0 (IEEE: -0.0 + 0.0 == +0.0), so no negative zero is stored.
-        _price=pl.when(raw("price").str.contains(PRICE_PATTERN)).then(
-            raw("price").cast(pl.Float64, strict=False) + 0.0
-        ),
+        _price=pl.when(raw("price").str.contains(PRICE_PATTERN)).then(_price_value()),
     )
     checks = _checks(month_start, month_end, bad_lines)
     (first, first_check), *rest = checks.items()
@@ -127,6 +126,13 @@ def parse(
     for name, check in rest:
         code = code.when(check).then(pl.lit(_REASON_CODES[name], pl.UInt8))
     return typed.with_columns(code.otherwise(pl.lit(0, pl.UInt8)).alias("reason_code"))
+
+
+def _price_value() -> pl.Expr:
+    """The price as a float, with "-0" stored as 0.0 (no negative zero; `x + 0.0` would do it
+    in IEEE arithmetic, but Polars simplifies it away)."""
+    value = pl.col("price").cast(pl.Float64, strict=False)
+    return pl.when(value == 0).then(pl.lit(0.0)).otherwise(value)
 
 
 def _strict_id(column: str) -> pl.Expr:

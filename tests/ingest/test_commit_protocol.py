@@ -91,6 +91,7 @@ def test_a_kill_at_any_step_leaves_the_month_wholly_old_or_wholly_new(
     else:
         assert_wholly_new(settings)
     assert leftovers(settings) == []  # no staging, retired copy or journal left
+    assert (settings.manifest_dir / "2019-Nov.json").exists()  # and the next run did its work
     verb = "completed" if outcome == "new" else "rolled back"
     if phase is not None:
         assert any(
@@ -98,9 +99,6 @@ def test_a_kill_at_any_step_leaves_the_month_wholly_old_or_wholly_new(
         )
     else:  # killed before the journal: only its staging folders were left, now deleted
         assert any("stale staging folder" in line for line in recovered), recovered
-    (again,) = ingest(settings, ["2019-Oct"])  # and the month can be ingested again
-    assert again.rows_written == NEW_ROWS
-    assert_wholly_new(settings)
 
 
 def test_an_unkilled_run_through_the_same_steps_ends_wholly_new(two_versions):
@@ -126,9 +124,8 @@ def layout(tmp_path: Path, *, old: bool, state: str) -> Swap:
         (target / "part").write_text("old")
     staged.mkdir()
     (staged / "part").write_text("new")
-    if state in ("half-swapped", "swapped", "half-undone", "undone"):
-        if old:
-            target.rename(retired)
+    if state in ("half-swapped", "swapped", "half-undone", "undone") and old:
+        target.rename(retired)
     if state in ("swapped", "half-undone", "undone"):
         staged.rename(target)
     if state in ("half-undone", "undone"):
@@ -146,11 +143,11 @@ def content(path: str) -> str | None:
 CRASH_STATES = ["staged", "half-swapped", "swapped", "half-undone", "undone"]
 
 
-@pytest.mark.parametrize("old", [True, False], ids=["replacing", "first"])
-@pytest.mark.parametrize("state", CRASH_STATES)
+@pytest.mark.parametrize(
+    ("old", "state"),
+    [(True, state) for state in CRASH_STATES] + [(False, state) for state in CRASH_STATES[:3]],
+)
 def test_a_swap_rolls_back_from_any_state_and_twice(tmp_path, old, state):
-    if state in ("half-undone", "undone") and not old:
-        pytest.skip("no retired copy without an old version")
     swap = layout(tmp_path, old=old, state=state)
     swap.back()
     swap.back()  # a crash during the roll-back: it is simply run again
