@@ -446,7 +446,10 @@ def _commit_local(
     except BaseException as err:
         if not bronze_touched:
             journal.phase = "prepared"  # the load never committed: bronze needs no undo
-        raise _rolled_back(run, journal, err) from err
+        replacement = _rolled_back(run, journal, err)
+        if replacement is err:
+            raise
+        raise replacement from err
     try:
         commit.finish(settings, journal)
     except OSError as err:
