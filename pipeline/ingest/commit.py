@@ -46,7 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pipeline.errors import BusyError, StorageError
+from pipeline.errors import BusyError, EcomError, StorageError
 from pipeline.faults import checkpoint
 from pipeline.ingest.manifest import Manifest
 from pipeline.ingest.storage import storage_errors, user
@@ -231,7 +231,7 @@ def recover(settings: Settings) -> list[str]:
                     done.append(f"rolled back {what}: the previous run is live")
             except StorageError:
                 raise
-            except Exception as err:
+            except EcomError as err:  # e.g. the warehouse is held by another process
                 raise type(err)(f"While recovering {what}: {err} {intact}") from err
     removed = _remove_stale(settings)
     if removed:

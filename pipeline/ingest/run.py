@@ -503,11 +503,18 @@ def _commit_gcs(
     try:
         loaded = commit.complete(settings, journal)
     except Exception as err:
-        raise type(err)(
-            f"{err} The new run of {run.month} is committed: its journal "
+        kept = (
+            f"The new run of {run.month} is committed: its journal "
             f"{Journal.path_for(settings, run.month)} is kept, and the next `ecom ingest` "
             "finishes it (upload, quarantine, bronze, manifest)."
-        ) from err
+        )
+        if isinstance(err, EcomError):
+            raise type(err)(f"{err} {kept}") from err
+        if is_storage_error(err):
+            raise StorageError(
+                message("complete", run.parts_dir, err, intact=kept, retry="ecom ingest")
+            ) from err
+        raise
     timings["publish_and_load"] = time.perf_counter() - mark
     if loaded is not None:
         manifest = replace(
