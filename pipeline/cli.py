@@ -129,12 +129,21 @@ def ingest(
             help="Lines per Parquet part (one streaming query each); default whole month."
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace a live month even when the new run writes nothing or quarantines more "
+            "than ECOM_MAX_QUARANTINE_SHARE (default 5%) of its lines.",
+        ),
+    ] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Parse raw CSVs into the Parquet lake and bronze.events, quarantining bad rows.
 
     Raw monthly CSVs -> Parquet lake (month partitions) + quarantine + manifest -> warehouse
-    bronze.events. Re-ingesting a month replaces it everywhere.
+    bronze.events. Re-ingesting a month replaces it everywhere, atomically; one ingestion per
+    data directory at a time (README: Ingestion).
     """
     from rich.console import Console
     from rich.table import Table
@@ -144,7 +153,14 @@ def ingest(
 
     settings = settings_for(data_dir)
     with progress() as bar:
-        manifests = run_ingest(settings, months, batch_size=batch_size, progress=bar)
+        manifests = run_ingest(
+            settings,
+            months,
+            batch_size=batch_size,
+            force=force,
+            progress=bar,
+            report=lambda line: console.print(f"[yellow]recovered:[/] {line}"),
+        )
     table = Table(title=f"ingested into {settings.lake} and {settings.warehouse_path}")
     for column in ("month", "read", "written", "quarantined", "injected", "duplicates", "seconds"):
         table.add_column(column, justify="left" if column == "month" else "right")
@@ -157,6 +173,15 @@ def ingest(
         )
     Console().print(table)
     console.print(f"manifests in {settings.manifest_dir}, quarantine in {settings.quarantine_dir}")
+    limit = settings.max_quarantine_share
+    for m in manifests:
+        share = m.rows_quarantined / m.rows_read if m.rows_read else 0.0
+        if m.forced or share > limit or m.rows_written == 0:
+            console.print(
+                f"[yellow]warning:[/] {m.month}: {m.rows_written:,} rows written, {share:.1%} "
+                f"quarantined (limit {limit * 100:g}%){' — replaced with --force' if m.forced else ''}"
+                f"; see {m.quarantine_path}"
+            )
 
 
 # --- warehouse (dbt) ---------------------------------------------------------------------
