@@ -1,10 +1,18 @@
 {{ config(materialized='table') }}
 
--- Every cart session with its abandonment probability, scored in the warehouse:
--- DuckDB runs the trees compiled to SQL, BigQuery runs ML.PREDICT (macros/scoring/).
--- Built by `ecom score` after a model exists (tag: scoring).
+-- One row per (cart session, model): the model `ecom score` ran with, scored in the warehouse
+-- (the compiled predict_abandonment() on DuckDB and for local models on BigQuery, ML.PREDICT
+-- for BigQuery ML models; macros/scoring/), beside the rows of models scored earlier.
+-- Re-scoring with a model replaces that model's rows in one atomic table build, so re-runs never
+-- duplicate and scores of different models stay side by side. Built by `ecom score`.
 with scored as (
     {{ score_cart_sessions(ref('fct_cart_sessions')) }}
+),
+
+earlier_models as (
+    {{ earlier_model_scores(abandonment_model_var('model_id')) }}
 )
 
 select * from scored
+union all
+select * from earlier_models
