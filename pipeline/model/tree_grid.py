@@ -49,7 +49,8 @@ def float32_edge(threshold: float) -> float:
     t = np.float32(threshold)
     if not np.isfinite(t):
         raise ModelError(f"split threshold {threshold!r} is not finite")
-    below = float(np.nextafter(t, np.float32(-np.inf)))
+    with np.errstate(over="ignore"):
+        below = float(np.nextafter(t, np.float32(-np.inf)))
     if math.isinf(below):  # t is float32's lowest value; its neighbour would be -2**128
         below = -_FLOAT32_OVERFLOW
     middle = (below + float(t)) / 2  # exact: float32 neighbours differ in few bits
