@@ -84,7 +84,9 @@ def test_nan_is_missing_not_a_number(missing_model, inputs):
     number (DuckDB sorts it above every threshold) would differ on this model."""
     X = with_missing(design_matrix(cart_sessions(500, seed=8)), 0.5, 9)
     as_big = np.where(np.isnan(X), 1e300, X)  # where NaN would go if it were a number
-    assert max_error(booster_predict(missing_model, as_big), booster_predict(missing_model, X)) > 0.05
+    assert (
+        max_error(booster_predict(missing_model, as_big), booster_predict(missing_model, X)) > 0.05
+    )
     with duckdb.connect() as con:
         install_macros(con, missing_model)
         assert max_error(score(con, X), booster_predict(missing_model, X)) < TOLERANCE

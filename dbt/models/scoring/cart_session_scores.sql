@@ -1,8 +1,7 @@
 {{ config(materialized='table') }}
 
--- One row per (cart session, model): the model `ecom score` ran with, scored in the warehouse
--- (the compiled predict_abandonment() on DuckDB and for local models on BigQuery, ML.PREDICT
--- for BigQuery ML models; macros/scoring/), beside the rows of models scored earlier.
+-- One row per (cart session, model), scored in the warehouse by the model `ecom score` ran
+-- with (macros/scoring/ says how on each engine), beside the rows of models scored earlier.
 -- Re-scoring with a model replaces that model's rows in one atomic table build, so re-runs never
 -- duplicate and scores of different models stay side by side. Built by `ecom score`.
 with scored as (
