@@ -115,12 +115,22 @@ def _tree_sql(node: Node, model: LoadedModel, inputs: Sequence[str], dialect: Di
     return f"case when {condition} then {yes} else {no} end"
 
 
+def _balanced_sum(terms: Sequence[str]) -> str:
+    """a + b + c + ... as a balanced tree of additions: a left-deep chain of 100 trees nests
+    100 levels deep, past what analyzers (and protobuf's parse of their output) accept."""
+    if len(terms) == 1:
+        return terms[0]
+    middle = len(terms) // 2
+    return f"({_balanced_sum(terms[:middle])}\n    + {_balanced_sum(terms[middle:])})"
+
+
 def _margin_sql(model: LoadedModel, inputs: Sequence[str], dialect: Dialect) -> str:
     margin: MarginModel = margin_model(model)
     terms = [_literal(margin.intercept)]
     for tree, sign in zip(margin.trees, margin.signs, strict=True):
-        terms.append(f"{'+' if sign > 0 else '-'} {_tree_sql(tree, model, inputs, dialect)}")
-    return "\n    ".join(terms)
+        tree_sql = _tree_sql(tree, model, inputs, dialect)
+        terms.append(tree_sql if sign > 0 else f"-({tree_sql})")
+    return _balanced_sum(terms)
 
 
 def compile_expression(
