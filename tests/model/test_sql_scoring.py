@@ -35,14 +35,6 @@ TOLERANCE = 1e-6
 
 
 @pytest.fixture(scope="module")
-def missing_model(tmp_path_factory: pytest.TempPathFactory) -> artifact.LoadedModel:
-    """The real parameters (100 trees, depth 4) on data with 15% missing in every feature."""
-    model = artifact.load_model(train_with_missing(tmp_path_factory.mktemp("sql") / "m"))
-    assert model.booster.num_boosted_rounds() == 100
-    return model
-
-
-@pytest.fixture(scope="module")
 def inputs(missing_model) -> np.ndarray:
     return hard_inputs(missing_model, design_matrix(cart_sessions(3000, seed=21)))
 

@@ -7,12 +7,11 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from pipeline.model import artifact
 from pipeline.model.tree_grid import float32_edge, grid_margin, grid_parts, margin_model
 from tests.model.conftest import bqml_like_export, cart_sessions, design_matrix
-from tests.model.scoring_inputs import hard_inputs, train_with_missing, with_missing
+from tests.model.scoring_inputs import hard_inputs, with_missing
 
 
 def test_float32_edge_separates_exactly_what_float32_rounding_does():
@@ -40,11 +39,6 @@ def test_float32_edge_separates_exactly_what_float32_rounding_does():
         np.testing.assert_array_equal(xs < edge, expected, err_msg=f"threshold {t!r}")
         checked += xs.size
     assert checked > 10_000
-
-
-@pytest.fixture(scope="module")
-def missing_model(tmp_path_factory: pytest.TempPathFactory) -> artifact.LoadedModel:
-    return artifact.load_model(train_with_missing(tmp_path_factory.mktemp("grid") / "m"))
 
 
 def booster_margin(model: artifact.LoadedModel, X: np.ndarray) -> np.ndarray:
