@@ -73,7 +73,8 @@ def test_ecom_score_builds_the_scoring_model(trained, monkeypatch):
 
 def test_rescoring_replaces_its_own_rows_and_keeps_other_models(warehouse_settings, monkeypatch):
     """Two versions in one registry: scores of both side by side; re-scoring one replaces its
-    rows only (no duplicates; sessions gone from gold leave with them); --model-id picks."""
+    rows only (no duplicates; sessions gone from gold leave with them); --model-id picks; a
+    scores table of the old layout (no model_id) is replaced."""
     settings = warehouse_settings
     monkeypatch.setenv("ECOM_DATA_DIR", str(settings.data_dir))
     first = train_local(settings, params=FAST, n_boot=5)
@@ -81,6 +82,12 @@ def test_rescoring_replaces_its_own_rows_and_keeps_other_models(warehouse_settin
     first_id, second_id = first.card["model_id"], second.card["model_id"]
     assert registry.current_id(settings.models_dir) == second_id != first_id
 
+    # A scores table from before model ids (one row per session): replaced, not an error.
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute(
+            "create table gold.cart_session_scores as select session_id, "
+            "0.5 as abandonment_probability from gold.fct_cart_sessions"
+        )
     ecom_score(settings)  # the current model
     ecom_score(settings, "--model-id", first_id)
     rows = scores(settings)
