@@ -146,9 +146,9 @@ def per_kind_errors(con: duckdb.DuckDBPyConnection, model, parts) -> dict[str, f
         for t in ts
     ]
     kinds = {
-        "NaN double": np.nan,
+        "a NaN double": np.nan,
         "NULL": None,
-        "+inf / -inf": (np.inf, -np.inf),
+        "+inf or -inf": (np.inf, -np.inf),
         "-0.0": -0.0,
         "beyond float32 (1e39, 3.5e38, -1e39)": (1e39, 3.5e38, -1e39),
         "on a duration threshold": tuple(thresholds),
@@ -240,7 +240,7 @@ def bench_scoring(s: Settings, model) -> None:
         f"exact to {TOLERANCE:g}); max |SQL - Python| = {diff:.2e} on {n:,} rows: {verdict}"
     )
     for kind, error in errors.items():
-        print(f"  max |SQL - loader| with a {kind} input: {error:.2e}")
+        print(f"  max |SQL - loader|, one input {kind}: {error:.2e}")
 
 
 def _runs(values: list[float]) -> str:
