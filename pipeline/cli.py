@@ -323,19 +323,30 @@ def train(
 
 @app.command()
 @handles_errors
-def score(data_dir: DataDir = None) -> None:
+def score(
+    model_id: Annotated[
+        str | None,
+        typer.Option(help="Score with this model version (`ecom models list`); default: current."),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
     """Score every cart session in plain SQL (gold.cart_session_scores).
 
-    DuckDB: installs predict_abandonment() compiled from the current model's trees; BigQuery:
-    ML.PREDICT. Then builds the dbt model.
+    Installs predict_abandonment() compiled from the model's trees (DuckDB: a macro over a
+    lookup table; BigQuery: a function in the gold dataset; a BigQuery ML model keeps
+    ML.PREDICT), then builds the dbt model: one row per (session, model), re-scoring replaces
+    the model's own rows.
     """
     from pipeline.model.sql_scoring import score_warehouse
 
     settings = settings_for(data_dir)
-    result = score_warehouse(settings, show_progress=True)
+    run = score_warehouse(settings, model_id=model_id, show_progress=True)
+    scorer = "ML.PREDICT" if run.scorer == "ml_predict" else "predict_abandonment()"
     console.print(
-        f"gold.cart_session_scores built ({result.count('model')} model, "
-        f"{result.count('test')} tests passed) in {result.elapsed_seconds:.1f} s"
+        f"gold.cart_session_scores built with {run.model_id} via {scorer} "
+        f"({run.build.count('model')} model, {run.build.count('test')} tests passed) "
+        f"in {run.build.elapsed_seconds:.1f} s",
+        highlight=False,
     )
 
 
