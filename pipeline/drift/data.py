@@ -140,7 +140,10 @@ def choose_months(
     where = "gold.fct_cart_sessions"
     have = ", ".join(available) or "none"
     if months:
-        asked = [month_key(m) for m in months]
+        try:
+            asked = [month_key(m) for m in months]
+        except ValueError as err:
+            raise DriftError(f"--month: {err}") from err
         unknown = [m for m in asked if m not in available]
         if unknown:
             raise DriftError(

@@ -36,18 +36,23 @@ def run_report(
     current: pd.DataFrame,
     numerical: list[str],
     categorical: list[str],
+    methods: dict[str, str] | None = None,
 ) -> tuple[Any, list[ColumnScore]]:
-    """The Evidently snapshot and each column's method, threshold and score."""
+    """The Evidently snapshot and each column's method, threshold and score; `methods` pins
+    a column's stat test by Evidently's short name (default: Evidently chooses)."""
     with warnings.catch_warnings():
         # Evidently correlates columns for its plots; a constant column divides by a zero
         # standard deviation there (numpy RuntimeWarning), which says nothing about drift.
+        # Its import also pulls its UI server's deprecation warnings (litestar): not ours.
         warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
         from evidently import DataDefinition, Dataset, Report
         from evidently.presets import DataDriftPreset
 
         definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
         columns = [*numerical, *categorical]
-        snapshot = Report([DataDriftPreset(columns=columns)]).run(
+        preset = DataDriftPreset(columns=columns, per_column_method=methods or None)
+        snapshot = Report([preset]).run(
             Dataset.from_pandas(current[columns], data_definition=definition),
             Dataset.from_pandas(reference[columns], data_definition=definition),
         )

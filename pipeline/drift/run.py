@@ -32,6 +32,7 @@ from pipeline.drift.verdict import (
     expected_regime,
     finite_json,
     missing_entry,
+    pinned_methods,
     slice_regime,
 )
 from pipeline.model.artifact import load_model
@@ -64,11 +65,16 @@ def compare(reference: pd.DataFrame, current: pd.DataFrame, label: str) -> Compa
             columns.append(missing_entry(name, ref_empty, cur_empty))
         else:
             testable.append(name)
+    numerical = [c for c in drift_data.NUMERICAL if c in testable]
+    categorical = [c for c in drift_data.CATEGORICAL if c in testable]
+    regime = expected_regime(len(reference))
+    distinct = {c: len(set(reference[c].dropna()) | set(current[c].dropna())) for c in categorical}
     snapshot, scores = run_report(
         reference,
         current,
-        [c for c in drift_data.NUMERICAL if c in testable],
-        [c for c in drift_data.CATEGORICAL if c in testable],
+        numerical,
+        categorical,
+        pinned_methods(regime, numerical, distinct),
     )
     for score in scores:
         columns.append(
@@ -90,7 +96,7 @@ def compare(reference: pd.DataFrame, current: pd.DataFrame, label: str) -> Compa
             "current": float(current[name].isna().mean()) if len(current) else None,
         }
     drifted = [c["column"] for c in columns if c["drifted"]]
-    regime = slice_regime(columns)
+    regime = slice_regime(columns)  # what ran; equal to the expected one unless none ran
     summary: dict[str, Any] = {
         "label": label,
         "rows": len(current),
@@ -99,7 +105,9 @@ def compare(reference: pd.DataFrame, current: pd.DataFrame, label: str) -> Compa
         "regime_expected": expected_regime(len(reference)),
         "regime_reason": (
             f"Evidently runs tests when the reference has at most {SMALL_REFERENCE_ROWS:,} "
-            f"rows and measures distances above; this reference has {len(reference):,}"
+            f"rows and measures distances above; this reference has {len(reference):,}. "
+            "Numbers get K-S / Wasserstein, categories Z-test or chi-square / Jensen-Shannon "
+            "(pinned: see pipeline/drift/verdict.py)"
         ),
         "drifted_columns": drifted,
         "drifted_count": len(drifted),

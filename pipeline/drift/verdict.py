@@ -9,6 +9,15 @@ A p-value is drifted when it is below its threshold (0.05 by default); a distanc
 at or above its threshold (0.1). Which kind a method is comes from its name, below; an unknown
 method is refused rather than guessed, since guessing flips the comparison.
 
+The project keeps Evidently's regime rule but pins each column's method (`pinned_methods`):
+left alone, Evidently treats a numerical column with at most 5 distinct values as categorical,
+and total_carts (1 to 5 carts) crosses that line from one month to the next. Below 1,000
+reference rows it then runs chi-square with the reference's counts as expected frequencies,
+and one session with a cart count the reference sample lacks makes the expected count 0 and
+the p-value 0: the column is flagged for a single session (seen on generated data). So
+numbers always get K-S (small reference) or normed Wasserstein (large), categories a Z-test
+(two values) or chi-square, and Jensen-Shannon when large, as Evidently would choose.
+
 Pure Python (numpy for the fallback): the tests check every branch without Evidently.
 """
 
@@ -23,6 +32,14 @@ import numpy as np
 from pipeline.errors import EcomError
 
 Kind = Literal["p_value", "distance"]
+# Evidently's short names (what a pinned method reports) -> its display names.
+METHOD_NAMES = {
+    "ks": "K-S p_value",
+    "z": "Z-test p_value",
+    "chisquare": "chi-square p_value",
+    "wasserstein": "Wasserstein distance (normed)",
+    "jensenshannon": "Jensen-Shannon distance",
+}
 # Evidently's display names of its stat tests (evidently/legacy/calculations/stattests).
 P_VALUE_METHODS = frozenset(
     {
@@ -66,7 +83,12 @@ class DriftError(EcomError):
     exit_code = 2
 
 
+def display_name(method: str) -> str:
+    return METHOD_NAMES.get(method, method)
+
+
 def method_kind(method: str) -> Kind:
+    method = display_name(method)
     if method in P_VALUE_METHODS:
         return "p_value"
     if method in DISTANCE_METHODS:
@@ -80,6 +102,20 @@ def method_kind(method: str) -> Kind:
 def expected_regime(reference_rows: int) -> Kind:
     """The kind of method Evidently picks by default for a reference of this size."""
     return "p_value" if reference_rows <= SMALL_REFERENCE_ROWS else "distance"
+
+
+def pinned_methods(
+    regime: Kind, numerical: Iterable[str], categories: Mapping[str, int]
+) -> dict[str, str]:
+    """The method of each column for a regime (see the module's docstring for why pinned);
+    `categories` maps each categorical column to its number of distinct values."""
+    methods = {name: "ks" if regime == "p_value" else "wasserstein" for name in numerical}
+    for name, distinct in categories.items():
+        if regime == "distance":
+            methods[name] = "jensenshannon"
+        else:
+            methods[name] = "z" if distinct <= 2 else "chisquare"
+    return methods
 
 
 def is_drifted(kind: Kind, score: float, threshold: float) -> bool:
@@ -113,7 +149,7 @@ def column_verdict(
     kind = method_kind(method)
     entry: dict[str, Any] = {
         "column": column,
-        "method": method,
+        "method": display_name(method),
         "kind": kind,
         "threshold": float(threshold),
         "score": None,
