@@ -38,7 +38,7 @@ def calibration_summary(table: Sequence[Mapping[str, Any]]) -> dict[str, Any] | 
     return {
         "expected_calibration_error": ece,
         "max_gap": gap,
-        "max_gap_bin": [worst["bin_low"], worst["bin_high"]],
+        "max_gap_bin": [round(worst["bin_low"], 6), round(worst["bin_high"], 6)],
         "max_gap_bin_rows": int(worst["rows"]),
         "bins": len(table),
     }
