@@ -187,3 +187,16 @@ def test_an_older_card_still_renders(carded):
 def test_a_warehouse_without_the_sessions_table_says_not_measured(trained):
     (group,) = [i for i in trained.model.card["limitations"] if i["topic"] == "experiment group"]
     assert "not measured" in group["text"] and "fact_user_sessions" in group["text"]
+
+
+def test_a_bad_training_window_is_an_input_error(settings, monkeypatch):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    monkeypatch.setenv("ECOM_DATA_DIR", str(settings.data_dir))
+    result = CliRunner().invoke(app, ["train", "--through", "Smarch"])
+    assert result.exit_code == 2 and "not a month" in result.output
+    write_warehouse(settings.warehouse_path, cart_sessions(300, seed=1))
+    result = CliRunner().invoke(app, ["train", "--through", "2019-01"])
+    assert result.exit_code == 3 and "no cart sessions up to 2019-01" in result.output
