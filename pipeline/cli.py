@@ -370,7 +370,6 @@ def _auc(value: float | None) -> str:
 @handles_errors
 def models_list(data_dir: DataDir = None) -> None:
     """Every version, oldest first: id, engine, trained_at, rows, ROC-AUC on both splits."""
-    from rich.console import Console
     from rich.table import Table
 
     from pipeline.errors import ModelError
@@ -409,7 +408,7 @@ def models_list(data_dir: DataDir = None) -> None:
             _auc(v.roc_auc_random),
             _auc(v.roc_auc_time),
         )
-    Console(width=max(Console().width, 110)).print(table)
+    _table_console().print(table)
     try:
         registry.read_pointer(settings.models_dir)
     except ModelError as err:
@@ -500,6 +499,14 @@ def models_migrate(data_dir: DataDir = None) -> None:
     )
 
 
+def _table_console():
+    """A terminal's own width; piped output (a log, a test) gets room for a whole row."""
+    from rich.console import Console
+
+    console_out = Console()
+    return console_out if console_out.is_terminal else Console(width=120)
+
+
 def _current_or_none(settings: Settings) -> str | None:
     from pipeline.errors import ModelError
     from pipeline.model import registry
@@ -555,7 +562,6 @@ def drift(
     Also the drift of the predicted P(abandoned). Writes drift_<month>.html/.json and
     latest.json to <data-dir>/reports/drift/.
     """
-    from rich.console import Console
     from rich.table import Table
 
     from pipeline.drift import run_drift
@@ -574,7 +580,7 @@ def drift(
             progress=bar,
         )
     summary = result.summary
-    out = Console(width=max(Console().width, 110))
+    out = _table_console()
     for piece in summary["slices"]:
         out.print(
             f"[bold]{piece['label']}[/]: {piece['rows']:,} sessions vs "
