@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipeline.experiment import UPLIFT_RATE, Experiment
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt"
@@ -15,6 +19,18 @@ BQML_SQL_DIR = REPO_ROOT / "sql" / "bqml"
 
 # The months of the public data set, in order; file names are "<month>.csv".
 MONTHS: tuple[str, ...] = ("2019-Oct", "2019-Nov", "2019-Dec", "2020-Jan", "2020-Feb")
+_MONTH_KEY = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def month_key(text: str) -> str:
+    """A month as gold's `session_month` spells it: '2020-Feb' or '2020-02' -> '2020-02'."""
+    value = str(text).strip()
+    if _MONTH_KEY.match(value):
+        return value
+    try:
+        return datetime.strptime(value, "%Y-%b").strftime("%Y-%m")
+    except ValueError:
+        raise ValueError(f"{text!r} is not a month: write it as 2020-Feb or 2020-02") from None
 
 
 class Settings(BaseSettings):
@@ -54,6 +70,11 @@ class Settings(BaseSettings):
     model_id: str | None = Field(
         default=None, description="Serve or score this model version instead of the current one."
     )
+    train_through: str | None = Field(
+        default=None,
+        description="Train on cart sessions of months up to and including this one (2020-Jan "
+        "or 2020-01); later months stay unseen, for `ecom drift`. Default: every month.",
+    )
     # The service (api/): the key, who may call it from a browser, and the bulk limits.
     api_key: str | None = Field(
         default=None, description="When set, scoring endpoints require it in X-API-Key."
@@ -74,6 +95,31 @@ class Settings(BaseSettings):
         description="Base URL of the scoring API, as the app calls it.",
     )
     seed: int = 42
+    # The experiment (pipeline.experiment.Experiment): recorded in every ingest manifest.
+    uplift_rate: float = Field(
+        default=UPLIFT_RATE,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Share of Treatment cart events injected as purchases; 0 = an A/A test.",
+    )
+    experiment_start: date | None = Field(
+        default=None,
+        description="First UTC day of the experiment (YYYY-MM-DD); earlier events are the "
+        "pre-period (no injection, CUPED covariates). Default: the data's first day.",
+    )
+
+    @property
+    def experiment(self) -> Experiment:
+        return Experiment(uplift_rate=self.uplift_rate, start=self.experiment_start)
+
+    max_quarantine_share: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="Ingestion refuses to replace a live month when the new run quarantines more "
+        "than this share of its lines (or writes none), unless --force.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -83,6 +129,11 @@ class Settings(BaseSettings):
             data_dir = values.get("data_dir") or cls.model_fields["data_dir"].default
             values = {**values, "models_dir": Path(data_dir) / "models"}
         return values
+
+    @field_validator("train_through")
+    @classmethod
+    def _month(cls, value: str | None) -> str | None:
+        return None if value in (None, "") else month_key(value)
 
     @property
     def cors_origins(self) -> list[str]:
@@ -106,12 +157,21 @@ class Settings(BaseSettings):
         return self.data_dir / "manifests"
 
     @property
+    def ingest_state_dir(self) -> Path:
+        """The ingestion lock and the journals of months being committed."""
+        return self.data_dir / ".ingest"
+
+    @property
     def warehouse_path(self) -> Path:
         return self.duckdb_path or self.data_dir / "warehouse.duckdb"
 
     @property
     def reports_dir(self) -> Path:
         return self.data_dir / "reports"
+
+    @property
+    def drift_dir(self) -> Path:
+        return self.reports_dir / "drift"
 
     @cached_property
     def resolved_data_dir(self) -> Path:
