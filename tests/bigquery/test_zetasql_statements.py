@@ -198,7 +198,9 @@ def python_statements(
         statements.append(
             (
                 "scoring: BigQuery function",
-                sql_scoring.bigquery_function_sql(model, settings.bq_gold_dataset),
+                sql_scoring.bigquery_function_sql(
+                    model, f"{settings.gcp_project}.{settings.bq_gold_dataset}"
+                ),
             )
         )
     if manifest is not None:  # the dry run's inlined statements (nothing built yet)
