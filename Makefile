@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup bqemu gbstats demo test lint format bench clean
+.PHONY: setup bqemu gbstats demo test cloud-check lint format bench clean
 
 $(STAMP): pyproject.toml uv.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ demo: setup ## generate data and run the whole pipeline on embedded DuckDB
 
 test: setup bqemu gbstats lint ## the whole test suite
 	$(BIN)/pytest
+
+# The BigQuery path alone: Google's SQL analyzer (ZetaSQL) on every statement, and the scale-out
+# run end to end on fake-gcs-server + bqemulator beside the embedded one (README: Run on Google Cloud).
+cloud-check: setup bqemu
+	CI=true $(BIN)/pytest tests/bigquery tests/warehouse/test_bigquery_dbt.py tests/warehouse/test_bigquery_warehouse.py -v
 
 lint: setup
 	$(BIN)/ruff check .

@@ -214,6 +214,13 @@ def warehouse(
     docs: Annotated[
         bool, typer.Option("--docs", help="Also run `dbt docs generate` after the build.")
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="BigQuery: print the bytes and on-demand cost of each model and test, build nothing.",
+        ),
+    ] = False,
 ) -> None:
     """Build silver and gold with dbt: models, data tests and unit tests.
 
@@ -222,6 +229,9 @@ def warehouse(
     from pipeline.warehouse.build import build_warehouse, generate_docs
 
     settings = settings_for(data_dir)
+    if dry_run:
+        _print_dry_run(settings, select)
+        return
     result = build_warehouse(settings, select, show_progress=True)
     console.print(
         f"dbt build on {result.target}: {result.count('model')} models, "
@@ -230,6 +240,38 @@ def warehouse(
     )
     if docs:
         console.print(f"docs: {generate_docs(settings) / 'index.html'}")
+
+
+def _print_dry_run(settings: Settings, select: str | None) -> None:
+    from rich.table import Table
+
+    from pipeline.warehouse.dry_run import dry_run_warehouse, human_bytes
+
+    result = dry_run_warehouse(settings, select)
+    table = Table(title=f"BigQuery dry run (nothing billed), ${result.price_per_tib:g} per TiB")
+    for column in ("node", "bytes processed", "est. USD", "note"):
+        table.add_column(column, justify="left" if column in ("node", "note") else "right")
+    for line in result.lines:
+        note = "via upstream SQL (not built yet)" if line.via_upstream_sql else ""
+        table.add_row(
+            f"{line.resource_type} {line.name}",
+            f"{line.bytes_processed:,} ({human_bytes(line.bytes_processed)})",
+            f"{line.usd:.4f}",
+            note,
+        )
+    table.add_row(
+        "total",
+        f"{result.total_bytes:,} ({human_bytes(result.total_bytes)})",
+        f"{result.total_usd:.4f}",
+        "",
+    )
+    from rich.console import Console
+
+    Console().print(table)
+    if settings.bq_api_endpoint:
+        console.print(
+            f"(endpoint {settings.bq_api_endpoint}: an emulator has no cost model and reports 0 bytes)"
+        )
 
 
 # ---- experiment readout --------------------------------------------------------------------------

@@ -56,7 +56,8 @@ class Lake:
         names = sorted(p.name for p in staged.glob("*.parquet"))
         target = self.partition(table, month_key)
         if self.is_gcs:
-            _gcs_replace_prefix(staged, names, target)
+            with _gcs_errors(target):
+                _gcs_replace_prefix(staged, names, target)
         else:
             _local_replace_dir(staged, Path(target))
         return [f"{target}/{name}" for name in names]
@@ -76,12 +77,13 @@ class Lake:
         target = self.partition(table, month_key)
         if self.is_gcs:
             bucket, prefix = _split_gcs(target)
-            client = _gcs_client()
-            return sorted(
-                f"{GCS_SCHEME}{bucket}/{blob.name}"
-                for blob in client.list_blobs(bucket, prefix=prefix + "/")
-                if blob.name.endswith(".parquet")
-            )
+            with _gcs_errors(target):
+                client = _gcs_client()
+                return sorted(
+                    f"{GCS_SCHEME}{bucket}/{blob.name}"
+                    for blob in client.list_blobs(bucket, prefix=prefix + "/")
+                    if blob.name.endswith(".parquet")
+                )
         return sorted(str(p) for p in Path(target).glob("*.parquet"))
 
 
@@ -98,6 +100,36 @@ def _local_replace_dir(staged: Path, target: Path) -> None:
 def _split_gcs(uri: str) -> tuple[str, str]:
     bucket, _, prefix = uri.removeprefix(GCS_SCHEME).partition("/")
     return bucket, prefix.rstrip("/")
+
+
+@contextmanager
+def _gcs_errors(uri: str) -> Iterator[None]:
+    """Cloud Storage failures as errors naming what to fix (bucket, permission, credentials)."""
+    from google.api_core.exceptions import Forbidden, GoogleAPIError, NotFound
+    from google.auth.exceptions import GoogleAuthError
+
+    from pipeline.errors import InputError
+
+    bucket = _split_gcs(uri)[0]
+    try:
+        yield
+    except NotFound as exc:
+        raise InputError(
+            f"The lake's bucket gs://{bucket} does not exist ({exc}): create it (`terraform "
+            "apply` makes it) or set ECOM_LAKE_URI to an existing gs://bucket/prefix."
+        ) from exc
+    except Forbidden as exc:
+        raise InputError(
+            f"No access to gs://{bucket} ({exc}): grant the account roles/storage.objectAdmin "
+            "on the bucket (ECOM_LAKE_URI)."
+        ) from exc
+    except GoogleAuthError as exc:
+        raise InputError(
+            f"No Google Cloud credentials for gs://{bucket} ({exc}): run `gcloud auth "
+            "application-default login`, or set STORAGE_EMULATOR_HOST for an emulator."
+        ) from exc
+    except GoogleAPIError as exc:
+        raise InputError(f"Cloud Storage failed on gs://{bucket}: {exc}") from exc
 
 
 def _gcs_client() -> storage.Client:

@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     bq_api_endpoint: str | None = Field(
         default=None, description="BigQuery API endpoint override (an emulator on loopback)."
     )
+    # BigQuery cost guards: every query (dbt's and the Python side's) fails instead of billing
+    # more than this many bytes; the dry run prices bytes at the on-demand rate per TiB.
+    bq_maximum_bytes_billed: int = Field(
+        default=10 * 2**30, gt=0, description="Per-query cap on bytes billed (default 10 GiB)."
+    )
+    bq_price_per_tib: float = Field(
+        default=6.25, ge=0, description="On-demand USD per TiB processed, for dry-run estimates."
+    )
     gcs_bucket: str | None = None
     models_dir: Path = Field(
         default=None,  # filled from data_dir below; ECOM_MODELS_DIR moves it (a mounted volume)

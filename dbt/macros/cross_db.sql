@@ -54,3 +54,20 @@
 {%- endmacro %}
 {% macro duckdb__type_double() -%}double{%- endmacro %}
 {% macro bigquery__type_double() -%}float64{%- endmacro %}
+
+{#
+    BigQuery's canonical type names. dbt.type_bigint() and dbt.type_boolean() render `bigint`
+    and `boolean` there: aliases BigQuery accepts but ZetaSQL, its open-source analyzer (the
+    test suite's check), does not; the canonical names pass both.
+#}
+{% macro type_int64() -%}
+    {{ return(adapter.dispatch('type_int64', 'ecom_growth')()) }}
+{%- endmacro %}
+{% macro duckdb__type_int64() -%}bigint{%- endmacro %}
+{% macro bigquery__type_int64() -%}int64{%- endmacro %}
+
+{% macro type_bool() -%}
+    {{ return(adapter.dispatch('type_bool', 'ecom_growth')()) }}
+{%- endmacro %}
+{% macro duckdb__type_bool() -%}boolean{%- endmacro %}
+{% macro bigquery__type_bool() -%}bool{%- endmacro %}

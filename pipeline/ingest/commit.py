@@ -153,7 +153,9 @@ def reload_bronze(settings: Settings, journal: Journal, *, undo: bool) -> Bronze
     if undo and settings.warehouse == "duckdb" and not settings.warehouse_path.exists():
         return None
     lake = Lake(journal.lake)
-    if journal.gcs_staged is not None:
+    # BigQuery loads a gs:// lake's objects itself (one load job from the bucket); DuckDB
+    # loads the local staging copy of the same files.
+    if journal.gcs_staged is not None and settings.warehouse == "duckdb":
         parts: list[str] = sorted(str(p) for p in Path(journal.gcs_staged).glob("*.parquet"))
     else:
         parts = lake.parts(EVENTS_TABLE, journal.month_key)

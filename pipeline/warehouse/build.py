@@ -73,6 +73,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "ECOM_BQ_BRONZE_DATASET": settings.bq_bronze_dataset,
         "ECOM_BQ_SILVER_DATASET": settings.bq_silver_dataset,
         "ECOM_BQ_GOLD_DATASET": settings.bq_gold_dataset,
+        "ECOM_BQ_MAXIMUM_BYTES_BILLED": str(settings.bq_maximum_bytes_billed),
     }
     if settings.gcp_project:
         env["ECOM_GCP_PROJECT"] = settings.gcp_project
@@ -232,6 +233,17 @@ def _failure_message(nodes: tuple[NodeOutcome, ...], target_path: Path) -> str:
     return "\n".join(lines)
 
 
+def _with_cloud_hint(message: str, settings: Settings) -> str:
+    """On BigQuery, add what fixes a known Google failure (credentials, permission, quota,
+    byte cap, missing project or dataset) to dbt's message."""
+    if settings.warehouse != "bigquery":
+        return message
+    from pipeline.warehouse.gcp_errors import hint_for_text
+
+    hint = hint_for_text(message, settings)
+    return f"{message}\n{hint}" if hint else message
+
+
 def run_dbt(
     settings: Settings,
     command: str,
@@ -264,12 +276,13 @@ def run_dbt(
     elapsed = time.perf_counter() - started
     nodes = _outcomes(result.result)
     if result.exception is not None:
-        raise WarehouseError(
+        message = (
             f"dbt {command} could not run: {result.exception}\n"
             f"Check dbt/profiles.yml and the logs in {dbt_paths(settings)[1]}."
-        ) from result.exception
+        )
+        raise WarehouseError(_with_cloud_hint(message, settings)) from result.exception
     if not result.success:
-        raise WarehouseError(_failure_message(nodes, target_path))
+        raise WarehouseError(_with_cloud_hint(_failure_message(nodes, target_path), settings))
     return BuildResult(dbt_target(settings), elapsed, target_path, nodes)
 
 

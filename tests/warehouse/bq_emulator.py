@@ -35,8 +35,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_emulator(log_path: Path, project: str = EMULATOR_PROJECT) -> Iterator[str]:
-    """Start bqemulator on free loopback ports, wait until /readyz answers, yield its endpoint."""
+def running_emulator(
+    log_path: Path, project: str = EMULATOR_PROJECT, gcs_root: Path | None = None
+) -> Iterator[str]:
+    """Start bqemulator on free loopback ports, wait until /readyz answers, yield its endpoint.
+
+    gcs_root: where the emulator reads gs://bucket/object (BQEMU_GCS_LOCAL_ROOT); pointed at
+    fake-gcs-server's filesystem root, load jobs read the objects the pipeline uploaded."""
     rest_port, grpc_port = free_port(), free_port()
     endpoint = f"http://127.0.0.1:{rest_port}"
     command = [
@@ -51,7 +56,8 @@ def running_emulator(log_path: Path, project: str = EMULATOR_PROJECT) -> Iterato
         "--log-level=warning",
     ]
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        env = {**os.environ, **({"BQEMU_GCS_LOCAL_ROOT": str(gcs_root)} if gcs_root else {})}
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             _wait_ready(process, endpoint, log_path)
             yield endpoint

@@ -115,8 +115,9 @@ def test_load_bronze_round_trips_every_column(bq_settings: Settings) -> None:
     got = read_bronze(wh)
     assert got.schema == BRONZE_SCHEMA
     table = wh.client.get_table(wh.table_id("bronze", "events"))
-    assert (table.time_partitioning.type_, table.time_partitioning.field) == ("MONTH", "event_time")
-    assert table.clustering_fields == ["user_id"]
+    # Day partitions on event_time, clustered by source file: a month's reload rewrites only it.
+    assert (table.time_partitioning.type_, table.time_partitioning.field) == ("DAY", "event_time")
+    assert table.clustering_fields == ["source_file", "user_id"]
     assert_frame_equal(got, events.sort("event_time"))
 
 
@@ -211,3 +212,61 @@ def test_real_bigquery_not_found_messages_name_the_layer(settings: Settings) -> 
     assert wh._missing_message(dataset, sql).startswith(
         "bronze.events does not exist in BigQuery: run `ecom ingest`"
     )
+
+
+@pytest.mark.emulator
+def test_a_reload_deletes_exactly_the_old_rows_of_the_file_even_across_months(
+    bq_settings: Settings,
+) -> None:
+    """The delete is bounded by the old rows' own time range (partition pruning), so a file
+    holding a straggler from another month is still replaced whole."""
+    wh = BigQueryWarehouse(bq_settings)
+    october = bronze_events({10: 4})
+    straggler = bronze_events({11: 1}).with_columns(
+        source_file=pl.lit("2019-Oct.csv"), source_line=pl.lit(99, pl.Int64)
+    )
+    november = bronze_events({11: 3})
+    wh.load_bronze("2019-Oct.csv", [pl.concat([october, straggler])])
+    wh.load_bronze("2019-Nov.csv", [november])
+
+    assert wh.load_bronze("2019-Oct.csv", [october.head(2)]).events == 2
+    counts = wh.query(
+        f"select source_file, count(*) as n from {wh.table('bronze', 'events')} "
+        "group by source_file order by source_file"
+    )
+    assert counts.rows() == [("2019-Nov.csv", 3), ("2019-Oct.csv", 2)]
+
+
+def test_the_reload_script_bounds_the_delete_by_partition_constants(settings: Settings) -> None:
+    import datetime as dt
+
+    from pipeline.warehouse.bigquery import swap_script
+
+    wh = BigQueryWarehouse(settings.model_copy(update={"gcp_project": "p"}))
+    staged = [("events", "p.cosmetics_bronze._load_events_x", BRONZE_SCHEMA)]
+    low = dt.datetime(2019, 10, 1, tzinfo=dt.UTC)
+    high = dt.datetime(2019, 10, 31, 23, 59, 59, 500000, tzinfo=dt.UTC)
+    script = swap_script(wh, "2019-Oct.csv", staged, (low, high))
+    assert (
+        "where source_file = '2019-Oct.csv' and event_time between "
+        "timestamp '2019-10-01 00:00:00.000000+00' and timestamp '2019-10-31 23:59:59.500000+00'"
+    ) in script
+    first = swap_script(wh, "2019-Oct.csv", staged, None)
+    assert "delete" not in first and "insert into" in first  # nothing old to delete
+
+
+@pytest.mark.emulator
+def test_a_bronze_table_with_another_layout_is_reported_not_changed(bq_settings: Settings) -> None:
+    from google.cloud import bigquery
+
+    from pipeline.warehouse.bigquery import bq_schema
+
+    wh = BigQueryWarehouse(bq_settings)
+    wh.ensure_datasets()
+    old = bigquery.Table(wh.table_id("bronze", "events"), bq_schema(BRONZE_SCHEMA))
+    old.time_partitioning = bigquery.TimePartitioning(
+        type_=bigquery.TimePartitioningType.MONTH, field="event_time"
+    )
+    wh.client.create_table(old)
+    with pytest.raises(WarehouseError, match=r"exists with partitioning.*Recreate it"):
+        wh.load_bronze("2019-Oct.csv", [bronze_events({10: 2})])

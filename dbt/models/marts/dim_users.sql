@@ -28,9 +28,9 @@ users as (
         min(session_start) as first_seen_at,
         max(session_end) as last_seen_at,
         min(first_purchase_at) as first_purchase_at,
-        cast(count(*) as {{ dbt.type_bigint() }}) as total_sessions,
-        cast(sum(total_purchases) as {{ dbt.type_bigint() }}) as total_purchases,
-        cast(sum(total_injected_purchases) as {{ dbt.type_bigint() }})
+        cast(count(*) as {{ type_int64() }}) as total_sessions,
+        cast(sum(total_purchases) as {{ type_int64() }}) as total_purchases,
+        cast(sum(total_injected_purchases) as {{ type_int64() }})
             as total_injected_purchases,
         cast(sum(revenue) as {{ type_double() }}) as lifetime_value
     from sessions
@@ -53,7 +53,7 @@ select
     users.total_purchases - users.total_injected_purchases > 0 as converted_without_injection,
     cast(
         {{ dbt.datediff(utc_date('users.last_seen_at'), utc_date('data_window.last_event_at'), 'day') }}
-        as {{ dbt.type_bigint() }}
+        as {{ type_int64() }}
     ) as days_since_last_session
 from users
 cross join data_window

@@ -37,10 +37,10 @@ summarized as (
 select
     cast(session_month as {{ dbt.type_string() }}) as session_month,
     experiment_group,
-    cast(users as {{ dbt.type_bigint() }}) as users,
-    cast(converters as {{ dbt.type_bigint() }}) as converters,
-    cast(sessions as {{ dbt.type_bigint() }}) as sessions,
-    cast(purchases as {{ dbt.type_bigint() }}) as purchases,
-    cast(injected_purchases as {{ dbt.type_bigint() }}) as injected_purchases,
+    cast(users as {{ type_int64() }}) as users,
+    cast(converters as {{ type_int64() }}) as converters,
+    cast(sessions as {{ type_int64() }}) as sessions,
+    cast(purchases as {{ type_int64() }}) as purchases,
+    cast(injected_purchases as {{ type_int64() }}) as injected_purchases,
     cast(revenue as {{ type_double() }}) as revenue
 from summarized

@@ -70,26 +70,26 @@ sessions as (
 
     select
         user_id,
-        cast(session_number as {{ dbt.type_bigint() }}) as session_number,
+        cast(session_number as {{ type_int64() }}) as session_number,
         min(experiment_group) as experiment_group,
         min(event_time) as session_start,
         max(event_time) as session_end,
         min(case when event_type = 'purchase' then event_time end) as first_purchase_at,
-        cast(sum(case when event_type = 'view' then 1 else 0 end) as {{ dbt.type_bigint() }})
+        cast(sum(case when event_type = 'view' then 1 else 0 end) as {{ type_int64() }})
             as total_views,
         -- Raw cart events: a cart the redesigned checkout turned into a purchase was still a
         -- cart (counting after the injection would empty exactly Treatment's converted carts).
         cast(sum(case when original_event_type = 'cart' then 1 else 0 end)
-            as {{ dbt.type_bigint() }}) as total_carts,
+            as {{ type_int64() }}) as total_carts,
         cast(sum(case when event_type = 'remove_from_cart' then 1 else 0 end)
-            as {{ dbt.type_bigint() }}) as total_removes,
-        cast(sum(case when event_type = 'purchase' then 1 else 0 end) as {{ dbt.type_bigint() }})
+            as {{ type_int64() }}) as total_removes,
+        cast(sum(case when event_type = 'purchase' then 1 else 0 end) as {{ type_int64() }})
             as total_purchases,
         cast(sum(case when event_type = 'purchase' and is_injected then 1 else 0 end)
-            as {{ dbt.type_bigint() }}) as total_injected_purchases,
+            as {{ type_int64() }}) as total_injected_purchases,
         cast(coalesce(sum(case when event_type = 'purchase' then price end), 0)
             as {{ type_double() }}) as revenue,
-        cast(count(*) as {{ dbt.type_bigint() }}) as event_count
+        cast(count(*) as {{ type_int64() }}) as event_count
     from numbered_events
     group by user_id, session_number
 

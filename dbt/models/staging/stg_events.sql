@@ -8,6 +8,14 @@
 -- at the same instant are two events, and keying on `event_type` collapsed them into one,
 -- sometimes keeping the injected one and dropping the organic purchase.
 
+{{
+    config(
+        materialized=materialized_once(),
+        partition_by=partition_by_date('event_date'),
+        cluster_by=cluster_by_user(),
+    )
+}}
+
 with source as (
 
     select * from {{ source('bronze', 'events') }}
@@ -22,18 +30,18 @@ typed as (
     select
         {{ utc_timestamp('event_time') }} as event_time,
         cast(event_type as {{ dbt.type_string() }}) as event_type,
-        cast(product_id as {{ dbt.type_bigint() }}) as product_id,
-        cast(category_id as {{ dbt.type_bigint() }}) as category_id,
+        cast(product_id as {{ type_int64() }}) as product_id,
+        cast(category_id as {{ type_int64() }}) as category_id,
         nullif(cast(category_code as {{ dbt.type_string() }}), '') as category_code,
         nullif(cast(brand as {{ dbt.type_string() }}), '') as brand,
         cast(price as {{ type_double() }}) as price,
-        cast(user_id as {{ dbt.type_bigint() }}) as user_id,
+        cast(user_id as {{ type_int64() }}) as user_id,
         nullif(cast(user_session as {{ dbt.type_string() }}), '') as user_session,
         cast(experiment_group as {{ dbt.type_string() }}) as experiment_group,
         cast(original_event_type as {{ dbt.type_string() }}) as original_event_type,
-        cast(is_injected as {{ dbt.type_boolean() }}) as is_injected,
+        cast(is_injected as {{ type_bool() }}) as is_injected,
         cast(source_file as {{ dbt.type_string() }}) as source_file,
-        cast(source_line as {{ dbt.type_bigint() }}) as source_line
+        cast(source_line as {{ type_int64() }}) as source_line
     from source
 
 ),

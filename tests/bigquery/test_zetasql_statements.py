@@ -1,0 +1,298 @@
+"""Every statement the project sends to BigQuery, through BigQuery's own analyzer (ZetaSQL).
+
+- dbt's `bigquery` target: the SQL dbt-bigquery ran in the end-to-end build (target/run: the
+  CREATE TABLE/VIEW DDL of each model, each data test, each unit test), in dependency order
+  against a catalog that starts from pipeline/schema.py's bronze and grows by each model's
+  resolved output;
+- the Python-built queries: readout, training set, scoring reads, the bronze load script, the
+  dry run's statements, and the BigQuery scoring function when the SQL-scoring branch has it;
+- sql/bqml/ templates, where ZetaSQL knows the statement (see NOT_ANALYZABLE);
+- and, as a net under all of that, every query job the end-to-end run sent to the emulator.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from graphlib import TopologicalSorter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.auth.credentials import AnonymousCredentials
+
+from pipeline.abtest.queries import group_totals_sql, segments_sql, weekly_sql
+from pipeline.model import bqml
+from pipeline.model.dataset import training_query
+from pipeline.model.gold import ID_COLUMNS
+from pipeline.schema import BRONZE_SCHEMA, QUARANTINE_SCHEMA
+from pipeline.settings import Settings
+from pipeline.warehouse.bigquery import BigQueryWarehouse, bounds_sql, count_sql, swap_script
+from pipeline.warehouse.build import dbt_paths
+from pipeline.warehouse.dry_run import inline_missing, ordered_nodes
+from tests.bigquery.cloud_run import CloudRun
+from tests.bigquery.test_cloud_end_to_end import settings_of
+
+pytestmark = pytest.mark.emulator
+
+PROJECT = "ecom-growth-check"
+# sql/bqml steps ZetaSQL cannot resolve, and why. They are parsed (syntax) instead.
+NOT_ANALYZABLE = {
+    "evaluate": "ML.EVALUATE is a BigQuery ML table function, not in ZetaSQL's open-source catalog",
+    "predict": "ML.PREDICT is a BigQuery ML table function, not in ZetaSQL's open-source catalog",
+    "explain_predict": "ML.EXPLAIN_PREDICT is a BigQuery ML table function, not in ZetaSQL's catalog",
+    "global_explain": "ML.GLOBAL_EXPLAIN is a BigQuery ML table function, not in ZetaSQL's catalog",
+}
+STAGING = re.compile(r"_load_(events|quarantine)_[0-9a-f]{12}")
+
+
+def base_catalog(zetasql: Any, settings: Settings) -> Any:
+    """Bronze from the project's own contracts (pipeline/schema.py), nothing else."""
+    catalog = zetasql.Catalog(settings.gcp_project)
+    catalog.add(
+        (settings.gcp_project, settings.bq_bronze_dataset, "events"),
+        zetasql.polars_columns(BRONZE_SCHEMA),
+    )
+    catalog.add(
+        (settings.gcp_project, settings.bq_bronze_dataset, "quarantine"),
+        zetasql.polars_columns(QUARANTINE_SCHEMA),
+    )
+    return catalog
+
+
+def add_staging_tables(zetasql: Any, catalog: Any, settings: Settings, sql: str) -> None:
+    """The load's staging tables are made through the API with bronze's schemas."""
+    schemas = {"events": BRONZE_SCHEMA, "quarantine": QUARANTINE_SCHEMA}
+    for found in STAGING.finditer(sql):
+        catalog.add(
+            (settings.gcp_project, settings.bq_bronze_dataset, found.group(0)),
+            zetasql.polars_columns(schemas[found.group(1)]),
+        )
+
+
+# ---- dbt ---------------------------------------------------------------------------------------
+
+
+def run_files(target: Path) -> dict[tuple[str, str], Path]:
+    """target/run's files by (package, file stem): what dbt-bigquery executed, one per node."""
+    return {
+        (path.relative_to(target / "run").parts[0], path.stem): path
+        for path in (target / "run").rglob("*.sql")
+    }
+
+
+def run_sql(files: dict[tuple[str, str], Path], node: dict[str, Any]) -> str | None:
+    """What dbt ran for a node (models: the DDL; tests: the failure count query), or None."""
+    # A unit test's `path` is its model's yml (stem = the model's name): look it up by name.
+    stems = (
+        (node["name"],)
+        if node["resource_type"] == "unit_test"
+        else (Path(node.get("path") or "").stem, node["name"], node.get("alias"))
+    )
+    for stem in stems:
+        if stem and (node["package_name"], stem) in files:
+            return files[(node["package_name"], stem)].read_text()
+    return None
+
+
+def dbt_statements(settings: Settings) -> tuple[list[tuple[str, str]], list[str]]:
+    """(label, sql) of every model, data test and unit test dbt ran, parents first."""
+    target, _ = dbt_paths(settings)
+    manifest = json.loads((target / "manifest.json").read_text())
+    units = manifest.get("unit_tests", {})
+    nodes = {
+        uid: n
+        for uid, n in {**manifest["nodes"], **units}.items()
+        if n["resource_type"] in ("model", "test", "unit_test")
+    }
+    # The scoring model (tag `scoring`) and its tests are `ecom score`'s, not the build's.
+    scoring = {uid for uid, n in nodes.items() if "scoring" in n.get("tags", [])}
+    nodes = {
+        uid: n
+        for uid, n in nodes.items()
+        if uid not in scoring and not scoring & set(n["depends_on"]["nodes"])
+    }
+    graph = {uid: [d for d in n["depends_on"]["nodes"] if d in nodes] for uid, n in nodes.items()}
+    statements, missing = [], []
+    files = run_files(target)
+    for uid in TopologicalSorter(graph).static_order():
+        sql = run_sql(files, nodes[uid])
+        if sql is None:
+            missing.append(uid)
+        else:
+            statements.append((uid, sql))
+    return statements, missing
+
+
+@pytest.fixture(scope="module")
+def dbt_findings(zetasql: Any, cloud: CloudRun) -> tuple[list[Any], list[str], Settings]:
+    settings = settings_of(cloud.cloud)
+    statements, missing = dbt_statements(settings)
+    catalog = base_catalog(zetasql, settings)
+    return zetasql.check_statements(statements, catalog), missing, settings
+
+
+def test_dbt_models_tests_and_ddl_pass_bigquerys_analyzer(dbt_findings) -> None:
+    findings, missing, _ = dbt_findings
+    kinds = {f.kind for f in findings}
+    assert zetasql_failures(findings) == "", zetasql_failures(findings)
+    # What was checked: every model's DDL, data tests and unit tests, none skipped.
+    assert missing == [], missing
+    assert {"ResolvedCreateTableAsSelectStmt", "ResolvedQueryStmt"} <= kinds
+    by_kind = {k: sum(f.kind == k for f in findings) for k in kinds}
+    assert by_kind["ResolvedCreateTableAsSelectStmt"] >= 5  # silver + four gold tables
+    assert by_kind["ResolvedQueryStmt"] >= 100  # data tests and unit tests
+    print(f"dbt statements analyzed: {len(findings)} {by_kind}")
+
+
+def test_the_catalog_grew_by_each_models_resolved_output(dbt_findings) -> None:
+    """Gold read silver's resolved columns, not a hand-written schema: the analyzer typed them."""
+    findings, _, settings = dbt_findings
+    created = {f.creates[-1]: f for f in findings if f.creates}
+    assert {"stg_events", "fact_user_sessions", "dim_users", "fct_cart_sessions"} <= set(created)
+    stg = created["stg_events"]
+    assert "partition by event_date" in stg.sql.lower() and "cluster by" in stg.sql.lower()
+    assert stg.creates[:2] == (settings.gcp_project, settings.bq_silver_dataset)
+
+
+def zetasql_failures(findings) -> str:
+    from tests.bigquery import zetasql_check
+
+    return zetasql_check.describe(findings)
+
+
+# ---- the Python side --------------------------------------------------------------------------
+
+
+def python_statements(
+    settings: Settings, manifest: dict[str, Any] | None, models_dir: Path | None = None
+) -> list[tuple[str, str]]:
+    wh = BigQueryWarehouse(settings)
+    carts = wh.table("gold", "fct_cart_sessions")
+    staged = [
+        ("events", wh.table_id("bronze", "_load_events_0123456789ab"), BRONZE_SCHEMA),
+        ("quarantine", wh.table_id("bronze", "_load_quarantine_0123456789ab"), QUARANTINE_SCHEMA),
+    ]
+    bounds = (datetime(2019, 10, 1, tzinfo=UTC), datetime(2019, 10, 31, 23, 59, 59, tzinfo=UTC))
+    statements = [
+        ("readout: group totals", group_totals_sql(wh, None)),
+        ("readout: group totals, winsorized", group_totals_sql(wh, 0.99)),
+        ("readout: weekly", weekly_sql(wh)),
+        ("readout: segments", segments_sql(wh)),
+        ("training set", training_query(carts, settings.seed, "bigquery")),
+        ("scoring: contract columns", f"select {', '.join(ID_COLUMNS)} from {carts} limit 0"),
+        ("bronze load: old rows' time range", bounds_sql(wh, "2019-Oct.csv")),
+        ("bronze load: swap script", swap_script(wh, "2019-Oct.csv", staged, bounds)),
+        ("bronze load: first load", swap_script(wh, "2019-Oct.csv", staged, None)),
+        ("bronze load: counts", count_sql(wh, "2019-Oct.csv")),
+    ]
+    from pipeline.model import sql_scoring
+
+    if hasattr(sql_scoring, "bigquery_function_sql") and models_dir is not None:
+        # The SQL-scoring branch's `create or replace function ... predict_abandonment(...)`.
+        from pipeline.model.artifact import load_model
+        from pipeline.model.registry import resolve
+
+        model = load_model(resolve(models_dir))
+        statements.append(
+            (
+                "scoring: BigQuery function",
+                sql_scoring.bigquery_function_sql(
+                    model, f"{settings.gcp_project}.{settings.bq_gold_dataset}"
+                ),
+            )
+        )
+    if manifest is not None:  # the dry run's inlined statements (nothing built yet)
+        nodes = manifest["nodes"]
+        for node in ordered_nodes(manifest):
+            sql, _ = inline_missing(node, nodes, lambda _: False)
+            statements.append((f"dry run: {node['unique_id']}", sql))
+    return statements
+
+
+def gold_catalog(zetasql: Any, dbt_findings) -> Any:
+    """Bronze plus every table dbt's DDL defined, typed by the analyzer."""
+    findings, _, settings = dbt_findings
+    catalog = base_catalog(zetasql, settings)
+    # Re-run the models' DDL only (fast): the catalog then holds silver and gold as resolved.
+    with zetasql.analyzer(catalog) as analyzer:
+        for f in findings:
+            if f.creates:
+                analyzer.analyze(f.label, f.sql)
+    return catalog, settings
+
+
+def test_python_built_queries_pass_bigquerys_analyzer(
+    zetasql: Any, dbt_findings, cloud: CloudRun
+) -> None:
+    catalog, settings = gold_catalog(zetasql, dbt_findings)
+    target, _ = dbt_paths(settings)
+    manifest = json.loads((target / "manifest.json").read_text())
+    statements = python_statements(settings, manifest, cloud.cloud.data_dir / "models")
+    for _, sql in statements:
+        add_staging_tables(zetasql, catalog, settings, sql)
+    findings = zetasql.check_statements(statements, catalog)
+    assert zetasql_failures(findings) == "", zetasql_failures(findings)
+    labels = {f.label.split(" #")[0] for f in findings}
+    assert {"readout: weekly", "training set", "bronze load: swap script"} <= labels
+    swap = [f.kind for f in findings if f.label.startswith("bronze load: swap script")]
+    assert swap == [
+        "ResolvedBeginStmt",
+        "ResolvedDeleteStmt",
+        "ResolvedInsertStmt",
+        "ResolvedDeleteStmt",
+        "ResolvedInsertStmt",
+        "ResolvedCommitStmt",
+    ]
+
+
+def test_bqml_templates_where_the_analyzer_knows_the_statement(zetasql: Any, dbt_findings) -> None:
+    catalog, settings = gold_catalog(zetasql, dbt_findings)
+    rendered = bqml.render_all(settings.model_copy(update={"gcs_bucket": "ecom-models"}))
+    assert set(NOT_ANALYZABLE) < set(rendered)
+    analyzable = [(step, sql) for step, sql in rendered.items() if step not in NOT_ANALYZABLE]
+    findings = zetasql.check_statements(analyzable, catalog)
+    by_step = {f.label: f for f in findings}
+    # CREATE MODEL is resolved in full (its training query against gold's resolved columns).
+    assert by_step["create_model"].error is None, by_step["create_model"].error
+    assert by_step["create_model"].kind == "ResolvedCreateModelStmt"
+    # EXPORT MODEL needs the model in the catalog, which CREATE MODEL does not register: parse.
+    for step in ("export_model", *NOT_ANALYZABLE):
+        assert zetasql.parse_only(rendered[step]) is None, step
+    print(
+        "not analyzed (parsed only): " + "; ".join(f"{k}: {v}" for k, v in NOT_ANALYZABLE.items())
+    )
+
+
+# ---- the net: whatever the end-to-end run actually sent -------------------------------------
+
+
+def test_every_query_the_end_to_end_run_sent_passes(zetasql: Any, cloud: CloudRun) -> None:
+    from google.cloud import bigquery
+
+    settings = settings_of(cloud.cloud)
+    client = bigquery.Client(
+        project=settings.gcp_project,
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": cloud.bigquery_endpoint},
+    )
+    # Only the end-to-end run's jobs: later ones are other tests' (the error tests' deliberate
+    # query of a missing dataset, the dry runs).
+    jobs = sorted(
+        (
+            j
+            for j in client.list_jobs(max_results=100_000)
+            if j.job_type == "query" and j.created <= cloud.finished_at
+        ),
+        key=lambda j: j.created,
+    )
+    statements = list(dict.fromkeys(j.query for j in jobs))
+    assert len(statements) > 100  # dbt's nodes plus the readout, training and load queries
+    catalog = base_catalog(zetasql, settings)
+    for sql in statements:
+        add_staging_tables(zetasql, catalog, settings, sql)
+    findings = zetasql.check_statements(
+        [(f"job {n}", sql) for n, sql in enumerate(statements, 1)], catalog
+    )
+    assert zetasql_failures(findings) == "", zetasql_failures(findings)
