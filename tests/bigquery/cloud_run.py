@@ -33,17 +33,16 @@ SCALE = "0.003"
 SEED = "11"
 MONTHS = ("2019-Oct", "2019-Nov")
 BOOTSTRAP = "20"  # resamples for the model card's intervals: equal on both paths, fewer is quicker
-# The stages after generate, in pipeline order. `ecom score` on BigQuery calls ML.PREDICT (or
-# the SQL-scoring branch's BigQuery function), which no emulator runs: see SCORE_ON_BIGQUERY.
+# The stages after generate, in pipeline order.
 STAGES: tuple[tuple[str, ...], ...] = (
     ("ingest",),
     ("warehouse",),
     ("abtest",),
     ("train", "--bootstrap", BOOTSTRAP),
+    # A locally trained model: DuckDB installs its lookup-table macro, BigQuery the compiled
+    # SQL function in gold (pipeline.model.sql_scoring.bigquery_function_sql).
+    ("score",),
 )
-# TODO(scoring branch): when `ecom score` installs a SQL function on BigQuery
-# (pipeline.model.sql_scoring.bigquery_function_sql), add ("score",) to STAGES for both paths.
-SCORE_ON_BIGQUERY = False
 
 
 @dataclass
