@@ -38,10 +38,9 @@ _NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
 @dataclass
 class Batch:
-    """Validated rows: the encoded matrix (NaN = missing) and the values to echo in CSV."""
+    """Validated rows: the encoded matrix (NaN = missing), contract order, group encoded."""
 
-    matrix: np.ndarray  # (rows, features) float64, contract order, group encoded
-    echo: dict[str, pa.Array]  # the input columns, normalized (int64 counts, float64, str)
+    matrix: np.ndarray
 
     @property
     def rows(self) -> int:
@@ -102,7 +101,7 @@ def parse_json(body: bytes, max_rows: int) -> Batch:
             columns[name] = np.fromiter((codes[r[name]] for r in rows), np.float64, len(rows))
         else:  # None -> NaN in a float array
             columns[name] = np.array([r[name] for r in rows], dtype=np.float64).reshape(-1)
-    return Batch(_stack(columns, len(rows)), _echo_from(columns))
+    return Batch(_stack(columns, len(rows)))
 
 
 # ----------------------------------------------------------------------------- CSV
@@ -172,7 +171,7 @@ def parse_csv(data: bytes, max_rows: int) -> Batch:
         )
         total = sum(len(rows) for rows, _, _ in problems)
         raise _invalid(items[:MAX_LISTED_ERRORS], total)
-    return Batch(_stack(columns, table.num_rows), _echo_from(columns))
+    return Batch(_stack(columns, table.num_rows))
 
 
 def _header(data: bytes) -> list[str]:
@@ -263,12 +262,12 @@ def _stack(columns: Mapping[str, np.ndarray], rows: int) -> np.ndarray:
     return np.column_stack([columns[name] for name in FEATURES]).reshape(rows, len(FEATURES))
 
 
-def _echo_from(columns: Mapping[str, np.ndarray]) -> dict[str, pa.Array]:
+def _echo(matrix: np.ndarray) -> dict[str, pa.Array]:
     """The validated input as typed Arrow columns, for the CSV answer (null = missing)."""
     echo: dict[str, pa.Array] = {}
     codes = {v: k for k, v in GROUP_CODES.items()}
-    for name in FEATURES:
-        values = columns[name]
+    for i, name in enumerate(FEATURES):
+        values = matrix[:, i]
         missing = np.isnan(values)
         kind = BY_NAME[name].kind
         if kind == "count":
@@ -287,7 +286,7 @@ def csv_bytes(batch: Batch, probabilities: np.ndarray, bands: np.ndarray, model_
     n = batch.rows
     table = pa.table(
         {
-            **batch.echo,
+            **_echo(batch.matrix),
             "abandonment_probability": pa.array(probabilities, pa.float64()),
             "risk_band": pa.array(bands.astype(object), pa.string()),
             "model_id": pa.repeat(pa.scalar(model_id), n) if n else pa.array([], pa.string()),

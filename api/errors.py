@@ -146,9 +146,6 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
         detail = f"No endpoint {request.url.path}. The endpoints are listed at /docs."
     elif exc.status_code == 405:
         detail = f"{request.method} is not allowed on {request.url.path}. See /docs."
-    elif exc.status_code == 413:
-        limit = request.scope.get("starlette.max_body_size")
-        detail = f"The request body is too large (limit {limit} bytes)." if limit else detail
     elif exc.status_code == 400 and "parsing the body" in detail:
         detail = f"The body could not be parsed. {SEND_JSON}"
     return error_response(exc.status_code, detail, headers=getattr(exc, "headers", None))

@@ -70,5 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID"],
             max_age=600,
         )
-    app.add_middleware(ObservabilityMiddleware, metrics=app_metrics)
+    app.add_middleware(
+        ObservabilityMiddleware,
+        metrics=app_metrics,
+        body_limits={"/predict": predict.MAX_BODY_BYTES},
+    )
     return app

@@ -50,6 +50,7 @@ class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
             record.request_id = request_id_var.get()
+        record.__dict__.pop("color_message", None)  # uvicorn's ANSI-coloured duplicate
         return True
 
 
@@ -137,9 +138,12 @@ class ObservabilityMiddleware:
     carries the request id (and the traceback goes to the log, not to the caller).
     """
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, body_limits: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.body_limits = body_limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -161,6 +165,9 @@ class ObservabilityMiddleware:
                 message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
+        limit = self.body_limits.get(scope.get("path", ""))
+        if limit is not None:
+            receive = _limited(scope, receive, limit)
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
@@ -206,6 +213,28 @@ class ObservabilityMiddleware:
                 },
             )
             request_id_var.reset(token)
+
+
+def _limited(scope: Scope, receive: Receive, limit: int) -> Receive:
+    """`receive` that refuses a body over `limit` bytes, declared or streamed, with a 413
+    (an HTTPException: FastAPI passes those through its body reading to our handler)."""
+    from starlette.exceptions import HTTPException
+
+    too_large = HTTPException(413, f"The request body is over the limit of {limit:,} bytes.")
+    declared = _header(scope, b"content-length")
+    seen = 0
+
+    async def limited() -> Message:
+        nonlocal seen
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise too_large
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise too_large
+        return message
+
+    return limited
 
 
 def current_request_id() -> str | None:

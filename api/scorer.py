@@ -34,9 +34,9 @@ from pipeline.model.risk import thresholds_for
 
 log = logging.getLogger("api.scorer")
 
-# Each uvicorn worker predicts on one thread: workers give the parallelism, and OpenMP teams
-# of several threads per call spin against each other on a busy 2-core machine (measured: a
-# one-row predict went from ~0.5 ms to ~20 ms with the default thread count).
+# Tiny xgboost calls (the tables' construction, one-row fallbacks) run on one thread: OpenMP
+# teams spin against each other on a busy 2-core machine (measured: a one-row predict went
+# from ~0.5 ms to ~20 ms with the default thread count). Bulk calls keep every core.
 PREDICT_THREADS = 1
 MAX_CELLS_PER_TREE = 50_000
 # How closely the fast path must reproduce xgboost when it is built (else it is not used).
@@ -198,7 +198,6 @@ class Scorer:
     def __init__(self, model: LoadedModel, explainer: Any) -> None:
         self.model = model
         self.explainer = explainer
-        model.booster.set_param({"nthread": PREDICT_THREADS})
         self.thresholds = thresholds_for(model.card)
         self.feature_names = model.feature_names
         self.means = [c.mean for c in model.columns]
@@ -208,12 +207,7 @@ class Scorer:
             if len(model.class_names) != 2:
                 raise ValueError("the API explains two-class models only")
             self.negative = 1 - self.positive
-        expected = np.asarray(explainer.expected_value, dtype=np.float64).reshape(-1)
-        self.base_value = float(
-            expected[0]
-            if self.negative is None
-            else expected[self.positive] - expected[self.negative]
-        )
+        self.base_value = self._base_value()
         self.intercept = self._intercept()
         self.tables: SessionTables | None = None
         self.fast_path_problem: str | None = None
@@ -264,6 +258,19 @@ class Scorer:
         )
 
     # -- construction helpers
+    def _base_value(self) -> float:
+        """E[f(X)] on the log-odds scale: the bias column of xgboost's SHAP values.
+
+        Not `explainer.expected_value`: shap 0.51 recomputes it from its own copy of the trees
+        and it can differ from xgboost's bias in the third decimal (seen here), while the SHAP
+        values themselves are xgboost's; with xgboost's bias they add up to the margin.
+        """
+        zero = xgb.DMatrix(np.zeros((1, self.model.booster.num_features())), nthread=1)
+        bias = np.asarray(self.model.booster.predict(zero, pred_contribs=True), np.float64)
+        if self.negative is None:
+            return float(bias[0, -1])
+        return float(bias[0, self.positive, -1] - bias[0, self.negative, -1])
+
     def _intercept(self) -> float:
         """The log-odds every row starts from before its leaves (as the SQL scorer has it)."""
         if self.negative is not None:

@@ -39,6 +39,9 @@ def serve_api(
             port=port,
             workers=workers,
             access_log=False,  # the app logs every request itself, in JSON, with its id
+            # A worker imports xgboost, shap and pyarrow before it answers the supervisor's
+            # health pings: on a busy 2-core machine that can take longer than the default 5 s.
+            timeout_worker_healthcheck=60,
         )
     finally:
         if own_metrics_dir:

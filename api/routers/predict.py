@@ -34,7 +34,6 @@ def _shown(value: Any) -> str:
     response_model=PredictionOut,
     summary="Score one cart session and explain the score",
     responses=error_responses(400, 401, 413, 422, 503),
-    max_body_size=MAX_BODY_BYTES,
 )
 async def predict(
     session: SessionIn,
