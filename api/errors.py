@@ -72,7 +72,7 @@ def error_message(error: Mapping[str, Any]) -> str:
     if kind == "extra_forbidden":
         return f"unknown field; the fields are {', '.join(FEATURES)}"
     if kind in ("int_type", "int_parsing", "int_from_float"):
-        return "must be a JSON integer (not a string, a boolean or a decimal)"
+        return "must be a whole JSON number (not a string, a boolean or a fraction)"
     if kind in ("float_type", "float_parsing"):
         return "must be a JSON number (not a string or a boolean)"
     if kind == "finite_number":

@@ -1,15 +1,16 @@
 """Request and response models, kept apart: what callers send, what they get back.
 
 Every input field comes from the feature contract (pipeline.model.features): its range is the
-validation rule. Counts are strict JSON integers (no `true`, no `"3"`, no `3.0`), the duration a
-finite JSON number, null means missing (the trees' default branch, as SQL NULL).
+validation rule. Counts are whole JSON numbers (no `true`, no `"3"`, no `3.5`; `3.0` is an
+integer in JSON Schema), the duration a finite JSON number, null means missing (the trees'
+default branch, as SQL NULL).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, with_config
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, with_config
 from typing_extensions import TypedDict
 
 from pipeline.model.features import BY_NAME, GROUP_CODES
@@ -25,14 +26,22 @@ def _describe(name: str, extra: str = "") -> str:
     return f"{f.description.capitalize()}; {f.minimum:g} to {f.maximum:g}{extra}. null = missing."
 
 
+def _whole_number(value: Any) -> Any:
+    """3.0 -> 3: JSON Schema counts 3.0 as an integer; 3.5, strings and booleans stay refused."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
 def _count(name: str, example: int) -> Any:
     f = BY_NAME[name]
+    whole = Annotated[
+        int, Field(ge=int(f.minimum), le=int(f.maximum)), BeforeValidator(_whole_number)
+    ]
     return Annotated[
-        int | None,
+        whole | None,
         Field(
-            ge=int(f.minimum),
-            le=int(f.maximum),
-            description=_describe(name, ", a JSON integer"),
+            description=_describe(name, ", a whole JSON number (3 or 3.0; not \"3\" or true)"),
             examples=[example],
         ),
     ]

@@ -216,7 +216,7 @@ INVALID = [
         "session_duration_minutes",
     ),
     (
-        '{"total_views": 3.0, "total_carts": 1, "session_duration_minutes": 1, "experiment_group": null}',
+        '{"total_views": 3.5, "total_carts": 1, "session_duration_minutes": 1, "experiment_group": null}',
         "total_views",
     ),
     (
@@ -263,6 +263,13 @@ def test_empty_and_unparsable_bodies(client, body, status, words):
     assert response.status_code == status, response.text
     assert words in response.json()["detail"]
     assert response.json()["errors"] == [] or status == 422
+
+
+def test_whole_floats_are_counts(client):
+    """JSON Schema's integer includes 3.0: it scores as 3 (and is echoed as 3)."""
+    as_float = client.post("/predict?explain=false", json={**SESSION, "total_views": 3.0}).json()
+    as_int = client.post("/predict?explain=false", json=SESSION).json()
+    assert as_float == as_int
 
 
 def test_explain_query_is_validated(client):
