@@ -271,7 +271,6 @@ def main() -> int:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("ECOM_")},
         "ECOM_DATA_DIR": str(data_dir),
-        "ECOM_BULK_MAX_BYTES": str(64 * 1024 * 1024),
         "PYTHONPATH": str(REPO_ROOT),
     }
     print(
