@@ -41,7 +41,7 @@ def _count(name: str, example: int) -> Any:
     return Annotated[
         whole | None,
         Field(
-            description=_describe(name, ", a whole JSON number (3 or 3.0; not \"3\" or true)"),
+            description=_describe(name, ', a whole JSON number (3 or 3.0; not "3" or true)'),
             examples=[example],
         ),
     ]
