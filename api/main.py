@@ -16,7 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.errors import install_error_handlers
 from api.observability import Metrics, ObservabilityMiddleware, configure_logging
 from api.routers import bulk, health, metrics, model, predict
-from api.security import API_KEY_HEADER
+from api.security import API_KEY_HEADER, document_security
 from api.state import Served, ServingState
 from pipeline.settings import Settings
 
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.state.serving.on_loaded.append(on_loaded)
     install_error_handlers(app)
+    document_security(app)
     for router in (health.router, predict.router, bulk.router, model.router, metrics.router):
         app.include_router(router)
     if settings.cors_origins:

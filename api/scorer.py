@@ -119,6 +119,7 @@ class SessionTables:
         global_thr = [sorted(union.get(f, ())) for f in range(n_features)]
         self.thresholds = global_thr
         self.column_offsets = np.cumsum([0] + [len(t) + 2 for t in global_thr[:-1]])
+        self._offsets = [int(o) for o in self.column_offsets]
         width = int(sum(len(t) + 2 for t in global_thr))
 
         mapping = np.zeros((n_iter, width), dtype=np.int64)
@@ -171,25 +172,26 @@ class SessionTables:
             start += cells
         self.mapping = mapping
         self.offsets = offsets
-        self.contributions = np.concatenate(contribution_blocks)
-        self.leaves = np.concatenate(leaf_blocks)
+        # one row per cell: the SHAP values, then the leaf value (one gather, one sum a request)
+        self.values = np.column_stack(
+            [np.concatenate(contribution_blocks), np.concatenate(leaf_blocks)]
+        )
         self.cells = start
 
     def cell_columns(self, row: Sequence[float]) -> list[int]:
         out = []
-        for f, value in enumerate(row):
-            thr = self.thresholds[f]
+        for thr, offset, value in zip(self.thresholds, self._offsets, row, strict=True):
             if value != value:  # NaN: missing
-                cell = len(thr) + 1
-            else:
-                cell = bisect.bisect_right(thr, float(np.float32(value)))
-            out.append(int(self.column_offsets[f]) + cell)
+                out.append(offset + len(thr) + 1)
+            else:  # xgboost compares the float32 value
+                out.append(offset + bisect.bisect_right(thr, float(np.float32(value))))
         return out
 
     def lookup(self, row: Sequence[float]) -> tuple[float, np.ndarray]:
         """(sum of leaf values on the log-odds scale, SHAP contributions) for one row."""
         index = self.offsets + self.mapping[:, self.cell_columns(row)].sum(axis=1)
-        return float(self.leaves[index].sum()), self.contributions[index].sum(axis=0)
+        total = self.values[index].sum(axis=0)
+        return float(total[-1]), total[:-1]
 
 
 class Scorer:

@@ -11,10 +11,10 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from api import bulk
-from api.deps import AppMetrics, AppSettings, ServedModel
+from api.deps import ScoringContext
 from api.errors import ApiError, JSONBytes
 from api.schemas import BulkOut, error_responses
-from api.security import ApiKey
+from api.security import SECURITY, ApiKey
 from pipeline.model.features import FEATURES
 from pipeline.model.risk import risk_bands
 
@@ -24,6 +24,7 @@ CSV_EXAMPLE = (
     ",".join(FEATURES) + "\n3,1,12.5,treatment\n8,2,,control\n"
 )  # an empty cell is a missing value
 _OPENAPI: dict[str, Any] = {
+    "security": SECURITY,
     "requestBody": {
         "required": True,
         "description": "A JSON array of sessions, a CSV file in the multipart field `file`, or "
@@ -62,7 +63,7 @@ _OPENAPI: dict[str, Any] = {
             },
             "text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE},
         },
-    }
+    },
 }
 
 
@@ -140,12 +141,11 @@ async def _csv_from_form(request: Request, body: bytes) -> bytes:
     },
     openapi_extra=_OPENAPI,
 )
-async def bulk_predict(
-    request: Request, served: ServedModel, settings: AppSettings, metrics: AppMetrics
-) -> Response:
+async def bulk_predict(request: Request, scoring: ScoringContext) -> Response:
     """Validates every row first (a bad row is a 422 naming its row and field: nothing is
     scored), then scores all rows in one vectorized call, in input order. Limits:
     ECOM_BULK_MAX_ROWS rows and ECOM_BULK_MAX_BYTES bytes per request (413 beyond)."""
+    served, settings, metrics = scoring.served, scoring.settings, scoring.metrics
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type not in ("application/json", "multipart/form-data", "text/csv"):
         raise ApiError(

@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from api.deps import AppMetrics
 from api.schemas import error_responses
-from api.security import ApiKey
+from api.security import SECURITY, ApiKey
 
 router = APIRouter(prefix="/metrics", tags=["monitoring"], dependencies=[ApiKey])
 
@@ -15,6 +15,7 @@ router = APIRouter(prefix="/metrics", tags=["monitoring"], dependencies=[ApiKey]
 @router.get(
     "",
     summary="Prometheus metrics",
+    openapi_extra={"security": SECURITY},
     response_class=Response,
     responses={
         200: {

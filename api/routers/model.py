@@ -8,7 +8,7 @@ from starlette.responses import Response
 from api.deps import ServedModel
 from api.errors import JSONBytes, dumps
 from api.schemas import ModelCardOut, error_responses
-from api.security import ApiKey
+from api.security import SECURITY, ApiKey
 
 router = APIRouter(prefix="/model", tags=["model"], dependencies=[ApiKey])
 
@@ -17,6 +17,7 @@ router = APIRouter(prefix="/model", tags=["model"], dependencies=[ApiKey])
     "",
     response_model=ModelCardOut,
     summary="The model card of the served version",
+    openapi_extra={"security": SECURITY},
     responses=error_responses(401, 503),
 )
 async def model_card(served: ServedModel) -> Response:

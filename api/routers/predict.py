@@ -9,11 +9,11 @@ from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from api.deps import AppMetrics, ServedModel
+from api.deps import ScoringContext
 from api.errors import JSONBytes, dumps
 from api.schemas import PredictionOut, SessionIn, error_responses
 from api.scorer import sigmoid
-from api.security import ApiKey
+from api.security import SECURITY, ApiKey
 from api.waterfall import Waterfall, render_png
 from pipeline.model.features import FEATURES, encode_value
 from pipeline.model.risk import risk_band
@@ -34,11 +34,11 @@ def _shown(value: Any) -> str:
     response_model=PredictionOut,
     summary="Score one cart session and explain the score",
     responses=error_responses(400, 401, 413, 422, 503),
+    openapi_extra={"security": SECURITY},
 )
 async def predict(
     session: SessionIn,
-    served: ServedModel,
-    metrics: AppMetrics,
+    scoring: ScoringContext,
     explain: Annotated[
         bool,
         Query(description="Draw the SHAP waterfall PNG (false skips it: much faster)."),
@@ -48,6 +48,7 @@ async def predict(
     contributions of each feature on the log-odds scale (base value + contributions = the
     margin, whose sigmoid is the probability), the model version, and with `explain=true`
     the waterfall as a base-64 PNG, labelled with the values as sent."""
+    served = scoring.served
     values = [getattr(session, name) for name in FEATURES]
     result = served.scorer.explain(
         [encode_value(n, v) for n, v in zip(FEATURES, values, strict=True)]
@@ -65,7 +66,7 @@ async def predict(
             band,
         )
         png = base64.b64encode(await run_in_threadpool(render_png, picture)).decode("ascii")
-    metrics.rows.labels("predict").inc()
+    scoring.metrics.rows.labels("predict").inc()
     return JSONBytes(
         dumps(
             {
