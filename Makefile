@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup bqemu demo test lint format bench serve clean
+.PHONY: setup bqemu gbstats demo test lint format bench serve clean
 
 $(STAMP): pyproject.toml uv.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,10 +23,17 @@ $(BQEMU_STAMP): scripts/bqemulator.sh $(STAMP)
 
 bqemu: $(BQEMU_STAMP)
 
+# GrowthBook's gbstats for tests/stats, in its own venv (it pins numpy<2 and pandas<2).
+GBSTATS_STAMP := .venv-gbstats/.installed-stamp
+$(GBSTATS_STAMP): scripts/gbstats.sh $(STAMP)
+	bash scripts/gbstats.sh
+
+gbstats: $(GBSTATS_STAMP)
+
 demo: setup ## generate data and run the whole pipeline on embedded DuckDB
 	$(BIN)/ecom demo
 
-test: setup bqemu lint ## the whole test suite
+test: setup bqemu gbstats lint ## the whole test suite
 	$(BIN)/pytest
 
 lint: setup
