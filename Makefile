@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup bqemu gbstats demo test cloud-check lint format bench clean
+.PHONY: setup bqemu gbstats demo test cloud-check lint format bench serve clean
 
 $(STAMP): pyproject.toml uv.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,7 +50,11 @@ format: setup
 	$(BIN)/ruff format .
 
 bench: setup ## speed and memory figures against baselines measured in the same run
+	@command -v wrk >/dev/null || apt-get install -y wrk || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python benchmarks/run_all.py
+
+serve: setup ## the scoring API on http://127.0.0.1:8000 (needs a trained model: make demo)
+	$(BIN)/ecom serve api
 
 clean:
 	rm -rf data dbt/target dbt/logs

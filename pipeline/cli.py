@@ -771,3 +771,30 @@ def demo(
         f"  {settings.warehouse_path}  (warehouse: bronze, silver, gold schemas)",
         highlight=False,
     )
+
+
+# ---- serve: the scoring API ----------------------------------------------------------------------
+serve_app = typer.Typer(help="Run a service (the scoring API).", no_args_is_help=True)
+app.add_typer(serve_app, name="serve")
+
+
+@serve_app.command("api")
+@handles_errors
+def serve_api(
+    host: Annotated[str, typer.Option(help="Address to bind (0.0.0.0 in a container).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="uvicorn worker processes (about one per core).")
+    ] = 1,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve the scoring API: uvicorn --factory api.main:create_app.
+
+    Serves the current model version (or ECOM_MODEL_ID) under ECOM_MODELS_DIR; ECOM_API_KEY,
+    ECOM_API_CORS_ORIGINS and ECOM_BULK_MAX_* configure it. Docs at http://HOST:PORT/docs.
+    """
+    from pipeline.serve import serve_api as run_serve_api
+
+    run_serve_api(settings_for(data_dir), host=host, port=port, workers=workers, data_dir=data_dir)

@@ -1,0 +1,241 @@
+"""Request ids, structured JSON logs and Prometheus metrics: one pure ASGI middleware.
+
+One middleware rather than three (and no BaseHTTPMiddleware) because each layer costs
+microseconds on every request, and /predict's whole budget is a few hundred of them.
+
+- X-Request-ID: accepted when it looks like an id (<= 128 of [A-Za-z0-9._:-]), else a new
+  one; echoed on every response and put on every log line of the request.
+- Logs: one JSON line per request (method, path, route, status, duration, request id, client).
+  Never a body, a query string or a header value: uploaded contents and the API key stay out.
+- Metrics: prometheus-client counters and histograms, labelled by route template (bounded).
+  With several uvicorn workers `ecom serve api` sets PROMETHEUS_MULTIPROC_DIR and /metrics
+  aggregates all workers (prometheus-client's multiprocess mode).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from pythonjsonlogger.orjson import OrjsonFormatter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import dumps
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_id", default=None
+)
+REQUEST_ID_HEADER = "x-request-id"
+_VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+access_log = logging.getLogger("api.access")
+log = logging.getLogger("api")
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get()
+        record.__dict__.pop("color_message", None)  # uvicorn's ANSI-coloured duplicate
+        return True
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """JSON lines on stderr for the service's and uvicorn's loggers (idempotent).
+
+    uvicorn's own access log is switched off: the middleware logs each request once, in JSON,
+    with its request id.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        OrjsonFormatter(  # orjson: a third cheaper than the json module per line
+            "{asctime}{levelname}{name}{message}",
+            style="{",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
+    )
+    handler.addFilter(_RequestIdFilter())
+    for name in ("api", "uvicorn"):  # uvicorn.error propagates to uvicorn
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers = []
+    uvicorn_access.propagate = False
+    uvicorn_access.disabled = True
+
+
+class Metrics:
+    """The service's Prometheus metrics, in a registry of its own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "ecom_api_requests",
+            "HTTP requests answered, by method, route template and status code.",
+            ("method", "route", "status"),
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "ecom_api_request_duration_seconds",
+            "Time from the first byte received to the last byte sent, by route.",
+            ("method", "route"),
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.rows = Counter(
+            "ecom_api_rows_scored",
+            "Sessions scored, by endpoint.",
+            ("endpoint",),
+            registry=self.registry,
+        )
+        self.model_info = Gauge(
+            "ecom_api_model_info",
+            "1 for the model version this worker serves.",
+            ("model_id",),
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
+
+    def render(self) -> tuple[bytes, str]:
+        """Prometheus text exposition: this worker's metrics, or all workers' in multiprocess
+        mode."""
+        if os.environ.get(MULTIPROC_ENV):
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+class ObservabilityMiddleware:
+    """Request id, one access-log line and the request metrics, for every HTTP request.
+
+    Also the last line of defence: an exception no handler took becomes a JSON 500 that
+    carries the request id (and the traceback goes to the log, not to the caller).
+    """
+
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, body_limits: dict[str, int] | None = None
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.body_limits = body_limits or {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and _VALID_ID.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        status = 500
+        response_started = False
+        id_header = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = [*message.get("headers", ()), id_header]
+            await send(message)
+
+        limit = self.body_limits.get(scope.get("path", ""))
+        if limit is not None:
+            receive = _limited(scope, receive, limit)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+            if not response_started:
+                body = dumps(
+                    {
+                        "detail": f"Internal error (request id {request_id}); it is logged. "
+                        "Retry, or report the request id.",
+                        "errors": [],
+                    }
+                )
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            id_header,
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+            status = 500
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "")
+            self.metrics.requests.labels(method, template, str(status)).inc()
+            self.metrics.latency.labels(method, template).observe(elapsed)
+            access_log.info(
+                "request",
+                extra={
+                    "method": method,
+                    "path": scope.get("path"),
+                    "route": template,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "client": (scope.get("client") or ("", 0))[0],
+                    "request_id": request_id,
+                },
+            )
+            request_id_var.reset(token)
+
+
+def _limited(scope: Scope, receive: Receive, limit: int) -> Receive:
+    """`receive` that refuses a body over `limit` bytes, declared or streamed, with a 413
+    (an HTTPException: FastAPI passes those through its body reading to our handler)."""
+    from starlette.exceptions import HTTPException
+
+    too_large = HTTPException(413, f"The request body is over the limit of {limit:,} bytes.")
+    declared = _header(scope, b"content-length")
+    seen = 0
+
+    async def limited() -> Message:
+        nonlocal seen
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise too_large
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise too_large
+        return message
+
+    return limited
+
+
+def current_request_id() -> str | None:
+    return request_id_var.get()

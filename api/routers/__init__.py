@@ -1,0 +1,1 @@
+"""One router per resource: health (liveness, readiness), model, predict, bulk, metrics."""

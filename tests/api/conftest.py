@@ -1,0 +1,154 @@
+"""Fixtures: a small model trained through the real training path, served in-process and by
+a real uvicorn on a free loopback port."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from pipeline.model import artifact, registry
+from pipeline.model.train import train_local
+from pipeline.settings import REPO_ROOT, Settings
+from tests.model.conftest import bqml_like_export, cart_sessions, write_warehouse
+
+SESSION = {
+    "total_views": 3,
+    "total_carts": 1,
+    "session_duration_minutes": 12.5,
+    "experiment_group": "treatment",
+}
+API_KEY = "test-key-\u00e9-not-a-secret"
+
+
+@dataclass
+class TrainedModel:
+    data_dir: Path
+    model: artifact.LoadedModel
+
+    def settings(self, **overrides: object) -> Settings:
+        return Settings(data_dir=self.data_dir, **overrides)
+
+
+@pytest.fixture(scope="session")
+def trained_api_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+    """A version under <data>/models, trained by `train_local` on a synthetic gold table."""
+    root = tmp_path_factory.mktemp("api-model")
+    settings = Settings(data_dir=root / "data")
+    write_warehouse(settings.warehouse_path, cart_sessions(4000, seed=5))
+    result = train_local(settings, params={"n_estimators": 40}, n_boot=10)
+    return TrainedModel(settings.data_dir, artifact.load_model(result.model_dir))
+
+
+@pytest.fixture(scope="session")
+def bqml_api_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+    """A BigQuery-ML-shaped export (multi:softprob, classes ('1','0'), mean imputation),
+    registered as a version with a card."""
+    root = tmp_path_factory.mktemp("api-bqml")
+    data = cart_sessions(3000, seed=9)
+    X = np.column_stack(
+        [
+            data["total_views"],
+            data["total_carts"],
+            data["session_duration_minutes"],
+            data["experiment_group"] == "treatment",
+        ]
+    ).astype(float)
+    staged = root / "staged"
+    bqml_like_export(
+        staged,
+        X,
+        np.asarray(data["abandoned_cart"], dtype=float),
+        class_names=("1", "0"),
+        means={"session_duration_minutes": 11.5},
+        rounds=12,
+    )
+    card = {"model_id": "abandonment-bqmltest0001", "engine": "bqml", "trained_at": "2026-01-01"}
+    (staged / artifact.CARD_FILE).write_text(json.dumps(card))
+    data_dir = root / "data"
+    registry.register(Settings(data_dir=data_dir).models_dir, staged)
+    folder = registry.resolve(Settings(data_dir=data_dir).models_dir)
+    return TrainedModel(data_dir, artifact.load_model(folder))
+
+
+def ready_client(settings: Settings) -> Iterator[TestClient]:
+    app = create_app(settings)
+    with TestClient(app) as client:
+        assert app.state.serving.wait(120), app.state.serving.problem
+        yield client
+
+
+@pytest.fixture(scope="module")
+def client(trained_api_model: TrainedModel) -> Iterator[TestClient]:
+    yield from ready_client(trained_api_model.settings())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="package")
+def live_server(trained_api_model: TrainedModel, tmp_path_factory) -> Iterator[LiveServer]:
+    """`ecom serve api` (real uvicorn, 2 workers) on a free loopback port, with an API key."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("live") / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ECOM_")}
+    env.update(
+        ECOM_DATA_DIR=str(trained_api_model.data_dir),
+        ECOM_API_KEY=API_KEY,
+        ECOM_BULK_MAX_ROWS="20000",
+    )
+    ecom = shutil.which("ecom", path=str(Path(sys.executable).parent)) or "ecom"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [ecom, "serve", "api", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = LiveServer(f"http://127.0.0.1:{port}", process, log_path)
+    try:
+        deadline, streak = time.monotonic() + 240, 0
+        while streak < 6:  # both workers ready: several 200s in a row on new connections
+            assert process.poll() is None, server.log()
+            assert time.monotonic() < deadline, f"not ready in time:\n{server.log()}"
+            try:
+                ok = httpx.get(server.base_url + "/ready", timeout=5).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            streak = streak + 1 if ok else 0
+            time.sleep(0.05 if ok else 0.5)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
