@@ -314,11 +314,12 @@ def score(data_dir: DataDir = None) -> None:
 @handles_errors
 def explain(data_dir: DataDir = None) -> None:
     """SHAP plots of the current model: beeswarm, mean |SHAP| bar, highest-risk waterfall."""
-    from pipeline.model.artifact import MODEL_NAME
     from pipeline.model.explain import explain_model
+    from pipeline.model.registry import resolve
 
     settings = settings_for(data_dir)
-    paths = explain_model(settings.models_dir / MODEL_NAME, settings.reports_dir / "shap")
+    model_dir = resolve(settings.models_dir, settings.model_id)
+    paths = explain_model(model_dir, settings.reports_dir / "shap")
     for name, path in paths.items():
         console.print(f"{name}: {path}")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -18,7 +18,9 @@ MONTHS: tuple[str, ...] = ("2019-Oct", "2019-Nov", "2019-Dec", "2020-Jan", "2020
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ECOM_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="ECOM_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     data_dir: Path = Field(default=Path("data"), description="Root for generated and derived data.")
     warehouse: Literal["duckdb", "bigquery"] = "duckdb"
@@ -37,8 +39,46 @@ class Settings(BaseSettings):
         default=None, description="BigQuery API endpoint override (an emulator on loopback)."
     )
     gcs_bucket: str | None = None
-    api_key: str | None = None
+    models_dir: Path = Field(
+        default=None,  # filled from data_dir below; ECOM_MODELS_DIR moves it (a mounted volume)
+        description="Model versions and the `current` pointer; default <data_dir>/models.",
+    )
+    model_id: str | None = Field(
+        default=None, description="Serve or score this model version instead of the current one."
+    )
+    # The service (api/): the key, who may call it from a browser, and the bulk limits.
+    api_key: str | None = Field(
+        default=None, description="When set, scoring endpoints require it in X-API-Key."
+    )
+    api_cors_origins: str = Field(
+        default="http://localhost:8501,http://127.0.0.1:8501",
+        description="Comma-separated browser origins allowed to call the API (the app's).",
+    )
+    bulk_max_rows: int = Field(default=100_000, gt=0, description="Rows per /bulk_predict call.")
+    bulk_max_bytes: int = Field(
+        default=20 * 1024 * 1024, gt=0, description="Bytes per /bulk_predict body or upload."
+    )
+    # The app reaches the API only through this address (not ECOM_-prefixed: the compose file
+    # and Cloud Run set API_URL).
+    api_url: str = Field(
+        default="http://127.0.0.1:8000",
+        validation_alias=AliasChoices("API_URL", "api_url"),
+        description="Base URL of the scoring API, as the app calls it.",
+    )
     seed: int = 42
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_models_dir(cls, values: Any) -> Any:
+        """models_dir follows data_dir unless set (ECOM_MODELS_DIR or an override)."""
+        if isinstance(values, dict) and values.get("models_dir") in (None, ""):
+            data_dir = values.get("data_dir") or cls.model_fields["data_dir"].default
+            values = {**values, "models_dir": Path(data_dir) / "models"}
+        return values
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [o.strip() for o in self.api_cors_origins.split(",") if o.strip()]
 
     @property
     def raw_dir(self) -> Path:
@@ -60,10 +100,6 @@ class Settings(BaseSettings):
     @property
     def warehouse_path(self) -> Path:
         return self.duckdb_path or self.data_dir / "warehouse.duckdb"
-
-    @property
-    def models_dir(self) -> Path:
-        return self.data_dir / "models"
 
     @property
     def reports_dir(self) -> Path:

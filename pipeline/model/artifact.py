@@ -15,6 +15,7 @@ No pickle: a booster file is data, and the SHAP explainer is rebuilt from it at 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import os
@@ -74,6 +75,9 @@ class LoadedModel:
     columns: tuple[InputColumn, ...]
     metadata: dict[str, Any]
     card: dict[str, Any] = field(default_factory=dict)
+    # The version's id (pipeline.model.registry): the card's, or for an export imported without
+    # a card, "export-" + a hash of its booster file.
+    model_id: str = ""
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -190,8 +194,11 @@ def load_model(path: Path | str, features: Sequence[str] | None = contract.FEATU
     class_names = tuple(str(c) for c in metadata["class_names"])
     positive_index = _positive_index(folder / METADATA_FILE, class_names)
     _check_shapes(folder, booster, objective, class_names, columns)
-    card_path = folder / CARD_FILE
-    card = json.loads(card_path.read_text()) if card_path.exists() else {}
+    card = _read_card(folder / CARD_FILE)
+    model_id = card.get("model_id")
+    if not isinstance(model_id, str) or not model_id:
+        digest = hashlib.sha256((folder / BOOSTER_FILE).read_bytes()).hexdigest()
+        model_id = f"export-{digest[:12]}"
     return LoadedModel(
         path=folder,
         booster=booster,
@@ -201,7 +208,27 @@ def load_model(path: Path | str, features: Sequence[str] | None = contract.FEATU
         columns=columns,
         metadata=metadata,
         card=card,
+        model_id=model_id,
     )
+
+
+def _read_card(path: Path) -> dict[str, Any]:
+    """The model card, or {} for an export that has none; a broken one names the fix."""
+    if not path.exists():
+        return {}
+    try:
+        card = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelError(
+            f"{path}: the model card is not valid JSON ({err}). Restore it from the training "
+            "run's output or retrain with `ecom train`."
+        ) from err
+    if not isinstance(card, dict):
+        raise ModelError(
+            f"{path}: the model card must be a JSON object, got {type(card).__name__}. "
+            "Retrain with `ecom train`."
+        )
+    return card
 
 
 def _read_metadata(path: Path) -> dict[str, Any]:
@@ -211,20 +238,33 @@ def _read_metadata(path: Path) -> dict[str, Any]:
         metadata = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ModelError(f"{path}: model metadata is not valid JSON ({err}).") from err
+    if not isinstance(metadata, dict):
+        raise ModelError(
+            f"{path}: model metadata must be a JSON object, got {type(metadata).__name__} "
+            f"({str(metadata)[:40]}). Re-export the model or retrain with `ecom train`."
+        )
     missing = [k for k in ("feature_names", "features", "class_names") if k not in metadata]
-    if not isinstance(metadata, dict) or missing:
+    if missing:
         raise ModelError(f"{path}: model metadata lacks {missing}; re-export the model.")
+    if not isinstance(metadata["features"], dict) or not isinstance(
+        metadata["feature_names"], list
+    ):
+        raise ModelError(
+            f"{path}: 'features' must be an object and 'feature_names' a list; re-export the model."
+        )
     return metadata
 
 
 def _input_column(folder: Path, metadata: dict[str, Any], index: int, name: str) -> InputColumn:
     spec = metadata["features"].get(name)
-    if spec is None:
-        raise ModelError(f"{folder / METADATA_FILE}: feature {name!r} has no entry in 'features'.")
+    if not isinstance(spec, dict):
+        raise ModelError(
+            f"{folder / METADATA_FILE}: feature {name!r} has no object entry in 'features'; "
+            "re-export the model."
+        )
     encode_type = spec.get("encode_type", "numeric")
     if encode_type == "numeric":
-        mean = spec.get("mean")
-        return InputColumn(name, "numeric", mean=None if mean is None else float(mean))
+        return InputColumn(name, "numeric", mean=_mean(folder / METADATA_FILE, name, spec))
     if encode_type not in ("ohe", "mhe"):
         raise ModelError(
             f"{folder / METADATA_FILE}: feature {name!r} has unknown encode_type {encode_type!r}."
@@ -236,6 +276,25 @@ def _input_column(folder: Path, metadata: dict[str, Any], index: int, name: str)
         raise ModelError(f"{vocab_path}: vocabulary of feature {name!r} is missing.")
     vocabulary = tuple(vocab_path.read_text().splitlines())
     return InputColumn(name, encode_type, vocabulary=vocabulary)
+
+
+def _mean(path: Path, name: str, spec: Mapping[str, Any]) -> float | None:
+    """The imputation mean of a numeric feature: a finite number, or absent."""
+    mean = spec.get("mean")
+    if mean is None:
+        return None
+    try:
+        if isinstance(mean, bool):
+            raise ValueError
+        value = float(mean)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value):
+        raise ModelError(
+            f"{path}: feature {name!r} has a non-numeric or non-finite mean {mean!r}; "
+            "re-export the model (BigQuery ML writes a number there)."
+        )
+    return value
 
 
 def _read_booster(path: Path) -> xgb.Booster:

@@ -17,7 +17,7 @@ from string import Template
 from typing import Any
 
 from pipeline.errors import InputError, ModelError, WarehouseError
-from pipeline.model import artifact
+from pipeline.model import artifact, registry
 from pipeline.model.dataset import SPLIT_COLUMN, training_query
 from pipeline.model.features import FEATURES, LABEL
 from pipeline.model.train import TRAIN_PARAMS, TrainResult
@@ -295,13 +295,17 @@ def import_export(
     card = model_card(data, TRAIN_PARAMS, settings.seed, evaluations, "bqml")
     card["objective"] = model.objective
     card["feature_ranges"] = feature_stats(data.X[train])
-    folder = out_dir or settings.models_dir / artifact.MODEL_NAME
-    artifact.write_model(
-        folder,
-        model.booster,
-        model.metadata,
-        card,
-        reference_sample(data, train, settings.seed),
-        assets_from=export_dir / "assets",
-    )
+    reference = reference_sample(data, train, settings.seed)
+
+    def write(folder: Path) -> Path:
+        return artifact.write_model(
+            folder,
+            model.booster,
+            model.metadata,
+            card,
+            reference,
+            assets_from=export_dir / "assets",
+        )
+
+    folder = write(out_dir) if out_dir else registry.save_version(settings.models_dir, write)
     return TrainResult(folder, card)

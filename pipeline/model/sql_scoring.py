@@ -134,14 +134,15 @@ def score_warehouse(settings: Any, model_dir: Any = None, *, show_progress: bool
     model (gold.cart_session_scores). On BigQuery the dbt model calls ML.PREDICT instead."""
     import duckdb
 
-    from pipeline.model.artifact import MODEL_NAME, load_model
+    from pipeline.model.artifact import load_model
     from pipeline.model.gold import require_cart_sessions
+    from pipeline.model.registry import resolve
     from pipeline.warehouse.build import SCORING_SELECTOR, run_dbt
 
     if settings.warehouse == "duckdb":
         # The warehouse before the model: without gold there is nothing to score either way.
         require_cart_sessions(settings, "scoring")
-        model = load_model(model_dir or settings.models_dir / MODEL_NAME)
+        model = load_model(model_dir or resolve(settings.models_dir, settings.model_id))
         with duckdb.connect(str(settings.warehouse_path)) as connection:
             install_macros(connection, model)
     return run_dbt(

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from pipeline.model import artifact
+from pipeline.model import artifact, registry
 from pipeline.model.dataset import (
     Split,
     TrainingSet,
@@ -146,8 +146,19 @@ def model_card(
     evaluations: Mapping[str, Any],
     engine: str,
 ) -> dict[str, Any]:
+    fingerprint = data.fingerprint()
+    versions = library_versions()
+    identity = {
+        "engine": engine,
+        "features": list(FEATURES),
+        "parameters": {**params, "seed": seed},
+        "training_data_fingerprint": fingerprint,
+        "library_versions": versions,
+    }
     return {
         "model": artifact.MODEL_NAME,
+        # What determines the model, hashed (pipeline.model.registry); trained_at is not in it.
+        "model_id": registry.compute_model_id(identity),
         "engine": engine,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "features": list(FEATURES),
@@ -165,8 +176,8 @@ def model_card(
             "train": int((~data.is_eval).sum()),
             "eval": int(data.is_eval.sum()),
         },
-        "training_data_fingerprint": data.fingerprint(),
-        "library_versions": library_versions(),
+        "training_data_fingerprint": fingerprint,
+        "library_versions": versions,
         "evaluation": dict(evaluations),
     }
 
@@ -179,7 +190,7 @@ def train_local(
     out_dir: Path | None = None,
     progress=None,
 ) -> TrainResult:
-    """Read the training set, evaluate on both splits, write the model folder."""
+    """Read the training set, evaluate on both splits, write a new model version."""
     params = {**TRAIN_PARAMS, **(params or {})}
     seed = settings.seed
     task = progress.add_task("train abandonment model", total=4) if progress else None
@@ -199,7 +210,13 @@ def train_local(
         data, params, seed, {"random_split": random_report, "time_split": time_report}, "local"
     )
     metadata = artifact.contract_metadata(feature_stats(data.X[split.train]))
-    folder = out_dir or settings.models_dir / artifact.MODEL_NAME
-    artifact.write_model(folder, booster, metadata, card, reference_sample(data, split.train, seed))
+    reference = reference_sample(data, split.train, seed)
+
+    def write(folder: Path) -> Path:
+        return artifact.write_model(folder, booster, metadata, card, reference)
+
+    # A new version under the models directory, made current (nothing is overwritten);
+    # `out_dir` writes a plain folder instead (imports and tests).
+    folder = write(out_dir) if out_dir else registry.save_version(settings.models_dir, write)
     step()
     return TrainResult(folder, card)

@@ -9,6 +9,7 @@ import duckdb
 from typer.testing import CliRunner
 
 from pipeline.cli import app
+from pipeline.model.registry import resolve
 from pipeline.settings import MONTHS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -41,7 +42,7 @@ def test_demo_runs_every_stage_and_accounts_for_every_row(tmp_path: Path) -> Non
     assert (data / "reports" / "abtest" / "readout.md").read_text().startswith("# ")
 
     # The model folder and its explanations.
-    model_dir = data / "models" / "abandonment"
+    model_dir = resolve(data / "models")
     assert (model_dir / "model.bst").stat().st_size > 0
     card = json.loads((model_dir / "model_card.json").read_text())
     assert card["parameters"]["n_estimators"] == 100

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -163,3 +164,48 @@ def test_unknown_objective(model_copy: Path):
 def test_missing_folder(tmp_path: Path):
     with pytest.raises(ModelError, match="Run `ecom train` first"):
         artifact.load_model(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize(
+    ("relative", "content", "message"),
+    [
+        ("model_card.json", "{not json", r"model_card.json: the model card is not valid JSON"),
+        ("model_card.json", "[1, 2]", r"model_card.json: the model card must be a JSON object"),
+        (
+            "assets/model_metadata.json",
+            "5",
+            r"model_metadata.json: model metadata must be a JSON object, got int",
+        ),
+    ],
+)
+def test_broken_files_name_themselves(trained, tmp_path: Path, relative, content, message):
+    folder = tmp_path / "model"
+    shutil.copytree(trained.model.path, folder)
+    (folder / relative).write_text(content)
+    with pytest.raises(ModelError, match=message):
+        artifact.load_model(folder)
+
+
+@pytest.mark.parametrize("mean", ["ten", None, True, "nan", [1]])
+def test_a_non_numeric_mean_names_the_feature(trained, tmp_path: Path, mean):
+    folder = tmp_path / "model"
+    shutil.copytree(trained.model.path, folder)
+    path = folder / artifact.METADATA_FILE
+    metadata = json.loads(path.read_text())
+    metadata["features"]["total_views"]["mean"] = mean
+    path.write_text(json.dumps(metadata))
+    if mean is None:  # no mean: nothing to impute, loads
+        assert artifact.load_model(folder).columns[0].mean is None
+        return
+    with pytest.raises(ModelError, match=r"feature 'total_views' has a non-numeric or non-finite"):
+        artifact.load_model(folder)
+
+
+def test_model_id_comes_from_the_card_or_the_booster(trained, tmp_path: Path):
+    assert trained.model.model_id == trained.model.card["model_id"]
+    assert trained.model.model_id.startswith("abandonment-")
+    folder = tmp_path / "export"
+    shutil.copytree(trained.model.path, folder)
+    (folder / artifact.CARD_FILE).unlink()
+    digest = hashlib.sha256((folder / artifact.BOOSTER_FILE).read_bytes()).hexdigest()
+    assert artifact.load_model(folder).model_id == f"export-{digest[:12]}"

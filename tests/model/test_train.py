@@ -14,6 +14,7 @@ from pipeline.errors import DataContractError
 from pipeline.model import artifact
 from pipeline.model.dataset import random_split, time_split
 from pipeline.model.evaluate import bootstrap_interval, calibration_table, evaluate, fast_roc_auc
+from pipeline.model.registry import resolve
 from pipeline.model.train import TRAIN_PARAMS, fit_booster, load_training_set, train_local
 from tests.model.conftest import FAST, cart_sessions, write_warehouse
 
@@ -150,7 +151,7 @@ def test_cli_train_and_explain(warehouse_settings, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "random split" in result.output and "time split" in result.output
     assert "logistic reg." in result.output and "majority" in result.output
-    assert artifact.load_model(warehouse_settings.models_dir / artifact.MODEL_NAME)
+    assert artifact.load_model(resolve(warehouse_settings.models_dir))
     result = CliRunner().invoke(app, ["explain"])
     assert result.exit_code == 0, result.output
     assert (warehouse_settings.reports_dir / "shap" / "shap_beeswarm.png").exists()

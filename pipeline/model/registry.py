@@ -1,0 +1,333 @@
+"""Model versions: every training adds a folder, and one pointer names the version in use.
+
+    <models_dir>/abandonment/
+      versions/<model_id>/   a complete model folder (pipeline.model.artifact's layout)
+      current.json           {"model_id", "promoted_at", "history": [earlier current ids]}
+      .lock                  taken by every writer (register, promote, rollback, prune)
+
+Why a JSON pointer rather than a `current` symlink: it carries the history that rollback needs,
+and it reads the same from a volume mounted into a container or synced from a bucket, where
+symlinks do not survive. It is replaced atomically (temporary file + os.replace), so a reader
+sees the old pointer or the new one, never half of either. Training never deletes anything;
+`prune` is the only way versions go.
+
+The model id is a content hash of what determines the model (training-data fingerprint,
+parameters, engine, library versions), not of when it was trained: retraining on the same data
+gives the same id, and registering it again is a no-op that makes it current.
+
+Importable with the standard library, numpy and xgboost only: the API image resolves models here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import ModelError
+from pipeline.model.artifact import BOOSTER_FILE, CARD_FILE, MODEL_NAME, load_model
+
+VERSIONS_DIR = "versions"
+POINTER_FILE = "current.json"
+LOCK_FILE = ".lock"
+_STAGING_PREFIX = ".staging-"
+ID_HEX_DIGITS = 12
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One row of `ecom models list`: what the card says about a version."""
+
+    model_id: str
+    path: Path
+    engine: str | None
+    trained_at: str | None
+    rows: int | None
+    roc_auc_random: float | None
+    roc_auc_time: float | None
+    is_current: bool
+    problem: str | None = None  # why the card could not be read, if it could not
+
+
+def model_root(models_dir: Path | str) -> Path:
+    return Path(models_dir) / MODEL_NAME
+
+
+def compute_model_id(content: Mapping[str, Any]) -> str:
+    """`abandonment-<12 hex>` from what determines the model (never from a timestamp)."""
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    return f"{MODEL_NAME}-{hashlib.sha256(canonical.encode()).hexdigest()[:ID_HEX_DIGITS]}"
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _pointer_path(models_dir: Path | str) -> Path:
+    return model_root(models_dir) / POINTER_FILE
+
+
+def read_pointer(models_dir: Path | str) -> dict[str, Any] | None:
+    """The pointer's content, or None when no model was ever made current."""
+    path = _pointer_path(models_dir)
+    if not path.exists():
+        return None
+    try:
+        pointer = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelError(
+            f"{path}: the current-model pointer is unreadable ({err}). Pick a version again "
+            "with `ecom models list` and `ecom models promote ID`."
+        ) from err
+    if not isinstance(pointer, dict) or not isinstance(pointer.get("model_id"), str):
+        raise ModelError(
+            f"{path}: the current-model pointer has no model_id. Pick a version again with "
+            "`ecom models list` and `ecom models promote ID`."
+        )
+    pointer.setdefault("history", [])
+    return pointer
+
+
+def current_id(models_dir: Path | str) -> str | None:
+    pointer = read_pointer(models_dir)
+    return None if pointer is None else pointer["model_id"]
+
+
+def version_dir(models_dir: Path | str, model_id: str) -> Path:
+    if not model_id or "/" in model_id or model_id.startswith("."):
+        raise ModelError(f"{model_id!r} is not a model id. `ecom models list` shows them.")
+    return model_root(models_dir) / VERSIONS_DIR / model_id
+
+
+def _version_ids(models_dir: Path | str) -> list[str]:
+    versions = model_root(models_dir) / VERSIONS_DIR
+    if not versions.is_dir():
+        return []
+    return sorted(p.name for p in versions.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def resolve(models_dir: Path | str, model_id: str | None = None) -> Path:
+    """The folder of `model_id`, or of the current model when None, checked to exist."""
+    root = model_root(models_dir)
+    if model_id is None:
+        model_id = current_id(models_dir)
+        if model_id is None:
+            if (root / BOOSTER_FILE).exists():
+                raise ModelError(
+                    f"{root} holds a model in the old single-folder layout. Run `ecom train` "
+                    "again: versions now live under versions/<model id>/."
+                )
+            raise ModelError(f"No model in {root}: run `ecom train` first.")
+    folder = version_dir(models_dir, model_id)
+    if not folder.is_dir():
+        known = ", ".join(_version_ids(models_dir)) or "none"
+        raise ModelError(
+            f"Model {model_id} is not in {root / VERSIONS_DIR} (known: {known}). "
+            "See `ecom models list`; `ecom models rollback` or `promote` picks another."
+        )
+    return folder
+
+
+def _read_card(folder: Path) -> dict[str, Any]:
+    path = folder / CARD_FILE
+    try:
+        card = json.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise ModelError(f"{path}: the model card is missing.") from err
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelError(f"{path}: the model card is not valid JSON ({err}).") from err
+    if not isinstance(card, dict):
+        raise ModelError(f"{path}: the model card must be a JSON object.")
+    return card
+
+
+def _auc(card: Mapping[str, Any], split: str) -> float | None:
+    try:
+        return float(card["evaluation"][split]["model"]["roc_auc"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def list_versions(models_dir: Path | str) -> list[VersionInfo]:
+    """Every version, oldest training first; a version with a broken card is listed with why."""
+    current = current_id(models_dir)
+    infos = []
+    for model_id in _version_ids(models_dir):
+        folder = version_dir(models_dir, model_id)
+        try:
+            card = _read_card(folder)
+        except ModelError as err:
+            infos.append(
+                VersionInfo(
+                    model_id, folder, None, None, None, None, None, model_id == current, str(err)
+                )
+            )
+            continue
+        rows = card.get("rows", {})
+        infos.append(
+            VersionInfo(
+                model_id=model_id,
+                path=folder,
+                engine=card.get("engine"),
+                trained_at=card.get("trained_at"),
+                rows=rows.get("total") if isinstance(rows, dict) else None,
+                roc_auc_random=_auc(card, "random_split"),
+                roc_auc_time=_auc(card, "time_split"),
+                is_current=model_id == current,
+            )
+        )
+    return sorted(infos, key=lambda v: (v.trained_at or "", v.model_id))
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+@contextlib.contextmanager
+def _locked(models_dir: Path | str) -> Iterator[Path]:
+    """Serialize writers (two trainings, a promote during a prune) on one lock file."""
+    root = model_root(models_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / LOCK_FILE).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield root
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_pointer(
+    root: Path, model_id: str, history: list[str], promoted_at: str | None = None
+) -> None:
+    pointer = {
+        "model_id": model_id,
+        "promoted_at": promoted_at or datetime.now(UTC).isoformat(timespec="seconds"),
+        "history": history,
+    }
+    tmp = root / f".{POINTER_FILE}.{uuid.uuid4().hex}.tmp"
+    tmp.write_text(json.dumps(pointer, indent=2) + "\n")
+    os.replace(tmp, root / POINTER_FILE)
+
+
+def _switch(root: Path, models_dir: Path | str, model_id: str) -> None:
+    """Make `model_id` current, remembering the one it replaces (for rollback)."""
+    pointer = read_pointer(models_dir)
+    history = [] if pointer is None else list(pointer["history"])
+    if pointer is not None and pointer["model_id"] != model_id:
+        history.append(pointer["model_id"])
+    _write_pointer(root, model_id, history)
+
+
+def staging_dir(models_dir: Path | str) -> Path:
+    """A fresh folder beside the versions (same file system, so registering is a rename).
+
+    Its name carries this process's id, so a later writer can remove it if the process died.
+    """
+    root = model_root(models_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    return root / f"{_STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"
+
+
+def _remove_dead_staging(root: Path) -> None:
+    for stale in root.glob(f"{_STAGING_PREFIX}*"):
+        pid = stale.name.removeprefix(_STAGING_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def register(models_dir: Path | str, staged: Path, *, make_current: bool = True) -> str:
+    """Move a completely written model folder into versions/<its card's model_id>/.
+
+    The same id already there means the same training content: the staged copy is dropped and
+    the existing version kept (and made current), so retraining never duplicates a version.
+    """
+    staged = Path(staged)
+    card = _read_card(staged)
+    model_id = card.get("model_id")
+    if not isinstance(model_id, str):
+        raise ModelError(f"{staged / CARD_FILE}: the card has no model_id; cannot register.")
+    with _locked(models_dir) as root:
+        _remove_dead_staging(root)
+        target = version_dir(models_dir, model_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            shutil.rmtree(staged, ignore_errors=True)
+        else:
+            os.replace(staged, target)
+        if make_current:
+            _switch(root, models_dir, model_id)
+    return model_id
+
+
+def save_version(models_dir: Path | str, write: Callable[[Path], Path]) -> Path:
+    """Write a new model with `write(folder)` (e.g. artifact.write_model), register it, make
+    it current; the version's folder. A failed write leaves the versions and pointer as they
+    were."""
+    staged = write(staging_dir(models_dir))
+    return version_dir(models_dir, register(models_dir, staged))
+
+
+def promote(models_dir: Path | str, model_id: str) -> Path:
+    """Make an existing version current, after checking that it loads."""
+    with _locked(models_dir) as root:
+        folder = resolve(models_dir, model_id)
+        load_model(folder)  # a version that cannot serve is never made current
+        _switch(root, models_dir, model_id)
+    return folder
+
+
+def rollback(models_dir: Path | str) -> str:
+    """Return to the version that was current before the current one; its id."""
+    with _locked(models_dir) as root:
+        pointer = read_pointer(models_dir)
+        if pointer is None:
+            raise ModelError(f"No current model in {root}: nothing to roll back.")
+        history = list(pointer["history"])
+        while history:
+            candidate = history.pop()
+            if version_dir(models_dir, candidate).is_dir() and candidate != pointer["model_id"]:
+                _write_pointer(root, candidate, history)
+                return candidate
+        raise ModelError(
+            f"{pointer['model_id']} has no earlier version to roll back to. "
+            "`ecom models list` shows the versions; `ecom models promote ID` picks one."
+        )
+
+
+def prune(models_dir: Path | str, keep: int) -> list[str]:
+    """Delete all but the `keep` most recently trained versions (never the current one)."""
+    if keep < 1:
+        raise ModelError(f"--keep must be at least 1, got {keep}.")
+    with _locked(models_dir) as root:
+        versions = list_versions(models_dir)
+        kept = {v.model_id for v in versions[-keep:]} | {
+            v.model_id for v in versions if v.is_current
+        }
+        removed = [v.model_id for v in versions if v.model_id not in kept]
+        trash = root / f".trash-{uuid.uuid4().hex}"
+        trash.mkdir()
+        for model_id in removed:
+            os.replace(version_dir(models_dir, model_id), trash / model_id)  # atomic per version
+        shutil.rmtree(trash, ignore_errors=True)
+        pointer = read_pointer(models_dir)
+        if pointer is not None and removed:
+            history = [m for m in pointer["history"] if m not in removed]
+            _write_pointer(root, pointer["model_id"], history, pointer.get("promoted_at"))
+    return removed

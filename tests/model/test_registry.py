@@ -1,0 +1,138 @@
+"""Model versions: ids stable for the same training content, an atomic pointer, rollback, prune."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import ModelError
+from pipeline.model import artifact, registry
+from pipeline.model.train import train_local
+from pipeline.settings import Settings
+from tests.model.conftest import FAST, cart_sessions, write_warehouse
+
+
+def _fake_version(models_dir: Path, source: Path, model_id: str, trained_at: str) -> str:
+    """A copy of a real trained folder under another id (for pointer and prune tests)."""
+    staged = registry.staging_dir(models_dir)
+    shutil.copytree(source, staged)
+    card = json.loads((staged / artifact.CARD_FILE).read_text())
+    card.update(model_id=model_id, trained_at=trained_at)
+    (staged / artifact.CARD_FILE).write_text(json.dumps(card))
+    return registry.register(models_dir, staged)
+
+
+@pytest.fixture
+def three_versions(trained, tmp_path: Path) -> Path:
+    models_dir = tmp_path / "models"
+    for i, stamp in enumerate(("2026-01-01", "2026-02-01", "2026-03-01")):
+        _fake_version(models_dir, trained.model.path, f"abandonment-v{i}", stamp)
+    return models_dir
+
+
+def test_training_twice_on_the_same_data_gives_the_same_id_and_bytes(settings: Settings):
+    write_warehouse(settings.warehouse_path, cart_sessions(600, seed=5))
+    first = train_local(settings, params=FAST, n_boot=5)
+    booster_bytes = (first.model_dir / artifact.BOOSTER_FILE).read_bytes()
+    second = train_local(settings, params=FAST, n_boot=5)
+    assert first.card["model_id"] == second.card["model_id"]
+    assert first.model_dir == second.model_dir
+    assert (second.model_dir / artifact.BOOSTER_FILE).read_bytes() == booster_bytes
+    assert [v.model_id for v in registry.list_versions(settings.models_dir)] == [
+        first.card["model_id"]
+    ]
+    # Other parameters are another model; the first one is kept, not overwritten.
+    third = train_local(settings, params={**FAST, "max_depth": 2}, n_boot=5)
+    assert third.card["model_id"] != first.card["model_id"]
+    assert registry.current_id(settings.models_dir) == third.card["model_id"]
+    assert (first.model_dir / artifact.BOOSTER_FILE).read_bytes() == booster_bytes
+    assert (
+        artifact.load_model(registry.resolve(settings.models_dir)).model_id
+        == third.card["model_id"]
+    )
+
+
+def test_promote_rollback_and_list(three_versions: Path):
+    models_dir = three_versions
+    assert registry.current_id(models_dir) == "abandonment-v2"
+    registry.promote(models_dir, "abandonment-v0")
+    assert registry.resolve(models_dir).name == "abandonment-v0"
+    assert registry.rollback(models_dir) == "abandonment-v2"
+    assert registry.rollback(models_dir) == "abandonment-v1"
+    assert registry.rollback(models_dir) == "abandonment-v0"
+    with pytest.raises(ModelError, match="no earlier version"):
+        registry.rollback(models_dir)
+    listed = registry.list_versions(models_dir)
+    assert [v.model_id for v in listed] == ["abandonment-v0", "abandonment-v1", "abandonment-v2"]
+    assert [v.is_current for v in listed] == [True, False, False]
+    assert all(v.roc_auc_random is not None and v.rows == 3000 for v in listed)
+
+
+def test_prune_keeps_the_newest_and_the_current(three_versions: Path):
+    models_dir = three_versions
+    registry.promote(models_dir, "abandonment-v0")
+    removed = registry.prune(models_dir, keep=1)
+    assert removed == ["abandonment-v1"]
+    assert {v.model_id for v in registry.list_versions(models_dir)} == {
+        "abandonment-v0",
+        "abandonment-v2",
+    }
+    # The pruned version left the history too: rollback skips to one that exists.
+    assert registry.rollback(models_dir) == "abandonment-v2"
+    with pytest.raises(ModelError, match="at least 1"):
+        registry.prune(models_dir, keep=0)
+
+
+def test_unknown_missing_and_broken(three_versions: Path, tmp_path: Path):
+    with pytest.raises(ModelError, match=r"run `ecom train` first"):
+        registry.resolve(tmp_path / "empty")
+    with pytest.raises(ModelError, match=r"abandonment-nope is not in .*known: abandonment-v0"):
+        registry.resolve(three_versions, "abandonment-nope")
+    with pytest.raises(ModelError, match="not a model id"):
+        registry.resolve(three_versions, "../etc")
+    pointer = registry.model_root(three_versions) / registry.POINTER_FILE
+    pointer.write_text("{not json")
+    with pytest.raises(ModelError, match=r"current.json: the current-model pointer is unreadable"):
+        registry.current_id(three_versions)
+    # A broken card is listed with its problem instead of breaking the listing.
+    card = registry.version_dir(three_versions, "abandonment-v1") / artifact.CARD_FILE
+    card.write_text("[1, 2")
+    pointer.write_text(json.dumps({"model_id": "abandonment-v2", "history": []}))
+    problems = {v.model_id: v.problem for v in registry.list_versions(three_versions)}
+    assert problems["abandonment-v1"] and "not valid JSON" in problems["abandonment-v1"]
+    with pytest.raises(ModelError, match=r"model_card.json: the model card is not valid JSON"):
+        registry.promote(three_versions, "abandonment-v1")
+    assert registry.current_id(three_versions) == "abandonment-v2"
+
+
+def test_old_single_folder_layout_says_to_retrain(trained, tmp_path: Path):
+    root = registry.model_root(tmp_path / "models")
+    shutil.copytree(trained.model.path, root)
+    with pytest.raises(ModelError, match="old single-folder layout"):
+        registry.resolve(tmp_path / "models")
+
+
+def _promote_many(models_dir: str, model_id: str, rounds: int) -> None:
+    for _ in range(rounds):
+        registry.promote(Path(models_dir), model_id)
+
+
+def test_concurrent_promotions_leave_a_valid_pointer(three_versions: Path):
+    """Two real processes switch the pointer 30 times each: it is always whole and valid."""
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_promote_many, args=(str(three_versions), model_id, 30))
+        for model_id in ("abandonment-v0", "abandonment-v1")
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    pointer = registry.read_pointer(three_versions)
+    assert pointer is not None and pointer["model_id"] in {"abandonment-v0", "abandonment-v1"}
+    assert not list(registry.model_root(three_versions).glob(".current.json.*"))
