@@ -3,13 +3,14 @@
 locals {
   service_accounts = {
     api      = "ecom-growth api: reads model versions"
-    ui       = "ecom-growth dashboard: reads gold, calls the api"
+    ui       = "ecom-growth dashboard: reads gold, reports and model cards, calls the api"
     pipeline = "ecom-growth pipeline: ingestion, dbt, BigQuery ML training and export"
   }
 
   # Which identity may do what on which bucket.
   bucket_grants = {
     api_reads_models      = { account = "api", bucket = "models", role = "roles/storage.objectViewer" }
+    ui_reads_models       = { account = "ui", bucket = "models", role = "roles/storage.objectViewer" }
     ui_reads_reports      = { account = "ui", bucket = "reports", role = "roles/storage.objectViewer" }
     pipeline_uses_lake    = { account = "pipeline", bucket = "lake", role = "roles/storage.objectUser" }
     pipeline_uses_models  = { account = "pipeline", bucket = "models", role = "roles/storage.objectUser" }

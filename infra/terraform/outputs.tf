@@ -19,12 +19,12 @@ output "lake_bucket" {
 }
 
 output "models_bucket" {
-  description = "Bucket of the model versions the api serves (copy data/models/abandonment here)."
+  description = "Bucket of the model versions the api serves and the ui lists (copy data/models/abandonment into it)."
   value       = google_storage_bucket.buckets["models"].name
 }
 
 output "reports_bucket" {
-  description = "Bucket of the readout and drift reports the dashboard shows (copy data/reports here)."
+  description = "Bucket of the dashboard's files: copy data/reports and data/manifests into it as reports/ and manifests/."
   value       = google_storage_bucket.buckets["reports"].name
 }
 

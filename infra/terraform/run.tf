@@ -15,6 +15,7 @@ locals {
     ECOM_BQ_SILVER_DATASET = google_bigquery_dataset.layers["silver"].dataset_id
     ECOM_BQ_GOLD_DATASET   = google_bigquery_dataset.layers["gold"].dataset_id
     ECOM_DATA_DIR          = local.data_dir
+    ECOM_MODELS_DIR        = local.models_dir
   }
 }
 
@@ -150,10 +151,19 @@ resource "google_cloud_run_v2_service" "ui" {
       max_instance_count = var.ui_resources.max_instances
     }
 
+    # The data dir holds reports/ and manifests/; the Monitoring tab reads the model registry.
     volumes {
-      name = "reports"
+      name = "data"
       gcs {
         bucket    = google_storage_bucket.buckets["reports"].name
+        read_only = true
+      }
+    }
+
+    volumes {
+      name = "models"
+      gcs {
+        bucket    = google_storage_bucket.buckets["models"].name
         read_only = true
       }
     }
@@ -199,8 +209,13 @@ resource "google_cloud_run_v2_service" "ui" {
       }
 
       volume_mounts {
-        name       = "reports"
-        mount_path = "${local.data_dir}/reports"
+        name       = "data"
+        mount_path = local.data_dir
+      }
+
+      volume_mounts {
+        name       = "models"
+        mount_path = local.models_dir
       }
 
       startup_probe {

@@ -1,5 +1,5 @@
-# Three buckets, one per reader: the api's identity can read model versions only, the ui's the
-# reports only; the pipeline writes all three.
+# Three buckets: the lake (the pipeline's alone), the model versions (read by the api and the
+# ui's Monitoring tab) and the dashboard's files (read by the ui); the pipeline writes all three.
 locals {
   buckets = {
     lake = {
@@ -7,11 +7,11 @@ locals {
       nearline_after_days = var.lake_nearline_after_days
     }
     models = {
-      purpose             = "model versions and current.json, mounted read-only by the api at /models"
+      purpose             = "model versions and current.json, mounted read-only at /models (api, ui)"
       nearline_after_days = null
     }
     reports = {
-      purpose             = "experiment readout and drift reports, mounted read-only by the ui at /data/reports"
+      purpose             = "reports/ (readout, drift) and manifests/ (freshness), mounted read-only by the ui as its data dir"
       nearline_after_days = null
     }
   }

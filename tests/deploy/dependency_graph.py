@@ -14,6 +14,7 @@ import re
 import sys
 import tomllib
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -74,60 +75,93 @@ def _module_file(module: str) -> Path | None:
     return None
 
 
-def _under_type_checking(tree: ast.Module) -> set[int]:
-    """Ids of import nodes that only type checkers run (`if TYPE_CHECKING:`)."""
-    skipped: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skipped |= {id(child) for child in ast.walk(node)}
-    return skipped
+class _ImportCollector(ast.NodeVisitor):
+    """Import statements of one file: (dotted module, inside a function?), TYPE_CHECKING blocks
+    (only type checkers run them) left out."""
+
+    def __init__(self, package: str) -> None:
+        self.package = package
+        self.depth = 0
+        self.found: list[tuple[str, bool]] = []
+
+    def _function(self, node: ast.AST) -> None:
+        self.depth += 1
+        self.generic_visit(node)
+        self.depth -= 1
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
+
+    def visit_If(self, node: ast.If) -> None:
+        if "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.orelse:
+                self.visit(child)
+            return
+        self.generic_visit(node)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        self.found += [(alias.name, self.depth > 0) for alias in node.names]
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        base = node.module or ""
+        if node.level:
+            parts = self.package.split(".")
+            parent = parts[: len(parts) - node.level + 1]
+            base = ".".join([*parent, base] if base else parent)
+        self.found.append((base, self.depth > 0))
+        self.found += [(f"{base}.{alias.name}", self.depth > 0) for alias in node.names]
 
 
-def _imports(path: Path, module: str) -> set[str]:
-    """Modules a file imports (dotted), wherever in the file, TYPE_CHECKING blocks excluded."""
-    tree = ast.parse(path.read_text())
-    skipped = _under_type_checking(tree)
+def _imports(path: Path, module: str) -> list[tuple[str, bool]]:
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*parent, base] if base else parent)
-            found.add(base)
-            found |= {f"{base}.{alias.name}" for alias in node.names}
-    return found
+    collector = _ImportCollector(package)
+    collector.visit(ast.parse(path.read_text()))
+    return collector.found
 
 
-def imported_modules(entry_packages: Iterable[str]) -> dict[str, set[str]]:
-    """Third-party modules reachable from the entry packages' files: {module: {who imports it}}."""
-    todo = [
-        (
-            path,
-            ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts).removesuffix(".__init__"),
-        )
-        for package in entry_packages
-        for path in sorted((REPO_ROOT / package).rglob("*.py"))
-    ]
-    done: set[Path] = set()
-    external: dict[str, set[str]] = {}
+@dataclass
+class Use:
+    """Where a third-party module is imported from, and whether only inside functions (lazy:
+    needed only when such a function runs)."""
+
+    importers: set[str] = field(default_factory=set)
+    lazy: bool = True
+
+
+def _files(entry: str | Path) -> list[Path]:
+    """An entry: a package folder (every file in it) or one file, relative to the repository."""
+    path = REPO_ROOT / entry
+    return sorted(path.rglob("*.py")) if path.is_dir() else [path]
+
+
+def _module_name(path: Path) -> str:
+    if not path.is_relative_to(REPO_ROOT):
+        return path.stem
+    return ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def imported_modules(entries: Iterable[str | Path]) -> dict[str, Use]:
+    """Third-party modules reachable from the entries' files. A project module is
+    followed wherever it is imported; one reached only from inside functions is lazy, and so is
+    everything it imports."""
+    todo = [(path, _module_name(path), False) for entry in entries for path in _files(entry)]
+    # A module is walked once eagerly; a lazily reached one is walked again if reached eagerly.
+    walked: dict[Path, bool] = {}
+    external: dict[str, Use] = {}
     while todo:
-        path, module = todo.pop()
-        if path in done:
+        path, module, lazy_here = todo.pop(0)
+        if path in walked and (walked[path] is False or lazy_here):
             continue
-        done.add(path)
-        for name in _imports(path, module):
+        walked[path] = lazy_here
+        for name, in_function in _imports(path, module):
+            lazy = lazy_here or in_function
             top = name.partition(".")[0]
             if top in PROJECT_PACKAGES:
                 if (target := _module_file(name)) is not None:
-                    todo.append((target, name))
+                    todo.append((target, name, lazy))
             elif top not in sys.stdlib_module_names and top != "__future__":
-                external.setdefault(name, set()).add(module)
+                use = external.setdefault(name, Use())
+                use.importers.add(module)
+                use.lazy = use.lazy and lazy
     return external
 
 
@@ -160,11 +194,18 @@ def distribution_of(module: str) -> str | None:
     return None
 
 
-def distributions_imported(entry_packages: Iterable[str]) -> dict[str, set[str]]:
-    """{distribution: {project modules importing it}} for the entry packages' import graph."""
-    used: dict[str, set[str]] = {}
-    for module, importers in imported_modules(entry_packages).items():
+def distributions_imported(entries: Iterable[str | Path]) -> dict[str, Use]:
+    """{distribution: Use} for the entries' import graph (package folders or files). A module no installed
+    distribution provides shows as "<not installed: name>"."""
+    used: dict[str, Use] = {}
+    for module, use in imported_modules(entries).items():
         dist = distribution_of(module)
-        if dist is not None:
-            used.setdefault(dist, set()).update(importers)
+        if dist is None:
+            top = module.partition(".")[0]
+            if _module_owners().get(top):
+                continue  # a name imported from a module (`from pydantic import Field`)
+            dist = f"<not installed: {top}>"
+        merged = used.setdefault(dist, Use())
+        merged.importers |= use.importers
+        merged.lazy = merged.lazy and use.lazy
     return used

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 from pipeline.settings import REPO_ROOT
 from tests.deploy import deploy_files as df
@@ -301,9 +302,12 @@ def test_model_folder_and_warehouse_file_are_mounted_read_only(compose):
     warehouse = mounts[ui["environment"]["ECOM_DUCKDB_PATH"]]
     assert Path(warehouse["source"]) == REPO_ROOT / "data" / "warehouse.duckdb"
     assert warehouse["read_only"] is True
-    reports = mounts[f"{ui['environment']['ECOM_DATA_DIR']}/reports"]
-    assert Path(reports["source"]) == REPO_ROOT / "data" / "reports"
-    assert reports["read_only"] is True
+    # The dashboard's other reads: reports, manifests (freshness) and the model registry.
+    data_dir = ui["environment"]["ECOM_DATA_DIR"]
+    for folder in ("reports", "manifests"):
+        assert Path(mounts[f"{data_dir}/{folder}"]["source"]) == REPO_ROOT / "data" / folder
+    registry = mounts[ui["environment"]["ECOM_MODELS_DIR"]]
+    assert Path(registry["source"]) == REPO_ROOT / "data" / "models"
     assert all(volume["read_only"] for volume in ui["volumes"])
     assert api["read_only"] is True and ui["read_only"] is True
 
@@ -315,3 +319,26 @@ def test_compose_passes_the_api_key_through_without_a_value(compose):
         df.assert_env_names_are_read(set(environment), f"compose.yaml ({name})")
     shell = df.compose_config(env={"ECOM_API_KEY": "from-the-shell"})
     assert shell["services"]["api"]["environment"]["ECOM_API_KEY"] == "from-the-shell"
+
+
+# ---------------------------------------------------------------- Cloud Build
+
+
+def test_cloud_build_builds_both_images_under_the_names_terraform_deploys():
+    config = yaml.safe_load((REPO_ROOT / "infra" / "cloudbuild.yaml").read_text())
+    built = {}
+    for step in config["steps"]:
+        args = step["args"]
+        assert args[0] == "build" and args[-1] == "."  # the repository is the context
+        assert "DOCKER_BUILDKIT=1" in step["env"]  # the Dockerfiles use a cache mount
+        dockerfile = REPO_ROOT / args[args.index("-f") + 1]
+        built[args[args.index("-t") + 1]] = dockerfile
+    expected = {f"${{_REPOSITORY}}/{name}:${{_TAG}}": IMAGES[name][0] for name in IMAGES}
+    assert built == expected
+    assert sorted(config["images"]) == sorted(expected)
+    for name in IMAGES:  # Terraform runs <repository>/<name>:<tag>
+        assert (
+            df.container(IMAGES[name][5])["image"]
+            == f"${{local.registry}}/{name}:${{var.image_tag}}"
+        )
+    assert "--mount=type=cache" in df.API_DOCKERFILE.read_text()

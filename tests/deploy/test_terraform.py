@@ -171,6 +171,18 @@ def test_api_mounts_the_model_bucket_read_only_at_the_models_dir():
     assert template["execution_environment"] == "EXECUTION_ENVIRONMENT_GEN2"
 
 
+def test_ui_mounts_its_data_dir_and_the_model_registry_read_only():
+    template = tf.single(tf.resource("google_cloud_run_v2_service", "ui"), "template")
+    volumes = {v["name"]: tf.single(v, "gcs") for v in template["volumes"]}
+    mounts = {m["name"]: resolve(m["mount_path"]) for m in tf.container("ui")["volume_mounts"]}
+    env = {name: resolve(value) for name, value in tf.container_env("ui").items()}
+    assert mounts == {"data": env["ECOM_DATA_DIR"], "models": env["ECOM_MODELS_DIR"]}
+    assert volumes == {
+        "data": {"bucket": '${google_storage_bucket.buckets["reports"].name}', "read_only": True},
+        "models": {"bucket": '${google_storage_bucket.buckets["models"].name}', "read_only": True},
+    }
+
+
 def test_ui_calls_the_api_service_and_reads_bigquery_gold():
     env = tf.container_env("ui")
     assert env["API_URL"] == "${google_cloud_run_v2_service.api[0].uri}"
@@ -226,6 +238,7 @@ def test_each_identity_has_only_the_roles_it_needs():
         ("ui", "roles/bigquery.jobUser", "project"),
         ("ui", "roles/bigquery.dataViewer", "dataset:gold"),
         ("ui", "roles/storage.objectViewer", "bucket:reports"),
+        ("ui", "roles/storage.objectViewer", "bucket:models"),
         ("ui", "roles/secretmanager.secretAccessor", "secret:api_key"),
         ("ui", "roles/run.invoker", "service:api"),
         ("pipeline", "roles/bigquery.jobUser", "project"),
