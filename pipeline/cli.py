@@ -213,16 +213,21 @@ def abtest(
     target_lift: Annotated[
         float, typer.Option(help="Relative lift the sample-size figure is computed for.")
     ] = 0.05,
-    verdict_test: Annotated[
-        str, typer.Option(help="Chi-square the verdict uses: yates (the seed's) or pearson.")
-    ] = "yates",
+    revenue_margin: Annotated[
+        float,
+        typer.Option(
+            help="Non-inferiority margin of the revenue-per-user guardrail: the largest relative "
+            "fall that is acceptable (0.02 = -2%)."
+        ),
+    ] = 0.02,
     data_dir: DataDir = None,
 ) -> None:
-    """Read out the checkout experiment: did Treatment lift conversion, and how sure are we?
+    """Read out the checkout experiment: ship, do not ship, or keep running, and why.
 
-    SRM check, conversion (chi-square, lifts with intervals), revenue (Welch), power,
-    peeking-safe weekly view, segments, injected truth. Writes JSON, Markdown, PNG and HTML
-    to <data-dir>/reports/abtest.
+    Decision by a stated rule; SRM checks; conversion of users who reached the cart (primary)
+    and of all users; CUPED; guardrails; revenue; a Bayesian view; power; peeking-safe weekly
+    view; segments; injected truth. Writes JSON, Markdown, PNG and HTML to
+    <data-dir>/reports/abtest.
     """
     from pipeline.abtest import ReadoutConfig, run_abtest
     from pipeline.errors import InputError
@@ -230,8 +235,6 @@ def abtest(
 
     if correction not in ("holm", "bh"):
         raise InputError(f"--correction must be holm or bh, got {correction!r}")
-    if verdict_test not in ("yates", "pearson"):
-        raise InputError(f"--verdict-test must be yates or pearson, got {verdict_test!r}")
     try:
         config = ReadoutConfig(
             alpha=alpha,
@@ -239,13 +242,14 @@ def abtest(
             correction=correction,  # type: ignore[arg-type]
             sequential_tuning=sequential_tuning,
             target_relative_lift=target_lift,
-            verdict_test=verdict_test,  # type: ignore[arg-type]
+            revenue_margin=revenue_margin,
         )
     except ValueError as err:
         raise InputError(str(err)) from err
     settings = settings_for(data_dir)
     with progress() as bar:
         outputs = run_abtest(settings, config, progress=bar)
+    console.print(f"Decision: {outputs.readout.decision.words}", highlight=False, markup=False)
     console.print(outputs.readout.verdict, highlight=False, markup=False)
     for warning in outputs.readout.warnings:
         console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
@@ -334,6 +338,20 @@ def demo(
     scale: Annotated[
         float, typer.Option(help="Data size relative to the real set (1.0 = 20.7M events).")
     ] = DEMO_SCALE,
+    uplift_rate: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of Treatment cart events injected as purchases (0 = an A/A test; "
+            "env ECOM_UPLIFT_RATE, default 0.05)."
+        ),
+    ] = None,
+    experiment_start: Annotated[
+        str | None,
+        typer.Option(
+            help="First day of the experiment, YYYY-MM-DD; earlier events are the pre-period "
+            "(env ECOM_EXPERIMENT_START, default the data's first day)."
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Run the whole pipeline on embedded DuckDB, from generated data to SHAP plots.
@@ -341,7 +359,22 @@ def demo(
     generate, ingest, warehouse, abtest, train, score, explain. Each stage is idempotent, so
     re-running replaces rather than duplicates.
     """
+    import os
     import time
+
+    from pipeline.errors import InputError
+
+    # The experiment settings reach every stage as the environment they read (ECOM_*).
+    for name, value in (
+        ("ECOM_UPLIFT_RATE", uplift_rate),
+        ("ECOM_EXPERIMENT_START", experiment_start),
+    ):
+        if value is not None:
+            os.environ[name] = str(value)
+    try:
+        settings_for(data_dir)
+    except ValueError as err:
+        raise InputError(f"Invalid experiment settings: {err}") from err
 
     stages: list[tuple[str, Callable[[], object]]] = [
         ("generate", lambda: generate(scale=scale, data_dir=data_dir)),

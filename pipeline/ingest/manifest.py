@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pipeline.errors import DataContractError
+from pipeline.experiment import DEFAULT_EXPERIMENT
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class Manifest:
     batch_size: int | None
     ingested_at: str
     timings_seconds: dict[str, float] = field(default_factory=dict)
+    # The experiment settings the month was injected with (pipeline.experiment.Experiment as a
+    # dict). Manifests written before the field existed were all ingested with the seed's.
+    experiment: dict[str, object] = field(default_factory=DEFAULT_EXPERIMENT.to_dict)
 
     def accounting_problems(self) -> list[str]:
         """read = written + quarantined, and the per-reason and per-group breakdowns agree.

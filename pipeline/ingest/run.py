@@ -30,7 +30,7 @@ import polars as pl
 from rich.progress import Progress
 
 from pipeline.errors import DataContractError, EcomError, InputError
-from pipeline.experiment import GROUPS
+from pipeline.experiment import GROUPS, Experiment
 from pipeline.ingest.manifest import Manifest
 from pipeline.ingest.sources import (
     check_header,
@@ -117,7 +117,7 @@ def ingest_month(
         rejected.mkdir(parents=True)
         try:
             rows_read, hashes = _write_parts(
-                path, batch_size, staged, rejected, ingested_at, on_rows
+                path, batch_size, staged, rejected, ingested_at, on_rows, settings.experiment
             )
             timings["parse_and_write"] = time.perf_counter() - started
             staged_quarantine = _stage_quarantine(
@@ -148,6 +148,7 @@ def ingest_month(
                 quarantine_path=str(quarantine_path),
                 batch_size=batch_size,
                 ingested_at=ingested_at.isoformat(),
+                experiment=settings.experiment.to_dict(),
             )
             if problems := manifest.accounting_problems():
                 raise DataContractError(
@@ -221,9 +222,12 @@ def _write_parts(
     rejected: Path,
     ingested_at: datetime,
     on_rows: Callable[[int], None],
+    experiment: Experiment,
 ) -> tuple[int, pl.Series]:
     try:
-        return _write_parts_once(path, batch_size, staged, rejected, ingested_at, on_rows)
+        return _write_parts_once(
+            path, batch_size, staged, rejected, ingested_at, on_rows, experiment
+        )
     except pl.exceptions.ComputeError as err:
         if "utf" not in str(err).lower():
             raise
@@ -231,7 +235,7 @@ def _write_parts(
         for stale in [*staged.glob("*.parquet"), *rejected.glob("*.parquet")]:
             stale.unlink()
         return _write_parts_once(
-            path, batch_size, staged, rejected, ingested_at, on_rows, lossy=True
+            path, batch_size, staged, rejected, ingested_at, on_rows, experiment, lossy=True
         )
 
 
@@ -242,6 +246,7 @@ def _write_parts_once(
     rejected: Path,
     ingested_at: datetime,
     on_rows: Callable[[int], None],
+    experiment: Experiment,
     *,
     lossy: bool = False,
 ) -> tuple[int, pl.Series]:
@@ -251,7 +256,10 @@ def _write_parts_once(
     memory holds a few batches, whatever the file size.
     """
     enriched = enrich(
-        parse(split_fields(scan_lines(path, lossy=lossy)), lossy=lossy), path.name, ingested_at
+        parse(split_fields(scan_lines(path, lossy=lossy)), lossy=lossy),
+        path.name,
+        ingested_at,
+        experiment,
     )
     written = _PartWriter(staged, rejected, on_rows)
     # sink_batches calls back from inside the engine: a slow disk slows the scan instead of

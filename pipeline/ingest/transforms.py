@@ -14,7 +14,15 @@ from datetime import datetime
 
 import polars as pl
 
-from pipeline.experiment import TREATMENT, group_expr, injection_draw_expr, is_injected_expr
+from pipeline.experiment import (
+    DEFAULT_EXPERIMENT,
+    TREATMENT,
+    Experiment,
+    group_expr,
+    in_experiment_expr,
+    injection_draw_expr,
+    is_injected_expr,
+)
 from pipeline.schema import BRONZE_SCHEMA, EVENT_TYPES, QUARANTINE_SCHEMA, RAW_COLUMNS
 
 LINE = "line"
@@ -107,7 +115,12 @@ def _empty_as_null(column: str) -> pl.Expr:
     return pl.when(pl.col(column) != "").then(pl.col(column)).alias(column)
 
 
-def enrich(parsed: pl.LazyFrame, source_file: str, ingested_at: datetime) -> pl.LazyFrame:
+def enrich(
+    parsed: pl.LazyFrame,
+    source_file: str,
+    ingested_at: datetime,
+    experiment: Experiment = DEFAULT_EXPERIMENT,
+) -> pl.LazyFrame:
     """Every row, good or bad: the bronze columns, the quarantine columns and `reason`.
 
     One stream feeds both outputs (`bronze_rows` and `quarantine_rows` split each batch), so a
@@ -116,16 +129,30 @@ def enrich(parsed: pl.LazyFrame, source_file: str, ingested_at: datetime) -> pl.
 
     The injection draw hashes the raw event_time text and the canonical id text. It is computed
     only for Treatment cart rows (others get a null key, whose MD5 is skipped), which keeps the
-    hashing to ~14% of rows without changing the rule in pipeline.experiment.
+    hashing to ~14% of rows without changing the rule in pipeline.experiment. `experiment`
+    sets the rate (0: nothing is injected, an A/A test) and the start day (earlier events,
+    the pre-period, are never injected).
     """
     good = pl.col("reason_code") == 0
     grouped = parsed.with_columns(group_expr(pl.col("user_id")).alias("experiment_group"))
-    candidate = good & (pl.col("event_type") == "cart") & (pl.col("experiment_group") == TREATMENT)
+    candidate = (
+        good
+        & (pl.col("event_type") == "cart")
+        & (pl.col("experiment_group") == TREATMENT)
+        & in_experiment_expr(pl.col("_event_time"), experiment)
+        & pl.lit(experiment.uplift_rate > 0)
+    )
     draw = injection_draw_expr("_draw_time", "user_id", "product_id", "user_session")
     injected = grouped.with_columns(
         pl.when(candidate).then(pl.col("event_time")).alias("_draw_time")
     ).with_columns(
-        is_injected_expr(pl.col("event_type"), pl.col("experiment_group"), draw)
+        is_injected_expr(
+            pl.col("event_type"),
+            pl.col("experiment_group"),
+            draw,
+            experiment=experiment,
+            event_time=pl.col("_event_time"),
+        )
         .fill_null(False)
         .alias("is_injected")
     )
