@@ -129,12 +129,21 @@ def ingest(
             help="Lines per Parquet part (one streaming query each); default whole month."
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace a live month even when the new run writes nothing or quarantines more "
+            "than ECOM_MAX_QUARANTINE_SHARE (default 5%) of its lines.",
+        ),
+    ] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Parse raw CSVs into the Parquet lake and bronze.events, quarantining bad rows.
 
     Raw monthly CSVs -> Parquet lake (month partitions) + quarantine + manifest -> warehouse
-    bronze.events. Re-ingesting a month replaces it everywhere.
+    bronze.events. Re-ingesting a month replaces it everywhere, atomically; one ingestion per
+    data directory at a time (README: Ingestion).
     """
     from rich.console import Console
     from rich.table import Table
@@ -144,7 +153,14 @@ def ingest(
 
     settings = settings_for(data_dir)
     with progress() as bar:
-        manifests = run_ingest(settings, months, batch_size=batch_size, progress=bar)
+        manifests = run_ingest(
+            settings,
+            months,
+            batch_size=batch_size,
+            force=force,
+            progress=bar,
+            report=lambda line: console.print(f"[yellow]recovered:[/] {line}"),
+        )
     table = Table(title=f"ingested into {settings.lake} and {settings.warehouse_path}")
     for column in ("month", "read", "written", "quarantined", "injected", "duplicates", "seconds"):
         table.add_column(column, justify="left" if column == "month" else "right")
@@ -157,6 +173,15 @@ def ingest(
         )
     Console().print(table)
     console.print(f"manifests in {settings.manifest_dir}, quarantine in {settings.quarantine_dir}")
+    limit = settings.max_quarantine_share
+    for m in manifests:
+        share = m.rows_quarantined / m.rows_read if m.rows_read else 0.0
+        if m.forced or share > limit or m.rows_written == 0:
+            console.print(
+                f"[yellow]warning:[/] {m.month}: {m.rows_written:,} rows written, {share:.1%} "
+                f"quarantined (limit {limit * 100:g}%){' — replaced with --force' if m.forced else ''}"
+                f"; see {m.quarantine_path}"
+            )
 
 
 # --- warehouse (dbt) ---------------------------------------------------------------------
@@ -298,19 +323,30 @@ def train(
 
 @app.command()
 @handles_errors
-def score(data_dir: DataDir = None) -> None:
+def score(
+    model_id: Annotated[
+        str | None,
+        typer.Option(help="Score with this model version (`ecom models list`); default: current."),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
     """Score every cart session in plain SQL (gold.cart_session_scores).
 
-    DuckDB: installs predict_abandonment() compiled from the current model's trees; BigQuery:
-    ML.PREDICT. Then builds the dbt model.
+    Installs predict_abandonment() compiled from the model's trees (DuckDB: a macro over a
+    lookup table; BigQuery: a function in the gold dataset; a BigQuery ML model keeps
+    ML.PREDICT), then builds the dbt model: one row per (session, model), re-scoring replaces
+    the model's own rows.
     """
     from pipeline.model.sql_scoring import score_warehouse
 
     settings = settings_for(data_dir)
-    result = score_warehouse(settings, show_progress=True)
+    run = score_warehouse(settings, model_id=model_id, show_progress=True)
+    scorer = "ML.PREDICT" if run.scorer == "ml_predict" else "predict_abandonment()"
     console.print(
-        f"gold.cart_session_scores built ({result.count('model')} model, "
-        f"{result.count('test')} tests passed) in {result.elapsed_seconds:.1f} s"
+        f"gold.cart_session_scores built with {run.model_id} via {scorer} "
+        f"({run.build.count('model')} model, {run.build.count('test')} tests passed) "
+        f"in {run.build.elapsed_seconds:.1f} s",
+        highlight=False,
     )
 
 

@@ -87,6 +87,14 @@ class Settings(BaseSettings):
     def experiment(self) -> Experiment:
         return Experiment(uplift_rate=self.uplift_rate, start=self.experiment_start)
 
+    max_quarantine_share: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="Ingestion refuses to replace a live month when the new run quarantines more "
+        "than this share of its lines (or writes none), unless --force.",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _default_models_dir(cls, values: Any) -> Any:
@@ -116,6 +124,11 @@ class Settings(BaseSettings):
     @property
     def manifest_dir(self) -> Path:
         return self.data_dir / "manifests"
+
+    @property
+    def ingest_state_dir(self) -> Path:
+        """The ingestion lock and the journals of months being committed."""
+        return self.data_dir / ".ingest"
 
     @property
     def warehouse_path(self) -> Path:
