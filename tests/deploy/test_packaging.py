@@ -84,7 +84,11 @@ LAZY_NOT_RUN = {
         "dbt-duckdb": "the same functions of pipeline.warehouse.build",
         "rich": "pipeline.progress, imported by run_dbt() only (the CLI's progress bars)",
     },
-    "api": {},
+    "api": {
+        "polars": "pipeline.experiment imports it inside its frame functions (ingestion's); the "
+        "service reaches the module through pipeline.settings for the experiment's constants",
+        "polars-hash": "the same frame functions of pipeline.experiment",
+    },
 }
 
 
@@ -114,9 +118,15 @@ def test_each_image_installs_what_its_code_imports(package, extra, lands_with):
 
 
 def test_the_service_code_reaches_none_of_the_batch_stack():
+    """Not even lazily, but for the imports LAZY_NOT_RUN lists (functions the service never
+    calls): such a call would fail in the image, where the package is not installed."""
     df.require_file(df.API_MODULE, "the API, issue 9")
     used = graph.distributions_imported(["api"])
-    reached = {d: sorted(used[d].importers) for d in set(used) & NOT_IN_THE_SERVICE}
+    reached = {
+        d: sorted(used[d].importers)
+        for d in set(used) & NOT_IN_THE_SERVICE
+        if not (used[d].lazy and d in LAZY_NOT_RUN["api"])
+    }
     assert not reached, reached
 
 
