@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from google.auth.credentials import AnonymousCredentials
 
-from pipeline.abtest.queries import group_totals_sql, segments_sql, weekly_sql
+from pipeline.abtest.queries import segments_sql, totals_sql, weekly_sql, window_sql
 from pipeline.model import bqml
 from pipeline.model.dataset import training_query
 from pipeline.model.gold import ID_COLUMNS
@@ -176,8 +176,10 @@ def python_statements(
     ]
     bounds = (datetime(2019, 10, 1, tzinfo=UTC), datetime(2019, 10, 31, 23, 59, 59, tzinfo=UTC))
     statements = [
-        ("readout: group totals", group_totals_sql(wh, None)),
-        ("readout: group totals, winsorized", group_totals_sql(wh, 0.99)),
+        ("readout: group totals", totals_sql(wh, None)),
+        ("readout: group totals, winsorized", totals_sql(wh, 0.99)),
+        ("readout: group totals, filtered", totals_sql(wh, None, "is_returning")),
+        ("readout: window", window_sql(wh)),
         ("readout: weekly", weekly_sql(wh)),
         ("readout: segments", segments_sql(wh)),
         ("training set", training_query(carts, settings.seed, "bigquery")),
