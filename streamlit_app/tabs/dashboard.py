@@ -1,0 +1,291 @@
+"""A/B Test Dashboard: sidebar filters, KPI tiles per group, verdict, funnel, lift, segments."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from pipeline.dashboard.filters import (
+    PRICE_BANDS,
+    USER_TYPE_LABELS,
+    USER_TYPES,
+    Filters,
+)
+from pipeline.dashboard.metrics import Bounds, Dashboard
+from pipeline.errors import EcomError
+from pipeline.experiment import CONTROL, TREATMENT
+from pipeline.settings import Settings
+from streamlit_app import charts, resources
+
+BAND_LABELS = {b.key: b.label for b in PRICE_BANDS}
+FILTER_KEYS = ("f_dates", "f_months", "f_user_type", "f_bands")
+
+DEFINITIONS = {
+    "users": "Users with at least one session that matches the filters.",
+    "conversion": "Share of those users with a purchase in one of those sessions.",
+    "revenue_per_user": "Purchase revenue in those sessions divided by the users (buyers or not).",
+    "revenue_per_purchase": "Purchase revenue divided by the number of purchases (average order "
+    "value; the interval treats users as units).",
+}
+
+
+def _csv_button(frame: pl.DataFrame, name: str, key: str) -> None:
+    st.download_button(
+        "Download CSV",
+        frame.write_csv().encode(),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        key=key,
+        help="The data behind this view, with the current filters.",
+        icon=":material/download:",
+    )
+
+
+def _reset_filters() -> None:
+    for key in FILTER_KEYS:
+        st.session_state.pop(key, None)
+
+
+def sidebar_filters(bounds: Bounds) -> Filters:
+    """The global filters, in the sidebar; they persist while another tab is open."""
+    with st.sidebar:
+        st.header("Dashboard filters")
+        dates = st.date_input(
+            "Date range (UTC, session start)",
+            value=(bounds.first_day, bounds.last_day),
+            min_value=bounds.first_day,
+            max_value=bounds.last_day,
+            key="f_dates",
+            persist_state="session",
+        )
+        months = st.multiselect(
+            "Month",
+            list(bounds.months),
+            key="f_months",
+            placeholder="All months",
+            persist_state="session",
+        )
+        user_type = st.radio(
+            "Users",
+            list(USER_TYPES),
+            format_func=lambda t: USER_TYPE_LABELS[t],
+            key="f_user_type",
+            persist_state="session",
+            help="New: sessions in the user's first month. Returning: sessions after it.",
+        )
+        bands = st.multiselect(
+            "Price band of the carted items",
+            [b.key for b in PRICE_BANDS],
+            format_func=BAND_LABELS.get,
+            key="f_bands",
+            placeholder="All sessions",
+            persist_state="session",
+            help="Mean price of the items a session added to its cart. 'No cart' holds the "
+            "sessions that carted nothing.",
+        )
+        left, right = st.columns(2)
+        left.button("Reset filters", on_click=_reset_filters, width="stretch")
+        if right.button(
+            "Refresh data",
+            width="stretch",
+            help="Query the warehouse again (results are cached for 10 minutes).",
+        ):
+            resources.refresh_data()
+    picked = [d for d in (dates if isinstance(dates, tuple | list) else (dates,)) if d]
+    # Between the picker's two clicks the range has one day: treat it as that day.
+    start, end = (picked[0], picked[-1]) if picked else (None, None)
+    # The full range is no filter: the same cache entry as the default page.
+    if start == bounds.first_day:
+        start = None
+    if end == bounds.last_day:
+        end = None
+    return Filters(start, end, tuple(months), user_type, tuple(bands))
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.2f}%"
+
+
+def _money(x: float | None) -> str:
+    return "–" if x is None else f"${x:,.2f}"
+
+
+def _delta(effect, scale: float = 100, unit: str = "%") -> str | None:
+    return None if effect is None else f"{effect.estimate * scale:+.1f}{unit} vs Control"
+
+
+def _ci(effect, scale: float = 100, unit: str = "%") -> str:
+    if effect is None:
+        return ""
+    return (
+        f" Treatment vs Control: {effect.estimate * scale:+.2f}{unit} "
+        f"(95% CI {effect.ci.lower * scale:+.2f} to {effect.ci.upper * scale:+.2f}{unit}, "
+        f"p = {effect.p_value:.3g})."
+    )
+
+
+def kpi_tiles(page: Dashboard) -> None:
+    c = page.comparison
+    for group in (CONTROL, TREATMENT):
+        k = page.kpis[group]
+        is_t = group == TREATMENT
+        st.markdown(
+            f"**{group.capitalize()}**"
+            + (" — redesigned checkout" if is_t else " — current checkout")
+        )
+        cols = st.columns(4)
+        cols[0].metric(
+            "Users",
+            f"{k.users:,}",
+            help=DEFINITIONS["users"]
+            + (f" Sample ratio check: p = {c.srm.p_value:.3g}." if is_t else ""),
+            delta=f"{(k.users / page.kpis[CONTROL].users - 1) * 100:+.1f}% vs Control"
+            if is_t and page.kpis[CONTROL].users
+            else None,
+            delta_color="off",
+        )
+        cols[1].metric(
+            "Conversion",
+            _pct(k.conversion),
+            delta=_delta(c.conversion.absolute, 100, " pp") if is_t else None,
+            help=DEFINITIONS["conversion"]
+            + (_ci(c.conversion.absolute, 100, " pp") if is_t else ""),
+        )
+        cols[2].metric(
+            "Revenue per user",
+            _money(k.revenue_per_user),
+            delta=_delta(c.revenue_per_user.relative) if is_t else None,
+            help=DEFINITIONS["revenue_per_user"]
+            + (_ci(c.revenue_per_user.relative) if is_t else ""),
+        )
+        cols[3].metric(
+            "Revenue per purchase",
+            _money(k.revenue_per_purchase),
+            delta=_delta(c.revenue_per_purchase.relative) if is_t else None,
+            help=DEFINITIONS["revenue_per_purchase"]
+            + (_ci(c.revenue_per_purchase.relative) if is_t else ""),
+        )
+
+
+def verdict(page: Dashboard) -> None:
+    c = page.comparison
+    if c.srm.flagged:
+        st.error(c.verdict, icon=":material/gpp_bad:")
+    elif c.conversion.message != "ok":
+        st.warning(c.verdict, icon=":material/info:")
+    elif c.conversion.significant:
+        st.success(c.verdict, icon=":material/verified:")
+    else:
+        st.info(c.verdict, icon=":material/balance:")
+    for warning in page.warnings:
+        if warning != c.srm.warning or not c.srm.flagged:
+            st.caption(f":warning: {warning}")
+
+
+def segment_table(frame: pl.DataFrame) -> None:
+    shown = frame.with_columns(
+        (pl.col(c) * 100)
+        for c in (
+            "control_conversion",
+            "treatment_conversion",
+            "lift",
+            "lift_lower",
+            "lift_upper",
+            "relative_lift",
+        )
+    )
+    st.dataframe(
+        shown.drop("segment").to_pandas(),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "dimension": "Dimension",
+            "label": "Segment",
+            "control_users": st.column_config.NumberColumn("Control users", format="%d"),
+            "control_conversion": st.column_config.NumberColumn("Control conv. %", format="%.2f"),
+            "treatment_users": st.column_config.NumberColumn("Treatment users", format="%d"),
+            "treatment_conversion": st.column_config.NumberColumn(
+                "Treatment conv. %", format="%.2f"
+            ),
+            "lift": st.column_config.NumberColumn("Lift, pp", format="%+.2f"),
+            "lift_lower": st.column_config.NumberColumn("CI low", format="%+.2f"),
+            "lift_upper": st.column_config.NumberColumn("CI high", format="%+.2f"),
+            "relative_lift": st.column_config.NumberColumn("Lift, %", format="%+.1f"),
+            "p_value": st.column_config.NumberColumn("p", format="%.2g"),
+            "adjusted_p": st.column_config.NumberColumn(
+                "p (Holm)", format="%.2g", help="Adjusted across every segment shown."
+            ),
+            "significant": st.column_config.CheckboxColumn("Significant (adjusted)"),
+            "note": "Note",
+        },
+    )
+
+
+def render(settings: Settings) -> None:
+    key = resources.settings_key(settings)
+    st.subheader("A/B Test Dashboard: does the redesigned checkout lift conversion?")
+    try:
+        bounds = resources.bounds(key)
+    except EcomError as err:
+        st.warning(f"The warehouse is not ready: {err}", icon=":material/database_off:")
+        return
+    if bounds.is_empty:
+        st.info(
+            "The warehouse has no sessions yet: run `ecom ingest` and `ecom warehouse` "
+            "(or `make demo`), then press Refresh data.",
+            icon=":material/inbox:",
+        )
+        with st.sidebar:
+            if st.button("Refresh data"):
+                resources.refresh_data()
+        return
+    filters = sidebar_filters(bounds)
+    try:
+        with st.spinner("Querying the warehouse…"):
+            page = resources.dashboard(key, filters)
+    except EcomError as err:
+        st.error(f"The dashboard's queries failed: {err}", icon=":material/error:")
+        return
+    st.caption(
+        f"Filtered to: {filters.describe()} · {settings.warehouse} warehouse · statistics "
+        "as in `ecom abtest` (pipeline.stats)"
+    )
+    if page.is_empty:
+        st.info(
+            "No sessions match these filters: widen them or press Reset filters.",
+            icon=":material/filter_alt_off:",
+        )
+        return
+    verdict(page)
+    kpi_tiles(page)
+    _csv_button(page.kpi_frame(), "kpis", "dl_kpis")
+
+    st.divider()
+    left, right = st.columns(2)
+    with left:
+        unit = st.radio(
+            "Funnel counts",
+            ["users", "sessions"],
+            horizontal=True,
+            key="funnel_unit",
+            format_func=str.capitalize,
+        )
+        st.plotly_chart(charts.funnel(page.funnel, unit))
+        _csv_button(page.funnel, "funnel", "dl_funnel")
+    with right:
+        st.plotly_chart(
+            charts.cumulative_lift(page.cumulative, page.sequential.alpha), width="stretch"
+        )
+        st.caption(
+            "Looking every day at the fixed-horizon interval inflates false positives; the "
+            "always-valid band (a normal-mixture confidence sequence, N* = "
+            f"{page.sequential.tuning:,.0f}) stays valid however often you look."
+        )
+        _csv_button(page.cumulative, "cumulative_lift", "dl_cumulative")
+
+    st.plotly_chart(charts.daily_effect(page.daily), width="stretch")
+    _csv_button(page.daily, "daily_effect", "dl_daily")
+
+    st.markdown("**Segments** — lift by month, new vs returning users and price band")
+    segment_table(page.segments)
+    _csv_button(page.segments, "segments", "dl_segments")
