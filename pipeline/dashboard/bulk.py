@@ -25,7 +25,11 @@ class UploadCheck:
     columns: tuple[str, ...] = ()
 
 
-def _megabytes(n: int) -> str:
+def file_size(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KB"
     return f"{n / 1024 / 1024:.1f} MB"
 
 
@@ -34,12 +38,18 @@ def check_upload(content: bytes, *, max_bytes: int, max_rows: int) -> UploadChec
     if len(content) > max_bytes:
         return UploadCheck(
             False,
-            f"The file is {_megabytes(len(content))}; the API takes at most "
-            f"{_megabytes(max_bytes)} per upload (ECOM_BULK_MAX_BYTES). Split it into smaller "
+            f"The file is {file_size(len(content))}; the API takes at most "
+            f"{file_size(max_bytes)} per upload (ECOM_BULK_MAX_BYTES). Split it into smaller "
             "files.",
         )
     if not content.strip():
         return UploadCheck(False, "The file is empty: upload a CSV with a header row and sessions.")
+    if content[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return UploadCheck(
+            False,
+            "This file is UTF-16 text, not UTF-8 text (Excel's 'Unicode text'). Save it as "
+            "'CSV UTF-8' and upload that.",
+        )
     if b"\x00" in content[:65536]:
         return UploadCheck(
             False,

@@ -1,0 +1,269 @@
+"""End to end in a real browser: the API and the app on free loopback ports, Debian's chromium
+driven by Playwright, a person's clicks. Screenshots of every tab go to this test's output
+folder; with ECOM_UPDATE_SCREENSHOTS=1 they also replace docs/screenshots/ (the README's).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pipeline.dashboard import metrics
+from pipeline.dashboard.filters import Filters
+from pipeline.model import registry
+from pipeline.settings import REPO_ROOT
+from pipeline.warehouse import connect
+from tests.app.conftest import Pipeline, Server, app_env, free_port, stop, wait_until
+from tests.app.test_app_monitoring import HTML, drift_summary
+from tests.conftest import skip_unless_ci
+
+CHROMIUM = Path(os.environ.get("ECOM_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+APP_READY_TIMEOUT_S = 90.0
+WAIT_MS = 60_000
+VIEWPORT = {"width": 1280, "height": 1500}
+DOCS_SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
+SCREENSHOT_NAMES = {
+    "A/B Test Dashboard": "dashboard.png",
+    "Real-Time Predictor": "predictor.png",
+    "Bulk Prediction": "bulk.png",
+    "Monitoring": "monitoring.png",
+}
+HEADER = "total_views,total_carts,session_duration_minutes,experiment_group"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        skip_unless_ci(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_unless_ci("playwright is not installed: run `make setup`")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def app_server(
+    pipeline_run: Pipeline, api_server: Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """`streamlit run streamlit_app/app.py` as the README starts it, on a free port; its data
+    dir holds the run's manifests and a drift report, and points at the run's warehouse and
+    models."""
+    root = tmp_path_factory.mktemp("app-server")
+    data = root / "data"
+    shutil.copytree(pipeline_run.settings.manifest_dir, data / "manifests")
+    drift = data / "reports" / "drift"
+    drift.mkdir(parents=True)
+    model_id = registry.current_id(pipeline_run.settings.models_dir)
+    (drift / "latest.json").write_text(json.dumps(drift_summary(model_id)))
+    (drift / "drift_2020-02.html").write_text(HTML)
+    port = free_port()
+    log = root / "streamlit.log"
+    env = app_env(
+        data,
+        api_server.url,
+        ECOM_DUCKDB_PATH=str(pipeline_run.settings.warehouse_path),
+        ECOM_MODELS_DIR=str(pipeline_run.settings.models_dir),
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "streamlit_app/app.py",
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(f"{url}/_stcore/health", process, log, APP_READY_TIMEOUT_S)
+        yield Server(url, log)
+    finally:
+        stop(process)
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture(scope="module")
+def page(browser, app_server: Server):
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(app_server.url)
+    yield page
+    context.close()
+
+
+def metric_value(page, label: str, index: int = 0) -> str:
+    tile = page.locator('[data-testid="stMetric"]').filter(has_text=label).nth(index)
+    return tile.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def settle(page) -> None:
+    """Wait for the script run to finish (the running indicator goes away)."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=WAIT_MS)
+
+
+def screenshot(page, tab: str, shots: Path) -> Path:
+    settle(page)
+    page.wait_for_timeout(1200)  # plotly and the data grids draw after the run
+    path = shots / SCREENSHOT_NAMES[tab]
+    page.screenshot(path=str(path))
+    if os.environ.get("ECOM_UPDATE_SCREENSHOTS"):
+        small(path, DOCS_SCREENSHOTS / path.name)
+    return path
+
+
+def small(source: Path, target: Path) -> None:
+    """A README copy: half size, 64 colours (a few tens of KB instead of a few hundred)."""
+    from PIL import Image
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(source) as image:
+        half = image.convert("RGB").resize((image.width // 2, image.height // 2), Image.LANCZOS)
+        half.quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
+
+
+def open_tab(page, tab: str) -> None:
+    page.get_by_role("tab", name=tab).click()
+    settle(page)
+
+
+def test_dashboard_filter_changes_a_kpi(page, shots: Path, pipeline_run: Pipeline) -> None:
+    wh = connect(pipeline_run.settings)
+    every = metrics.load_dashboard(wh, Filters())
+    expect_all = f"{every.kpis['treatment'].users:,}"
+    page.get_by_text("Treatment — redesigned checkout").wait_for()
+    assert metric_value(page, "Users", 1) == expect_all
+    path = screenshot(page, "A/B Test Dashboard", shots)
+    assert path.stat().st_size > 10_000
+
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text("Returning (after their first month)").click()
+    returning = metrics.load_dashboard(wh, Filters(user_type="returning"))
+    expected = f"{returning.kpis['treatment'].users:,}"
+    page.wait_for_function(
+        """([label, value]) => [...document.querySelectorAll('[data-testid="stMetric"]')]
+            .filter(m => m.innerText.includes(label))
+            .some(m => m.querySelector('[data-testid="stMetricValue"]').innerText.trim() === value)""",
+        arg=["Users", expected],
+    )
+    assert metric_value(page, "Users", 1) == expected != expect_all
+    assert metric_value(page, "Conversion", 1) == f"{returning.kpis['treatment'].conversion:.2%}"
+    sidebar.get_by_text("All users").click()  # leave the dashboard as it was
+    settle(page)
+
+
+def test_moving_a_slider_changes_the_probability(page, shots: Path, api_server: Server) -> None:
+    open_tab(page, "Real-Time Predictor")
+    label = "Probability the cart is abandoned"
+    page.locator('[data-testid="stMetric"]').filter(has_text=label).wait_for()
+    before = metric_value(page, label)
+    slider = page.get_by_role("slider", name="Add-to-cart events")
+    assert slider.input_value() == "1"
+    slider.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        """([label, before]) => {
+            const m = [...document.querySelectorAll('[data-testid="stMetric"]')]
+                .find(m => m.innerText.includes(label));
+            return m && m.querySelector('[data-testid="stMetricValue"]').innerText.trim() !== before;
+        }""",
+        arg=[label, before],
+    )
+    settle(page)
+    assert slider.input_value() == "4"
+    direct = httpx.post(
+        f"{api_server.url}/predict",
+        params={"explain": "false"},
+        json={
+            "total_views": 3,
+            "total_carts": 4,
+            "session_duration_minutes": 12.5,
+            "experiment_group": "control",
+        },
+        timeout=30,
+    ).json()
+    assert metric_value(page, label) == f"{direct['abandonment_probability']:.1%}" != before
+    page.locator('[data-testid="stImage"] img').first.wait_for()  # the SHAP waterfall
+    screenshot(page, "Real-Time Predictor", shots)
+
+
+def test_upload_a_csv_and_download_the_scores(
+    page, shots: Path, api_server: Server, tmp_path: Path
+) -> None:
+    rows = [
+        f"{i % 7},{1 + i % 3},{(i * 11) % 60 + 0.25},{'treatment' if i % 3 else 'control'}"
+        for i in range(25)
+    ]
+    content = (HEADER + "\n" + "\n".join(rows) + "\n").encode()
+    upload = tmp_path / "sessions.csv"
+    upload.write_bytes(content)
+    open_tab(page, "Bulk Prediction")
+    page.locator('input[type="file"]').set_input_files(str(upload))
+    page.get_by_role("button", name=re.compile("Score the file")).click()
+    download_button = page.get_by_role("button", name=re.compile("Download scored CSV"))
+    download_button.wait_for()
+    with page.expect_download() as info:
+        download_button.click()
+    saved = tmp_path / "downloaded.csv"
+    info.value.save_as(str(saved))
+    direct = httpx.post(
+        f"{api_server.url}/bulk_predict",
+        files={"file": ("sessions.csv", content, "text/csv")},
+        headers={"Accept": "text/csv"},
+        timeout=60,
+    )
+    assert saved.read_bytes() == direct.content
+    assert info.value.suggested_filename == "sessions_scored.csv"
+    assert len(saved.read_text().splitlines()) == 26
+    screenshot(page, "Bulk Prediction", shots)
+
+
+def test_monitoring_shows_the_model_and_drift(page, shots: Path, pipeline_run: Pipeline) -> None:
+    open_tab(page, "Monitoring")
+    model_id = registry.current_id(pipeline_run.settings.models_dir)
+    page.get_by_text(model_id).first.wait_for()
+    page.get_by_text("Drift in total_views.").wait_for()
+    page.get_by_text("Data as of 2020-Feb").first.wait_for()
+    screenshot(page, "Monitoring", shots)
+    assert sorted(p.name for p in shots.glob("*.png")) == sorted(SCREENSHOT_NAMES.values())
