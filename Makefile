@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup bqemu demo test lint format bench clean
+.PHONY: setup bqemu chromium demo test lint format bench clean
 
 $(STAMP): pyproject.toml uv.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,10 +23,26 @@ $(BQEMU_STAMP): scripts/bqemulator.sh $(STAMP)
 
 bqemu: $(BQEMU_STAMP)
 
-demo: setup ## generate data and run the whole pipeline on embedded DuckDB
+# Debian's chromium for the app's browser tests (tests/app/test_browser.py, via Playwright's
+# executable_path; `playwright install` cannot download here). CI runs as root on Debian;
+# elsewhere the tests skip without it (outside CI only).
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser tests (about a minute)"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	      { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; \
+	  else \
+	    echo "chromium is missing: 'sudo apt-get install chromium' (browser tests skip outside CI)"; \
+	  fi; \
+	fi
+
+demo: setup ## generate data, run the whole pipeline on embedded DuckDB, serve the API and the app
 	$(BIN)/ecom demo
 
-test: setup bqemu lint ## the whole test suite
+test: setup bqemu chromium lint ## the whole test suite
 	$(BIN)/pytest
 
 lint: setup

@@ -324,6 +324,69 @@ def explain(data_dir: DataDir = None) -> None:
         console.print(f"{name}: {path}")
 
 
+# ---- serve: the app (the API's command joins it) ---------------------------------------------------
+serve_app = typer.Typer(
+    help="Run a service on this machine (Ctrl-C stops it).", no_args_is_help=True
+)
+app.add_typer(serve_app, name="serve")
+
+
+@serve_app.command("app")
+@handles_errors
+def serve_streamlit(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8501,
+    data_dir: DataDir = None,
+) -> None:
+    """The Streamlit app (streamlit_app/app.py): dashboard, predictor, bulk, monitoring.
+
+    It calls the scoring API at API_URL (default http://127.0.0.1:8000) and reads the
+    warehouse through ECOM_* settings.
+    """
+    from pipeline.dashboard.serving import ServeError, port_is_free, serve
+
+    settings = settings_for(data_dir)
+    if not port_is_free(host, port):
+        raise ServeError(f"Port {port} on {host} is taken: pass --port with a free one.")
+    code = serve(
+        settings, host=host, app_port=port, api_port=None,
+        announce=lambda running: console.print(
+            f"app: {running[-1].url}  (API_URL {settings.api_url}; Ctrl-C stops it)",
+            highlight=False,
+        ),
+    )  # fmt: skip
+    raise typer.Exit(code)
+
+
+def serve_demo(settings: Settings, log_dir) -> int:
+    """The demo's last step: the API and the app on loopback until Ctrl-C."""
+    from pipeline.dashboard.serving import (
+        DEFAULT_API_PORT,
+        DEFAULT_APP_PORT,
+        api_available,
+        pick_port,
+        serve,
+    )
+
+    host = "127.0.0.1"
+    api_port = pick_port(host, DEFAULT_API_PORT) if api_available() else None
+    app_port = pick_port(host, DEFAULT_APP_PORT)
+    if api_port is None:
+        console.print(
+            "[yellow]The scoring API (api/main.py) is not in this checkout: serving the app "
+            "alone; its predictor and bulk tabs will say the API is unavailable.[/]"
+        )
+
+    def announce(running) -> None:
+        console.rule("[bold green]serving")
+        for server in running:
+            console.print(f"  {server.name:>4}: {server.url}", highlight=False)
+        console.print(f"  logs in {log_dir}; Ctrl-C stops both.", highlight=False)
+
+    return serve(settings, host=host, app_port=app_port, api_port=api_port,
+                 log_dir=log_dir, announce=announce)  # fmt: skip
+
+
 # ---- demo: the whole pipeline ---------------------------------------------------------------------
 DEMO_SCALE = 0.1  # ~2M events: the whole pipeline in under a minute on 2 cores
 
@@ -335,11 +398,16 @@ def demo(
         float, typer.Option(help="Data size relative to the real set (1.0 = 20.7M events).")
     ] = DEMO_SCALE,
     data_dir: DataDir = None,
+    serve: Annotated[
+        bool,
+        typer.Option(help="End by serving the API and the app on loopback (Ctrl-C stops)."),
+    ] = True,
 ) -> None:
-    """Run the whole pipeline on embedded DuckDB, from generated data to SHAP plots.
+    """Run the whole pipeline on embedded DuckDB, from generated data to SHAP plots, then
+    serve the API and the app.
 
     generate, ingest, warehouse, abtest, train, score, explain. Each stage is idempotent, so
-    re-running replaces rather than duplicates.
+    re-running replaces rather than duplicates. --no-serve stops after the last stage.
     """
     import time
 
@@ -366,3 +434,7 @@ def demo(
         f"  {settings.warehouse_path}  (warehouse: bronze, silver, gold schemas)",
         highlight=False,
     )
+    if serve:
+        log_dir = settings.data_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        raise typer.Exit(serve_demo(settings, log_dir))
