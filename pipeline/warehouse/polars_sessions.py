@@ -17,10 +17,11 @@ import polars_hash  # noqa: F401  (registers the .nchash namespace)
 
 from pipeline.sessions import SESSION_TIMEOUT_MINUTES
 
-# The columns whose equality makes two rows copies of one event (stg_events' rule).
+# The columns whose equality makes two rows copies of one event (stg_events' rule): the raw
+# event type, so an injected purchase (a raw cart) never absorbs a real purchase.
 DEDUP_KEY: tuple[str, ...] = (
     "event_time",
-    "event_type",
+    "original_event_type",
     "product_id",
     "user_id",
     "user_session",

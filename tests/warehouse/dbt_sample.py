@@ -2,7 +2,8 @@
 
 The bronze sample is made here (not by the generator) so the warehouse tests control exactly
 which edge cases exist: gaps of exactly the timeout and one second more, equal timestamps,
-exact duplicate rows, rows without a session, a tracker session shared by two users.
+exact duplicate rows, rows without a session, a tracker session shared by two users, and
+injected purchases colliding with a real purchase of the same product at the same instant.
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ def bronze_sample(n_users: int = 400, seed: int = 7) -> pl.DataFrame:
     frame = pl.DataFrame(rows, infer_schema_length=None)
     # Dirt: ~5% exact duplicates, a few rows without a tracker session.
     duplicates = frame.sample(fraction=0.05, seed=seed)
-    frame = pl.concat([frame, duplicates]).sort("event_time")
+    frame = pl.concat([frame, duplicates, organic_twins(frame)]).sort(
+        "event_time", maintain_order=True
+    )
     no_session = pl.int_range(pl.len()).mod(97) == 13
     frame = frame.with_columns(
         user_session=pl.when(no_session).then(None).otherwise(pl.col("user_session")),
@@ -77,6 +80,15 @@ def bronze_sample(n_users: int = 400, seed: int = 7) -> pl.DataFrame:
         ingested_at=pl.lit(datetime(2024, 1, 1, tzinfo=UTC)),
     )
     return frame.select(BRONZE_SCHEMA.names()).cast(dict(BRONZE_SCHEMA))
+
+
+def organic_twins(frame: pl.DataFrame, share: float = 0.5) -> pl.DataFrame:
+    """For a share of the injected purchases, a real purchase of the same product by the same
+    user in the same session at the same instant and price, listed after it (the collision
+    that de-duplicating on event_type turned into one row, keeping the injected one)."""
+    injected = frame.filter(pl.col("is_injected"))
+    picked = injected.filter(pl.int_range(pl.len()) < max(1, round(injected.height * share)))
+    return picked.with_columns(original_event_type=pl.lit("purchase"), is_injected=pl.lit(False))
 
 
 def write_bronze(path: Path, frame: pl.DataFrame) -> None:

@@ -24,6 +24,7 @@ from pipeline.settings import Settings
 from pipeline.warehouse import connect
 from pipeline.warehouse.bigquery import BigQueryWarehouse
 from pipeline.warehouse.build import SCORING_SELECTOR, build_warehouse, run_dbt
+from pipeline.warehouse.polars_sessions import DEDUP_KEY
 from tests.warehouse.bq_emulator import EMULATOR_PROJECT, bq_emulator  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.emulator
@@ -81,6 +82,15 @@ def seeded_bronze(seed: int = 7, users: int = 40) -> pl.DataFrame:
             )
             if rng.random() < 0.05:  # an exact duplicate line, as the real files have
                 rows.append({**rows[-1], "source_line": len(rows) + 2})
+            if injected and rng.random() < 0.5:  # a real purchase colliding with the injected one
+                rows.append(
+                    {
+                        **rows[-1],
+                        "original_event_type": "purchase",
+                        "is_injected": False,
+                        "source_line": len(rows) + 2,
+                    }
+                )
     return pl.DataFrame(rows, schema=BRONZE_SCHEMA)
 
 
@@ -192,9 +202,7 @@ def test_sessions_split_exactly_at_the_timeout(
         pl.col("user_session").is_not_null() & ~pl.col("user_session").is_in(["", "unknown"])
     )
     # Independent count: new sessions are the gaps over the timeout, plus each user's first.
-    distinct = events.unique(
-        ["event_time", "event_type", "product_id", "user_id", "user_session", "price"]
-    ).sort("user_id", "event_time")
+    distinct = events.unique(list(DEDUP_KEY)).sort("user_id", "event_time")
     gaps = distinct.select(pl.col("event_time").diff().over("user_id").alias("gap"))["gap"]
     expected_sessions = gaps.is_null().sum() + (gaps > TIMEOUT).sum()
     assert sessions.height == expected_sessions

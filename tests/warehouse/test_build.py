@@ -89,6 +89,44 @@ def test_silver_drops_sessionless_rows_and_exact_duplicates(
     assert (silver["event_date"] == silver["event_time"].dt.date()).all()
 
 
+def test_an_injected_purchase_and_a_real_one_at_the_same_instant_both_stay(built: Built) -> None:
+    """The collision case: the injected purchase (a raw cart) and the organic purchase share
+    time, product, user, session, price and, after the injection, event_type. Both are events:
+    silver keeps both and the session counts two purchases, one of them injected."""
+    same_event = ["event_time", "event_type", "product_id", "user_id", "user_session", "price"]
+    collisions = (
+        built.bronze.filter(
+            pl.col("event_type") == "purchase", pl.col("user_session").is_not_null()
+        )
+        .group_by(same_event)
+        .agg(raw_types=pl.col("original_event_type").unique().sort())
+        .filter(pl.col("raw_types").list.len() == 2)
+    )
+    assert collisions.height >= 3  # the sample holds the case (dbt_sample.organic_twins)
+    silver = gold(
+        built,
+        "select user_id, product_id, event_time, original_event_type, is_injected "
+        "from silver.stg_events where event_type = 'purchase'",
+    )
+    kept = collisions.select("user_id", "product_id", "event_time").join(
+        silver, on=["user_id", "product_id", "event_time"]
+    )
+    # Each collision keeps exactly its two raw events: one injected cart, one real purchase.
+    per_collision = kept.group_by("user_id", "product_id", "event_time").agg(
+        n=pl.len(), injected=pl.col("is_injected").sum(), types=pl.col("original_event_type").sort()
+    )
+    assert per_collision.height == collisions.height
+    assert per_collision["n"].to_list() == [2] * collisions.height
+    assert per_collision["injected"].to_list() == [1] * collisions.height
+    assert per_collision["types"].to_list() == [["cart", "purchase"]] * collisions.height
+    # The old key (event_type after injection) would have kept one row per collision.
+    old_key = built.bronze.filter(pl.col("user_session").is_not_null()).unique(same_event)
+    new_key = built.bronze.filter(pl.col("user_session").is_not_null()).unique(
+        ["event_time", "original_event_type", "product_id", "user_id", "user_session", "price"]
+    )
+    assert new_key.height - old_key.height == collisions.height
+
+
 def test_sessions_equal_an_independent_polars_sessionization(
     built: Built, sessions_expected: pl.DataFrame
 ) -> None:

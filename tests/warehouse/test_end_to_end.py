@@ -9,6 +9,7 @@ from pipeline.ingest import ingest
 from pipeline.settings import Settings
 from pipeline.warehouse import connect
 from pipeline.warehouse.build import build_warehouse
+from pipeline.warehouse.polars_sessions import DEDUP_KEY
 
 
 def test_generated_and_ingested_data_builds_and_reconciles(settings: Settings) -> None:
@@ -20,9 +21,7 @@ def test_generated_and_ingested_data_builds_and_reconciles(settings: Settings) -
     wh = connect(settings)
     bronze = wh.query("select * from bronze.events")
     assert bronze.height == sum(m.rows_written for m in manifests)
-    kept = bronze.filter(pl.col("user_session").is_not_null()).unique(
-        subset=["event_time", "event_type", "product_id", "user_id", "user_session", "price"]
-    )
+    kept = bronze.filter(pl.col("user_session").is_not_null()).unique(subset=list(DEDUP_KEY))
     counts = wh.query(
         "select (select count(*) from silver.stg_events) as silver, "
         "(select sum(event_count) from gold.fact_user_sessions) as in_sessions, "

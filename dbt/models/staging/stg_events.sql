@@ -1,8 +1,12 @@
 -- Silver events: strict types, UTC timestamps, only events that belong to a known user and
 -- session (DESIGN.md: no null user, no null session), and each exact duplicate (same time,
--- type, product, user, session and price) once.
+-- raw event type, product, user, session and price) once.
 -- The raw files repeat about 5% of their rows verbatim (double-fired tracking); counting them
 -- would inflate views, carts and revenue, so silver keeps the first copy by source position.
+-- Copies are matched on the raw event, `original_event_type`, not on `event_type` after the
+-- uplift injection: an injected purchase (a raw cart) and a real purchase of the same product
+-- at the same instant are two events, and keying on `event_type` collapsed them into one,
+-- sometimes keeping the injected one and dropping the organic purchase.
 
 with source as (
 
@@ -52,20 +56,27 @@ known_users_and_sessions as (
 
 ranked_copies as (
 
+    -- BigQuery refuses a FLOAT64 in a window's `partition by` ("Partitioning by expressions
+    -- of type FLOAT64 is not allowed"), so price is not a partition key: within the other key
+    -- columns rows are ordered by price, then source position, and a row is a copy when the
+    -- row before it has the same price. Exact (no rounding or text form of the float), one
+    -- sort, the same on both engines.
     select
         *,
-        row_number() over (
-            partition by event_time, event_type, product_id, user_id, user_session, price
-            order by source_file, source_line
-        ) as copy_number
+        row_number() over event_copies as position_in_key,
+        lag(price) over event_copies as previous_price
     from known_users_and_sessions
+    window event_copies as (
+        partition by event_time, original_event_type, product_id, user_id, user_session
+        order by price, source_file, source_line
+    )
 
 ),
 
 deduplicated as (
 
     select * from ranked_copies
-    where copy_number = 1
+    where position_in_key = 1 or previous_price is distinct from price
 
 )
 
