@@ -1,0 +1,235 @@
+"""Benchmark the A/B dashboard on the full-scale warehouse, timed in a real browser.
+
+Data: $ECOM_DATA_DIR (default data/bench) as the earlier benchmarks leave it (20.7M events);
+whatever is missing is made first, untimed. The dashboard reads gold.fact_user_sessions'
+cart_value: a warehouse built before that column existed is copied to
+<data>/bench-app/warehouse.duckdb and rebuilt there (untimed), leaving the original alone.
+
+Measured, in this order, on one Streamlit server started for the run (Debian's chromium via
+Playwright, the same launch as the browser tests):
+  1. each of the page's queries in the warehouse, alone (median of 3 after one warm-up): the
+     heaviest is the baseline the page's times are set beside;
+  2. first render, cold: a fresh server's first visit (empty caches) until the whole page is drawn;
+  3. filter change, cold: "Returning users" (its queries not cached yet);
+  4. first render, cached: a new browser session on the default page (query cache warm);
+  5. filter change, cached: back to "All users" and to "Returning" again (median of 4).
+Targets: first render (cold) < 3 s, filter change once cached < 1 s.
+Run on an otherwise idle machine: `.venv/bin/python benchmarks/bench_app.py` (or `make bench`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CHROMIUM = os.environ.get("ECOM_CHROMIUM", "/usr/bin/chromium")
+TARGET_FIRST_RENDER_S = 3.0
+TARGET_FILTER_CACHED_S = 1.0
+WAIT_MS = 180_000
+
+
+def settings():
+    from pipeline.settings import get_settings
+
+    return get_settings(data_dir=os.environ.get("ECOM_DATA_DIR", str(ROOT / "data" / "bench")))
+
+
+def has_cart_value(path: Path) -> bool:
+    import duckdb
+
+    if not path.exists():
+        return False
+    with duckdb.connect(str(path), read_only=True) as con:
+        found = con.execute(
+            "select count(*) from information_schema.columns where table_schema = 'gold' "
+            "and table_name = 'fact_user_sessions' and column_name = 'cart_value'"
+        ).fetchone()
+    return bool(found and found[0])
+
+
+def ensure_data():
+    """The settings of a full-scale warehouse whose gold has what the dashboard reads."""
+    import duckdb
+
+    from pipeline.settings import MONTHS
+
+    s = settings()
+    if has_cart_value(s.warehouse_path):
+        return s
+    has_bronze = False
+    if s.warehouse_path.exists():
+        with duckdb.connect(str(s.warehouse_path), read_only=True) as con:
+            has_bronze = bool(
+                con.execute(
+                    "select count(*) from information_schema.tables "
+                    "where table_schema = 'bronze' and table_name = 'events'"
+                ).fetchone()[0]
+            )
+    if not has_bronze:
+        if not all((s.raw_dir / f"{m}.csv").exists() for m in MONTHS):
+            from pipeline.generate import generate
+
+            print(f"(making full-scale raw CSVs in {s.raw_dir}, untimed)", flush=True)
+            generate(s.raw_dir, scale=1.0, seed=42)
+        from pipeline.ingest import ingest
+
+        print(f"(ingesting into {s.warehouse_path}, untimed)", flush=True)
+        ingest(s)
+    if has_cart_value(s.warehouse_path):
+        return s
+    from pipeline.warehouse.build import build_warehouse
+
+    private = s.data_dir / "bench-app" / "warehouse.duckdb"
+    app_settings = s.model_copy(update={"duckdb_path": private})
+    if not has_cart_value(private):
+        private.parent.mkdir(parents=True, exist_ok=True)
+        if s.warehouse_path.exists():
+            shutil.copyfile(s.warehouse_path, private)  # bronze (a view over the lake) too
+        print(f"(building gold with cart_value in {private}, untimed)", flush=True)
+        build_warehouse(app_settings)
+    return app_settings
+
+
+def timed(fn, repeat: int = 3) -> tuple[float, float]:
+    """(first, median of `repeat` more) seconds."""
+    start = time.perf_counter()
+    fn()
+    first = time.perf_counter() - start
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - start)
+    return first, statistics.median(runs)
+
+
+def warehouse_times(s) -> dict[str, tuple[float, float]]:
+    from pipeline.dashboard import queries
+    from pipeline.dashboard.filters import Filters
+    from pipeline.warehouse import connect
+
+    wh = connect(s)
+    out = {"bounds": timed(lambda: wh.query(queries.bounds_sql(wh)))}
+    for f_name, f in (("all", Filters()), ("returning", Filters(user_type="returning"))):
+        for name, sql in queries.page_queries(wh, f).items():
+            out[f"{name} ({f_name})"] = timed(lambda sql=sql: wh.query(sql))
+    return out
+
+
+def drawn(page) -> None:
+    """The whole page is there: the last block (segments' download) and no run in progress."""
+    page.locator(".st-key-dl_segments").wait_for(state="visible", timeout=WAIT_MS)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=WAIT_MS)
+
+
+def users_value(page) -> str:
+    tile = page.locator('[data-testid="stMetric"]').filter(has_text="Users").nth(1)
+    return tile.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def change_filter(page, label: str) -> float:
+    before = users_value(page)
+    start = time.perf_counter()
+    page.get_by_test_id("stSidebar").get_by_text(label, exact=True).click()
+    page.wait_for_function(
+        """before => {
+            const m = [...document.querySelectorAll('[data-testid="stMetric"]')]
+                .filter(m => m.innerText.includes('Users'))[1];
+            return m && m.querySelector('[data-testid="stMetricValue"]').innerText.trim() !== before;
+        }""",
+        arg=before,
+        timeout=WAIT_MS,
+    )
+    drawn(page)
+    return time.perf_counter() - start
+
+
+def first_render(browser, url: str) -> tuple[float, object]:
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    start = time.perf_counter()
+    page.goto(url)
+    drawn(page)
+    return time.perf_counter() - start, page
+
+
+def browser_times(s, log: Path) -> dict[str, float]:
+    from playwright.sync_api import sync_playwright
+
+    from pipeline.dashboard.serving import app_command, environment, free_port, started
+    from tests.app.test_browser import CHROMIUM_ARGS
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = environment(s, API_URL=f"http://127.0.0.1:{free_port()}")  # the dashboard needs no API
+    server = started("app", app_command("127.0.0.1", port), env, f"{url}/_stcore/health", url, log)
+    with server, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        cold, page = first_render(browser, url)
+        filter_cold = change_filter(page, "Returning (after their first month)")
+        cached, page2 = first_render(browser, url)
+        changes = []
+        for label in ("Returning (after their first month)", "All users") * 2:
+            changes.append(change_filter(page2, label))
+        browser.close()
+    return {
+        "first render, cold": cold,
+        "filter change, cold": filter_cold,
+        "first render, cached": cached,
+        "filter change, cached": statistics.median(changes),
+    }
+
+
+def main() -> int:
+    import duckdb
+
+    s = settings()
+    if not Path(CHROMIUM).exists():
+        print(f"{CHROMIUM} is missing: install Debian's chromium (make chromium)")
+        return 1
+    s = ensure_data()
+    with duckdb.connect(str(s.warehouse_path), read_only=True) as con:
+        events, sessions, users = con.execute(
+            "select (select count(*) from bronze.events), "
+            "(select count(*) from gold.fact_user_sessions), (select count(*) from gold.dim_users)"
+        ).fetchone()
+    print(
+        f"dashboard on {events:,} bronze events -> {sessions:,} sessions, {users:,} users "
+        f"({s.warehouse_path})",
+        flush=True,
+    )
+    queries = warehouse_times(s)
+    for name, (first, median) in queries.items():
+        print(f"  query {name:<22} first {first:5.2f} s | median of 3 {median:5.2f} s")
+    heaviest_name, (_, heaviest) = max(queries.items(), key=lambda item: item[1][1])
+    page_queries = sum(m for n, (_, m) in queries.items() if "(all)" in n) + queries["bounds"][1]
+    print(
+        f"  baseline: heaviest query {heaviest_name} {heaviest:.2f} s; the default page's four "
+        f"queries in sequence {page_queries:.2f} s"
+    )
+    log = s.data_dir / "bench-app" / "streamlit.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    times = browser_times(s, log)
+    for name, seconds in times.items():
+        line = f"  {name:<22} {seconds:5.2f} s ({seconds / heaviest:4.1f}x the heaviest query)"
+        if name == "first render, cold":
+            ok = seconds < TARGET_FIRST_RENDER_S
+            line += f" | target < {TARGET_FIRST_RENDER_S:g} s: {'OK' if ok else 'MISSED'}"
+        if name == "filter change, cached":
+            ok = seconds < TARGET_FILTER_CACHED_S
+            line += f" | target < {TARGET_FILTER_CACHED_S:g} s: {'OK' if ok else 'MISSED'}"
+        print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
