@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup bqemu chromium demo test lint format bench clean
+.PHONY: setup bqemu gbstats chromium demo test lint format bench clean
 
 $(STAMP): pyproject.toml uv.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ $(BQEMU_STAMP): scripts/bqemulator.sh $(STAMP)
 	bash scripts/bqemulator.sh
 
 bqemu: $(BQEMU_STAMP)
+
+# GrowthBook's gbstats for tests/stats, in its own venv (it pins numpy<2 and pandas<2).
+GBSTATS_STAMP := .venv-gbstats/.installed-stamp
+$(GBSTATS_STAMP): scripts/gbstats.sh $(STAMP)
+	bash scripts/gbstats.sh
+
+gbstats: $(GBSTATS_STAMP)
 
 # Debian's chromium for the app's browser tests (tests/app/test_browser.py, via Playwright's
 # executable_path; `playwright install` cannot download here). CI runs as root on Debian;
@@ -42,7 +49,7 @@ chromium:
 demo: setup ## generate data, run the whole pipeline on embedded DuckDB, serve the API and the app
 	$(BIN)/ecom demo
 
-test: setup bqemu chromium lint ## the whole test suite
+test: setup bqemu gbstats chromium lint ## the whole test suite
 	$(BIN)/pytest
 
 lint: setup

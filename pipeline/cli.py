@@ -129,12 +129,21 @@ def ingest(
             help="Lines per Parquet part (one streaming query each); default whole month."
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace a live month even when the new run writes nothing or quarantines more "
+            "than ECOM_MAX_QUARANTINE_SHARE (default 5%) of its lines.",
+        ),
+    ] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Parse raw CSVs into the Parquet lake and bronze.events, quarantining bad rows.
 
     Raw monthly CSVs -> Parquet lake (month partitions) + quarantine + manifest -> warehouse
-    bronze.events. Re-ingesting a month replaces it everywhere.
+    bronze.events. Re-ingesting a month replaces it everywhere, atomically; one ingestion per
+    data directory at a time (README: Ingestion).
     """
     from rich.console import Console
     from rich.table import Table
@@ -144,7 +153,14 @@ def ingest(
 
     settings = settings_for(data_dir)
     with progress() as bar:
-        manifests = run_ingest(settings, months, batch_size=batch_size, progress=bar)
+        manifests = run_ingest(
+            settings,
+            months,
+            batch_size=batch_size,
+            force=force,
+            progress=bar,
+            report=lambda line: console.print(f"[yellow]recovered:[/] {line}"),
+        )
     table = Table(title=f"ingested into {settings.lake} and {settings.warehouse_path}")
     for column in ("month", "read", "written", "quarantined", "injected", "duplicates", "seconds"):
         table.add_column(column, justify="left" if column == "month" else "right")
@@ -157,6 +173,15 @@ def ingest(
         )
     Console().print(table)
     console.print(f"manifests in {settings.manifest_dir}, quarantine in {settings.quarantine_dir}")
+    limit = settings.max_quarantine_share
+    for m in manifests:
+        share = m.rows_quarantined / m.rows_read if m.rows_read else 0.0
+        if m.forced or share > limit or m.rows_written == 0:
+            console.print(
+                f"[yellow]warning:[/] {m.month}: {m.rows_written:,} rows written, {share:.1%} "
+                f"quarantined (limit {limit * 100:g}%){' — replaced with --force' if m.forced else ''}"
+                f"; see {m.quarantine_path}"
+            )
 
 
 # --- warehouse (dbt) ---------------------------------------------------------------------
@@ -213,16 +238,21 @@ def abtest(
     target_lift: Annotated[
         float, typer.Option(help="Relative lift the sample-size figure is computed for.")
     ] = 0.05,
-    verdict_test: Annotated[
-        str, typer.Option(help="Chi-square the verdict uses: yates (the seed's) or pearson.")
-    ] = "yates",
+    revenue_margin: Annotated[
+        float,
+        typer.Option(
+            help="Non-inferiority margin of the revenue-per-user guardrail: the largest relative "
+            "fall that is acceptable (0.02 = -2%)."
+        ),
+    ] = 0.02,
     data_dir: DataDir = None,
 ) -> None:
-    """Read out the checkout experiment: did Treatment lift conversion, and how sure are we?
+    """Read out the checkout experiment: ship, do not ship, or keep running, and why.
 
-    SRM check, conversion (chi-square, lifts with intervals), revenue (Welch), power,
-    peeking-safe weekly view, segments, injected truth. Writes JSON, Markdown, PNG and HTML
-    to <data-dir>/reports/abtest.
+    Decision by a stated rule; SRM checks; conversion of users who reached the cart (primary)
+    and of all users; CUPED; guardrails; revenue; a Bayesian view; power; peeking-safe weekly
+    view; segments; injected truth. Writes JSON, Markdown, PNG and HTML to
+    <data-dir>/reports/abtest.
     """
     from pipeline.abtest import ReadoutConfig, run_abtest
     from pipeline.errors import InputError
@@ -230,8 +260,6 @@ def abtest(
 
     if correction not in ("holm", "bh"):
         raise InputError(f"--correction must be holm or bh, got {correction!r}")
-    if verdict_test not in ("yates", "pearson"):
-        raise InputError(f"--verdict-test must be yates or pearson, got {verdict_test!r}")
     try:
         config = ReadoutConfig(
             alpha=alpha,
@@ -239,13 +267,14 @@ def abtest(
             correction=correction,  # type: ignore[arg-type]
             sequential_tuning=sequential_tuning,
             target_relative_lift=target_lift,
-            verdict_test=verdict_test,  # type: ignore[arg-type]
+            revenue_margin=revenue_margin,
         )
     except ValueError as err:
         raise InputError(str(err)) from err
     settings = settings_for(data_dir)
     with progress() as bar:
         outputs = run_abtest(settings, config, progress=bar)
+    console.print(f"Decision: {outputs.readout.decision.words}", highlight=False, markup=False)
     console.print(outputs.readout.verdict, highlight=False, markup=False)
     for warning in outputs.readout.warnings:
         console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
@@ -294,19 +323,30 @@ def train(
 
 @app.command()
 @handles_errors
-def score(data_dir: DataDir = None) -> None:
+def score(
+    model_id: Annotated[
+        str | None,
+        typer.Option(help="Score with this model version (`ecom models list`); default: current."),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
     """Score every cart session in plain SQL (gold.cart_session_scores).
 
-    DuckDB: installs predict_abandonment() compiled from the current model's trees; BigQuery:
-    ML.PREDICT. Then builds the dbt model.
+    Installs predict_abandonment() compiled from the model's trees (DuckDB: a macro over a
+    lookup table; BigQuery: a function in the gold dataset; a BigQuery ML model keeps
+    ML.PREDICT), then builds the dbt model: one row per (session, model), re-scoring replaces
+    the model's own rows.
     """
     from pipeline.model.sql_scoring import score_warehouse
 
     settings = settings_for(data_dir)
-    result = score_warehouse(settings, show_progress=True)
+    run = score_warehouse(settings, model_id=model_id, show_progress=True)
+    scorer = "ML.PREDICT" if run.scorer == "ml_predict" else "predict_abandonment()"
     console.print(
-        f"gold.cart_session_scores built ({result.count('model')} model, "
-        f"{result.count('test')} tests passed) in {result.elapsed_seconds:.1f} s"
+        f"gold.cart_session_scores built with {run.model_id} via {scorer} "
+        f"({run.build.count('model')} model, {run.build.count('test')} tests passed) "
+        f"in {run.build.elapsed_seconds:.1f} s",
+        highlight=False,
     )
 
 
@@ -397,6 +437,20 @@ def demo(
     scale: Annotated[
         float, typer.Option(help="Data size relative to the real set (1.0 = 20.7M events).")
     ] = DEMO_SCALE,
+    uplift_rate: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of Treatment cart events injected as purchases (0 = an A/A test; "
+            "env ECOM_UPLIFT_RATE, default 0.05)."
+        ),
+    ] = None,
+    experiment_start: Annotated[
+        str | None,
+        typer.Option(
+            help="First day of the experiment, YYYY-MM-DD; earlier events are the pre-period "
+            "(env ECOM_EXPERIMENT_START, default the data's first day)."
+        ),
+    ] = None,
     data_dir: DataDir = None,
     serve: Annotated[
         bool,
@@ -409,7 +463,22 @@ def demo(
     generate, ingest, warehouse, abtest, train, score, explain. Each stage is idempotent, so
     re-running replaces rather than duplicates. --no-serve stops after the last stage.
     """
+    import os
     import time
+
+    from pipeline.errors import InputError
+
+    # The experiment settings reach every stage as the environment they read (ECOM_*).
+    for name, value in (
+        ("ECOM_UPLIFT_RATE", uplift_rate),
+        ("ECOM_EXPERIMENT_START", experiment_start),
+    ):
+        if value is not None:
+            os.environ[name] = str(value)
+    try:
+        settings_for(data_dir)
+    except ValueError as err:
+        raise InputError(f"Invalid experiment settings: {err}") from err
 
     stages: list[tuple[str, Callable[[], object]]] = [
         ("generate", lambda: generate(scale=scale, data_dir=data_dir)),

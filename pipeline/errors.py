@@ -29,3 +29,15 @@ class ModelError(EcomError):
     """A model artifact is missing, corrupt, or does not match the feature contract."""
 
     exit_code = 5
+
+
+class StorageError(EcomError):
+    """A folder or disk cannot be read or written (permissions, read-only, full)."""
+
+    exit_code = 6
+
+
+class BusyError(EcomError):
+    """Another run holds the data directory (e.g. a second `ecom ingest`)."""
+
+    exit_code = 7

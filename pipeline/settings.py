@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipeline.experiment import UPLIFT_RATE, Experiment
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt"
@@ -66,6 +69,31 @@ class Settings(BaseSettings):
         description="Base URL of the scoring API, as the app calls it.",
     )
     seed: int = 42
+    # The experiment (pipeline.experiment.Experiment): recorded in every ingest manifest.
+    uplift_rate: float = Field(
+        default=UPLIFT_RATE,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Share of Treatment cart events injected as purchases; 0 = an A/A test.",
+    )
+    experiment_start: date | None = Field(
+        default=None,
+        description="First UTC day of the experiment (YYYY-MM-DD); earlier events are the "
+        "pre-period (no injection, CUPED covariates). Default: the data's first day.",
+    )
+
+    @property
+    def experiment(self) -> Experiment:
+        return Experiment(uplift_rate=self.uplift_rate, start=self.experiment_start)
+
+    max_quarantine_share: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="Ingestion refuses to replace a live month when the new run quarantines more "
+        "than this share of its lines (or writes none), unless --force.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -96,6 +124,11 @@ class Settings(BaseSettings):
     @property
     def manifest_dir(self) -> Path:
         return self.data_dir / "manifests"
+
+    @property
+    def ingest_state_dir(self) -> Path:
+        """The ingestion lock and the journals of months being committed."""
+        return self.data_dir / ".ingest"
 
     @property
     def warehouse_path(self) -> Path:

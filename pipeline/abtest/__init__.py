@@ -1,7 +1,8 @@
 """`ecom abtest`: the experiment readout on the gold layer.
 
 queries (SQL -> sufficient statistics) -> readout (pipeline.stats) -> report (JSON, Markdown)
-and plots (PNG, HTML), written to settings.reports_dir / "abtest".
+and plots (PNG, HTML), written to settings.reports_dir / "abtest". The dashboard calls
+`compute_readout` (with its filters as `where`) or `build_readout` on statistics it has.
 """
 
 from __future__ import annotations
@@ -11,11 +12,20 @@ from pathlib import Path
 
 from pipeline.abtest import plots, queries, report
 from pipeline.abtest.readout import Readout, ReadoutConfig, build_readout
+from pipeline.abtest.recorded import recorded_experiment, start_mismatch
 from pipeline.errors import WarehouseError
+from pipeline.experiment import Experiment
 from pipeline.settings import Settings
 from pipeline.warehouse import Warehouse, connect
 
-__all__ = ["AbtestOutputs", "Readout", "ReadoutConfig", "compute_readout", "run_abtest"]
+__all__ = [
+    "AbtestOutputs",
+    "Readout",
+    "ReadoutConfig",
+    "build_readout",
+    "compute_readout",
+    "run_abtest",
+]
 
 STEPS = ("query the gold layer", "compute the statistics", "write reports and plots")
 
@@ -42,14 +52,35 @@ def _query(wh: Warehouse, sql: str, what: str):
         ) from err
 
 
-def compute_readout(wh: Warehouse, config: ReadoutConfig) -> Readout:
-    """Three queries on the gold layer, then the maths in Python."""
-    totals = queries.totals_from_frame(
-        _query(wh, queries.group_totals_sql(wh, config.winsorize_at), "group totals")
+def compute_readout(
+    wh: Warehouse,
+    config: ReadoutConfig,
+    experiment: Experiment | None = None,
+    *,
+    where: str | None = None,
+    settings_source: str = "settings",
+    warnings: tuple[str, ...] = (),
+) -> Readout:
+    """Four aggregate queries on gold.fct_experiment_users, then the maths in Python.
+
+    `where` filters users by columns known at entry (the dashboard's filters)."""
+    experiment = experiment or Experiment()
+    stats = queries.stats_from_frames(
+        _query(wh, queries.totals_sql(wh, config.winsorize_at, where), "group totals"),
+        _query(wh, queries.window_sql(wh, where), "experiment window"),
     )
-    weekly = queries.weekly_from_frame(_query(wh, queries.weekly_sql(wh), "weekly"))
-    segments = queries.segments_from_frame(_query(wh, queries.segments_sql(wh), "segments"))
-    return build_readout(totals, weekly, segments, config)
+    weekly = queries.weekly_from_frame(_query(wh, queries.weekly_sql(wh, where), "weekly"))
+    segments = queries.segments_from_frame(_query(wh, queries.segments_sql(wh, where), "segments"))
+    notes = (*warnings, *start_mismatch(experiment, stats.start))
+    return build_readout(
+        stats,
+        weekly,
+        segments,
+        config,
+        experiment,
+        "manifests" if settings_source == "manifests" else "settings",
+        notes,
+    )
 
 
 def run_abtest(
@@ -65,7 +96,14 @@ def run_abtest(
             progress.update(task, completed=i, description=STEPS[min(i, len(STEPS) - 1)])
 
     step(0)
-    readout = compute_readout(connect(settings), config)
+    experiment, source, warnings = recorded_experiment(settings.manifest_dir, settings.experiment)
+    readout = compute_readout(
+        connect(settings),
+        config,
+        experiment,
+        settings_source=source,
+        warnings=tuple(warnings),
+    )
     step(2)
     outputs = AbtestOutputs(
         readout=readout,

@@ -20,7 +20,7 @@ COLORS = {"control": "#7f7f7f", "treatment": "#1f77b4"}
 def _group_bars(readout: Readout) -> list[tuple[str, float, float]]:
     """(group, rate, half-width of the per-group normal interval) in percent."""
     z = float(special.ndtri(1 - readout.config.alpha / 2))
-    c = readout.conversion
+    c = readout.primary.conversion
     return [
         (name, p.mean * 100, z * p.std_error * 100)
         for name, p in zip(GROUPS, (c.control, c.treatment), strict=True)
@@ -50,8 +50,8 @@ def conversion_png(readout: Readout, path: Path) -> Path:
     )
     level = round((1 - readout.config.alpha) * 100)
     ax.set_ylabel(f"conversion, % (error bars: {level}% CI)")
-    ax.set_title("Conversion by group")
-    if readout.conversion.message != "ok":
+    ax.set_title("Conversion of users who reached the cart")
+    if readout.primary.conversion.message != "ok":
         ax.text(0.5, 0.5, "no comparison possible", transform=ax.transAxes, ha="center")
     fig.tight_layout()
     fig.savefig(path)

@@ -1,41 +1,48 @@
 """The readout: every comparison of the experiment, computed from the queries' sufficient
-statistics. Pure functions of counts, so tests drive them without a warehouse too."""
+statistics. Pure functions of counts (`build_readout`), so the dashboard and the tests drive
+them without a warehouse too."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
+from typing import Literal
 
-from pipeline.abtest.queries import GroupTotals, SegmentCounts, WeeklyCounts
-from pipeline.experiment import CONTROL, TREATMENT
+from pipeline.abtest.decision import Decision, decide
+from pipeline.abtest.queries import ExperimentStats, GroupStats, SegmentCounts, WeeklyCounts
+from pipeline.experiment import CONTROL, HYPOTHESIS, TREATMENT, Experiment
+from pipeline.stats.bayesian import BayesianResult, compare_bayesian
+from pipeline.stats.cuped import CupedResult, compare_adjusted
 from pipeline.stats.frequentist import (
-    ChiSquareVariant,
     ConversionResult,
     MeanResult,
     compare_conversion,
     compare_means,
+    compare_ratios,
 )
+from pipeline.stats.guardrails import GuardrailResult, adjust_guardrails, guardrail
 from pipeline.stats.models import MESSAGES, MessageCode
 from pipeline.stats.multiple import CORRECTION_NAMES, Correction, adjust
 from pipeline.stats.power import PowerResult, power_analysis
 from pipeline.stats.sequential import DEFAULT_TUNING, SequentialResult, conversion_looks
 from pipeline.stats.srm import SRM_ALPHA, SrmResult, srm_test
 
-SCHEMA_VERSION = "1.0"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Major.minor: a minor version only adds fields; readers check the major (pipeline.abtest.document).
+SCHEMA_VERSION = "2.0"
+PRIMARY_LABEL = "Conversion of users who reached the cart"
 
 
 @dataclass(frozen=True)
 class ReadoutConfig:
     alpha: float = 0.05
     srm_alpha: float = SRM_ALPHA
-    verdict_test: ChiSquareVariant = "yates"
     power: float = 0.8
     target_relative_lift: float = 0.05
     winsorize_at: float | None = None
     correction: Correction = "holm"
     sequential_tuning: float = DEFAULT_TUNING
+    revenue_margin: float = 0.02  # revenue per user may not fall by more than this share
 
     def __post_init__(self) -> None:
         """Reject bad settings here, so every caller (CLI, app, tests) gets the check. NaN
@@ -48,12 +55,13 @@ class ReadoutConfig:
             "target_relative_lift": self.target_relative_lift,
             "sequential_tuning": self.sequential_tuning,
             "winsorize_at": self.winsorize_at,
+            "revenue_margin": self.revenue_margin,
         }
         for name, value in numbers.items():
             if value is not None and not (isinstance(value, int | float) and math.isfinite(value)):
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
-        if not 0 < self.alpha < 1:
-            raise ValueError("alpha must be between 0 and 1 (e.g. 0.05)")
+        if not 0 < self.alpha < 0.5:
+            raise ValueError("alpha must be between 0 and 0.5 (e.g. 0.05)")
         if not 0 < self.srm_alpha < 1:
             raise ValueError("srm_alpha must be between 0 and 1 (e.g. 0.001)")
         if self.winsorize_at is not None and not 0.5 <= self.winsorize_at < 1:
@@ -66,12 +74,31 @@ class ReadoutConfig:
             raise ValueError(
                 "the target relative lift must be non-zero and above -100% (e.g. 0.05 for +5%)"
             )
-        if self.verdict_test not in ("yates", "pearson"):
-            raise ValueError(f"verdict_test must be yates or pearson, got {self.verdict_test!r}")
+        if not 0 <= self.revenue_margin < 1:
+            raise ValueError("revenue_margin is a share in [0, 1) (e.g. 0.02 for -2%)")
         if self.correction not in CORRECTION_NAMES:
             raise ValueError(
                 f"correction must be one of {', '.join(CORRECTION_NAMES)}, got {self.correction!r}"
             )
+
+
+@dataclass(frozen=True)
+class ExperimentInfo:
+    """What was tested, when, and with which settings (as recorded at ingestion)."""
+
+    uplift_rate: float
+    start_setting: str | None  # the start day ingestion used (None: the data's first day)
+    injection_seed: str
+    settings_source: Literal["manifests", "settings"]
+    start: str | None  # the first day as the warehouse built it
+    end: str | None  # the data's last day
+    days: int | None
+    has_pre_period: bool
+    hypothesis: str = HYPOTHESIS
+
+    @property
+    def is_aa(self) -> bool:
+        return self.uplift_rate == 0
 
 
 @dataclass(frozen=True)
@@ -82,6 +109,7 @@ class InjectedTruth:
     without the redesign, so (with - without) is the true absolute effect in the sample.
     """
 
+    population: str
     treatment_rate: float
     treatment_rate_without_injection: float
     control_injected_converters: int
@@ -104,40 +132,57 @@ class SegmentResult:
 
 
 @dataclass(frozen=True)
-class Readout:
-    config: ReadoutConfig
+class Population:
+    """One analysed population: its SRM check and conversion comparison."""
+
+    name: str
+    description: str
     srm: SrmResult
     conversion: ConversionResult
-    revenue: MeanResult
+
+
+@dataclass(frozen=True)
+class Readout:
+    config: ReadoutConfig
+    experiment: ExperimentInfo
+    decision: Decision
+    primary: Population  # users who reached the cart
+    all_users: Population
+    cuped: CupedResult  # primary conversion with pre-period conversion as covariate
+    revenue: MeanResult  # revenue per user, all users
+    revenue_cuped: CupedResult
     revenue_winsorized: MeanResult | None
     revenue_cap: float | None
-    order_value: MeanResult
+    revenue_per_order: MeanResult
+    revenue_per_item: MeanResult
+    guardrails: tuple[GuardrailResult, ...]
+    bayesian: dict[str, BayesianResult]
     power: PowerResult
     sequential: SequentialResult
     week_ends: tuple[str, ...]
     segments: tuple[SegmentResult, ...]
     truth: InjectedTruth
+    truth_all_users: InjectedTruth
     verdict: str
     warnings: tuple[str, ...] = field(default_factory=tuple)
     schema_version: str = SCHEMA_VERSION
 
 
 def injected_truth(
-    control: GroupTotals, treatment: GroupTotals, conversion: ConversionResult, alpha: float
+    population: str, control: GroupStats, treatment: GroupStats, conversion: ConversionResult
 ) -> InjectedTruth:
-    with_injection = treatment.conversion
-    without = treatment.conversion_without_injection
-    control_injected = control.conversion.successes - control.conversion_without_injection.successes
-    placebo = compare_conversion(
-        control.conversion_without_injection, without, alpha, conversion.verdict_test
-    )
+    with_injection = treatment.proportion
+    without = treatment.proportion_without_injection
+    control_injected = control.proportion.successes - control.converters_without_injection
+    placebo = compare_conversion(control.proportion_without_injection, without, conversion.alpha)
     if with_injection.n == 0:
         return InjectedTruth(
-            0.0, 0.0, control_injected, None, None, None, None, placebo, "empty_group"
+            population, 0.0, 0.0, control_injected, None, None, None, None, placebo, "empty_group"
         )
     absolute = with_injection.mean - without.mean
     relative = absolute / without.mean if without.mean > 0 else None
     return InjectedTruth(
+        population,
         with_injection.mean,
         without.mean,
         control_injected,
@@ -161,7 +206,7 @@ def segment_results(
         if seg.control is None or seg.treatment is None:
             compared.append((seg, None, "missing_group"))
             continue
-        result = compare_conversion(seg.control, seg.treatment, config.alpha, config.verdict_test)
+        result = compare_conversion(seg.control, seg.treatment, config.alpha)
         compared.append((seg, result, result.message))
     testable = [r.p_value for _, r, _ in compared if r is not None and r.p_value is not None]
     adjusted = iter(adjust(testable, config.correction).tolist())
@@ -170,139 +215,180 @@ def segment_results(
         p = next(adjusted) if result is not None and result.p_value is not None else None
         out.append(
             SegmentResult(
-                seg.dimension,
-                seg.segment,
-                result,
-                p,
-                p is not None and p < config.alpha,
-                message,
+                seg.dimension, seg.segment, result, p, p is not None and p < config.alpha, message
             )
         )
     return tuple(out)
 
 
-def _pct(x: float) -> str:
-    return f"{x * 100:.2f}%"
-
-
-def _p(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
-def verdict_sentence(
-    conversion: ConversionResult, srm: SrmResult, power: PowerResult, alpha: float
-) -> str:
-    """The one sentence a product manager reads first."""
-    if conversion.message != "ok":
-        return f"No verdict: {MESSAGES[conversion.message]}."
-    if srm.flagged:
-        return (
-            "Do not act on this experiment: the groups are not split as designed (sample ratio "
-            f"mismatch, {_p(srm.p_value)}), so its results cannot be trusted."
-        )
-    c, t = conversion.control.mean, conversion.treatment.mean
-    test = "Yates-corrected chi-square" if conversion.verdict_test == "yates" else "chi-square"
-    abs_lift = conversion.absolute
-    assert abs_lift is not None and conversion.p_value is not None
-    level = round((1 - alpha) * 100)
-    ci = f"{level}% CI {abs_lift.ci.lower * 100:+.2f} to {abs_lift.ci.upper * 100:+.2f} pp"
-    rel = f", {conversion.relative.estimate * 100:+.1f}%" if conversion.relative is not None else ""
-    if conversion.significant:
-        direction = "raised" if abs_lift.estimate > 0 else "lowered"
-        return (
-            f"Treatment {direction} conversion from {_pct(c)} to {_pct(t)} "
-            f"({abs_lift.estimate * 100:+.2f} pp{rel}; {ci}; {test} {_p(conversion.p_value)})."
-        )
-    mde = (
-        f"; with this sample a lift of {power.mde_absolute * 100:.2f} pp or more would have "
-        f"been detected {power.power:.0%} of the time"
-        if power.mde_absolute is not None
-        else ""
-    )
-    return (
-        f"No detectable difference in conversion: {_pct(c)} in Control vs {_pct(t)} in Treatment "
-        f"({ci}; {test} {_p(conversion.p_value)}){mde}."
-    )
-
-
-def _utc_day(microseconds: int) -> date:
-    return (EPOCH + timedelta(microseconds=microseconds)).date()
-
-
-def week_end_labels(weekly: WeeklyCounts) -> tuple[str, ...]:
-    """The last day each look covers. Every look but the last is a full week; the last ends
-    with the data (its week is usually cut short), and holds every user and converter."""
-    if weekly.started_us is None or not weekly.looks:
+def week_end_labels(start: date | None, end: date | None, looks: int) -> tuple[str, ...]:
+    """The last day each look covers: full weeks from the start day, the last one cut short by
+    the end of the data (it holds every user and converter)."""
+    if start is None or looks == 0:
         return ()
-    start = _utc_day(weekly.started_us)
-    ends = [start + timedelta(days=7 * (w + 1) - 1) for w in range(len(weekly.looks))]
-    if weekly.ended_us is not None:
-        last_week_start = start + timedelta(days=7 * (len(ends) - 1))
-        ends[-1] = max(_utc_day(weekly.ended_us), last_week_start)
+    ends = [start + timedelta(days=7 * (w + 1) - 1) for w in range(looks)]
+    if end is not None:
+        ends[-1] = max(end, start + timedelta(days=7 * (looks - 1)))
     return tuple(day.isoformat() for day in ends)
 
 
+def experiment_info(
+    experiment: Experiment, source: Literal["manifests", "settings"], stats: ExperimentStats
+) -> ExperimentInfo:
+    start, end = stats.start, stats.end
+    days = (end - start).days + 1 if start is not None and end is not None else None
+    has_pre = any(g.returning > 0 for g in stats.groups.values())
+    return ExperimentInfo(
+        uplift_rate=experiment.uplift_rate,
+        start_setting=None if experiment.start is None else experiment.start.isoformat(),
+        injection_seed=experiment.injection_seed,
+        settings_source=source,
+        start=None if start is None else start.isoformat(),
+        end=None if end is None else end.isoformat(),
+        days=days,
+        has_pre_period=has_pre or experiment.start is not None,
+    )
+
+
 def build_readout(
-    totals: dict[str, GroupTotals],
+    stats: ExperimentStats,
     weekly: WeeklyCounts,
     segments: list[SegmentCounts],
     config: ReadoutConfig,
+    experiment: Experiment | None = None,
+    settings_source: Literal["manifests", "settings"] = "settings",
+    warnings: tuple[str, ...] = (),
 ) -> Readout:
-    control, treatment = totals[CONTROL], totals[TREATMENT]
-    srm = srm_test([control.conversion.n, treatment.conversion.n], alpha=config.srm_alpha)
-    conversion = compare_conversion(
-        control.conversion, treatment.conversion, config.alpha, config.verdict_test
+    """Every comparison from the sufficient statistics (no warehouse needed)."""
+    experiment = experiment or Experiment()
+    info = experiment_info(experiment, settings_source, stats)
+    alpha = config.alpha
+    ec, et = stats.group("exposed", CONTROL), stats.group("exposed", TREATMENT)
+    ac, at = stats.group("all", CONTROL), stats.group("all", TREATMENT)
+
+    def population(name: str, description: str, c: GroupStats, t: GroupStats) -> Population:
+        return Population(
+            name,
+            description,
+            srm_test([c.users, t.users], alpha=config.srm_alpha),
+            compare_conversion(c.proportion, t.proportion, alpha),
+        )
+
+    primary = population(
+        "exposed",
+        "users with at least one cart event in the experiment (counted before the injection)",
+        ec,
+        et,
     )
-    revenue = compare_means(control.revenue, treatment.revenue, config.alpha)
+    all_users = population("all", "every user with a session in the experiment", ac, at)
+    truth = injected_truth("exposed", ec, et, primary.conversion)
+    truth_all = injected_truth("all", ac, at, all_users.conversion)
+    power = power_analysis(
+        ec.proportion.mean,
+        ec.users,
+        et.users,
+        alpha,
+        config.power,
+        config.target_relative_lift,
+        "wald",
+        truth.absolute,
+    )
+    has_pre = info.has_pre_period
+    cuped = compare_adjusted(ec.conversion, et.conversion, alpha, has_pre_period=has_pre)
+    revenue_cuped = compare_adjusted(ac.revenue, at.revenue, alpha, has_pre_period=has_pre)
+    revenue = revenue_cuped.unadjusted
     winsorized = (
-        compare_means(control.revenue_winsorized, treatment.revenue_winsorized, config.alpha)
+        compare_means(ac.revenue_capped, at.revenue_capped, alpha)
         if config.winsorize_at is not None
         else None
     )
-    order_value = compare_means(control.order_value, treatment.order_value, config.alpha)
-    power = power_analysis(
-        control.conversion.mean,
-        control.conversion.n,
-        treatment.conversion.n,
-        config.alpha,
-        config.power,
-        config.target_relative_lift,
-        config.verdict_test,
+    guardrails = adjust_guardrails(
+        [
+            guardrail(
+                "revenue_per_user",
+                "revenue per user",
+                revenue,
+                "increase",
+                margin=config.revenue_margin,
+            ),
+            guardrail(
+                "remove_from_cart_rate",
+                "remove-from-cart rate",
+                compare_ratios(ec.removes_per_cart, et.removes_per_cart, alpha),
+                "decrease",
+            ),
+            guardrail(
+                "sessions_per_user",
+                "sessions per user",
+                compare_means(ac.sessions.metric, at.sessions.metric, alpha),
+                "increase",
+            ),
+        ]
     )
-    sequential = conversion_looks(weekly.looks, config.alpha, config.sequential_tuning)
-    truth = injected_truth(control, treatment, conversion, config.alpha)
-    warnings = []
-    if srm.warning:
-        warnings.append(srm.warning)
-    if conversion.message != "ok":
-        warnings.append(f"Conversion: {MESSAGES[conversion.message]}.")
+    bayesian = {
+        "conversion": compare_bayesian(ec.proportion, et.proportion, alpha),
+        "revenue_per_user": compare_bayesian(ac.revenue.metric, at.revenue.metric, alpha),
+    }
+    sequential = conversion_looks(weekly.looks, alpha, config.sequential_tuning)
+    decision = decide(
+        primary.conversion,
+        [("users who reached the cart", primary.srm), ("all users", all_users.srm)],
+        guardrails,
+        power,
+        PRIMARY_LABEL,
+    )
+    notes = list(warnings)
+    for pop in (primary, all_users):
+        if pop.srm.warning:
+            notes.append(f"{pop.description.capitalize()}: {pop.srm.warning}")
+    if primary.conversion.message != "ok":
+        notes.append(f"Primary metric: {MESSAGES[primary.conversion.message]}.")
     if sequential.message != "ok":
-        warnings.append(f"Weekly view: {MESSAGES[sequential.message]}.")
-    if truth.control_injected_converters:
-        warnings.append(
-            f"{truth.control_injected_converters} Control users converted only through injected "
-            "purchases: the injection should touch Treatment alone; check ingestion."
+        notes.append(f"Weekly view: {MESSAGES[sequential.message]}.")
+    if truth_all.control_injected_converters:
+        notes.append(
+            f"{truth_all.control_injected_converters} Control users converted only through "
+            "injected purchases: the injection should touch Treatment alone; check ingestion."
         )
-    for metric, result in (("Revenue per user", revenue), ("Average order value", order_value)):
+    if experiment.is_aa and truth_all.absolute:
+        notes.append(
+            "The experiment is recorded as an A/A test (uplift rate 0) but the data holds "
+            "injected purchases: re-ingest with the settings you meant."
+        )
+    if config.winsorize_at is not None and stats.cap_units < 100:
+        notes.append(
+            f"The revenue cap is a percentile of only {stats.cap_units} users with revenue: "
+            "treat the winsorized figure as rough."
+        )
+    for metric, result in (
+        ("Revenue per user", revenue),
+        ("Revenue per order", compare_ratios(ac.revenue_per_order, at.revenue_per_order, alpha)),
+    ):
         if result.message != "ok":
-            warnings.append(f"{metric}: {MESSAGES[result.message]}.")
+            notes.append(f"{metric}: {MESSAGES[result.message]}.")
     return Readout(
         config=config,
-        srm=srm,
-        conversion=conversion,
+        experiment=info,
+        decision=decision,
+        primary=primary,
+        all_users=all_users,
+        cuped=cuped,
         revenue=revenue,
+        revenue_cuped=revenue_cuped,
         revenue_winsorized=winsorized,
-        revenue_cap=control.revenue_cap
-        if control.revenue_cap is not None
-        else treatment.revenue_cap,
-        order_value=order_value,
+        revenue_cap=stats.revenue_cap,
+        revenue_per_order=compare_ratios(ac.revenue_per_order, at.revenue_per_order, alpha),
+        revenue_per_item=compare_ratios(ac.revenue_per_item, at.revenue_per_item, alpha),
+        guardrails=guardrails,
+        bayesian=bayesian,
         power=power,
         sequential=sequential,
-        week_ends=week_end_labels(weekly),
+        week_ends=week_end_labels(stats.start, stats.end, len(weekly.looks)),
         segments=segment_results(segments, config),
         truth=truth,
-        verdict=verdict_sentence(conversion, srm, power, config.alpha),
-        warnings=tuple(warnings),
+        truth_all_users=truth_all,
+        verdict=decision.headline,
+        warnings=tuple(notes),
     )
 
 

@@ -1,7 +1,8 @@
 """Ingestion: raw monthly CSVs -> Parquet lake, quarantine and manifests -> bronze.events.
 
-sources (find, check and scan raw files), transforms (parse, quarantine, bucket, inject),
-manifest (row accounting), run (the per-month orchestration).
+sources (month names, file checks, the one open input), transforms (parse, quarantine, bucket,
+inject), manifest (row accounting), commit (lock, journal, swaps, recovery), storage (file
+system failures as messages), run (the per-month orchestration).
 """
 
 from pipeline.ingest.manifest import Manifest

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from pipeline.errors import DataContractError
+from pipeline.experiment import DEFAULT_EXPERIMENT
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,12 @@ class Manifest:
     batch_size: int | None
     ingested_at: str
     timings_seconds: dict[str, float] = field(default_factory=dict)
+    # The experiment settings the month was injected with (pipeline.experiment.Experiment as a
+    # dict). Manifests written before the field existed were all ingested with the seed's.
+    experiment: dict[str, object] = field(default_factory=DEFAULT_EXPERIMENT.to_dict)
+    # Fields added later have defaults, so older manifests stay readable.
+    run_id: str = ""  # the commit protocol's run id (the journal's and staging folders' name)
+    forced: bool = False  # replaced a live month despite the refusal rule (`--force`)
 
     def accounting_problems(self) -> list[str]:
         """read = written + quarantined, and the per-reason and per-group breakdowns agree.
@@ -74,14 +81,15 @@ class Manifest:
                 f"{self.month}` and report the manifest if it persists."
             )
 
-    def write(self, directory: Path) -> Path:
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{self.month}.json"
-        tmp = path.with_suffix(".json.tmp")
+    def write_to(self, path: Path) -> Path:
+        """Atomically (temp file + rename in the same folder)."""
+        tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
         tmp.replace(path)
         return path
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
-        return cls(**json.loads(path.read_text()))
+        """Fields this version does not know (written by a newer one) are ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})

@@ -1,103 +1,246 @@
-"""Compile a booster's trees into one SQL expression, so analysts can score in plain SQL.
+"""Score in plain SQL, exactly as the booster does, on DuckDB and on BigQuery.
 
-Written by hand because no maintained library emits SQL that matches xgboost bit for bit on
-DuckDB (m2cgen has no SQL target). Matching rules, each one checked by tests/model:
-- margin = intercept + sum of leaf values; binary:logistic's intercept is logit(base_score)
-  (xgboost 3.x stores base_score as a probability); multi:softprob adds the same base to every
-  class, which cancels in the softmax.
-- a split sends x left when x < threshold (strict), in float32: the input is cast to FLOAT and
-  compared with the threshold's exact float32 value; a missing (NULL) input takes the default
-  branch recorded in the tree.
-- leaves are summed in DOUBLE, so the result matches Booster.predict to about 1e-7.
+Two compilations of the same trees (pipeline/model/tree_grid.py has the matching rules):
+
+- DuckDB, the fast path: `predict_abandonment(total_views, total_carts,
+  session_duration_minutes, experiment_group)`, a macro over one lookup table. The trees cut
+  each feature at their thresholds and the model is constant on every cell of that grid, so a
+  short binary search per feature (a few CASE levels) finds the row's cell and one lookup in
+  `predict_abandonment_cells` gives its margin: ~25 comparisons and a hash join instead of a
+  hundred nested trees (~400 CASE levels), which made SQL 8x slower than the booster.
+- GoogleSQL: `bigquery_function_sql`, one self-contained function in the gold dataset whose
+  body sums the trees as nested CASEs (BigQuery scales it out; it needs no table, and a
+  table-backed function could not be checked by the analyzer on its own).
+
+Written by hand because no maintained library emits SQL that matches xgboost bit for bit
+(m2cgen has no SQL target). Both forms compare doubles with each threshold's float32 edge
+(never a FLOAT cast), send NULL and NaN down the default branch (a BigQuery ML export imputes
+them with its metadata mean instead, like the loader) and sum leaves in DOUBLE.
 """
 
 from __future__ import annotations
 
-import json
-import math
+import re
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from pipeline.errors import ModelError
-from pipeline.model.artifact import LoadedModel
+from pipeline.errors import ModelError, WarehouseError
 from pipeline.model.dataset import group_code_sql
 from pipeline.model.features import CONTRACT, FEATURES, GROUP_CODES
+from pipeline.model.tree_grid import (
+    MAX_GRID_CELLS,
+    GridPart,
+    Leaf,
+    MarginModel,
+    Node,
+    grid_parts,
+    margin_model,
+)
 
-MACRO_NAME = "predict_abandonment"
-# For analysts' SQL on DuckDB. Not the dbt Jinja macro abandonment_group_case(), which renders
-# the same encoding from the `abandonment_model` var on either engine.
+if TYPE_CHECKING:
+    from pipeline.model.artifact import LoadedModel
+    from pipeline.settings import Settings
+    from pipeline.warehouse.build import BuildResult
+
+Dialect = Literal["duckdb", "bigquery"]
+
+MACRO_NAME = "predict_abandonment"  # the DuckDB macro and the BigQuery function
+CELLS_TABLE = "predict_abandonment_cells"  # DuckDB: the macro's lookup table (key, margin)
+# For analysts' SQL on either engine. Not the dbt Jinja macro abandonment_group_case(), which
+# renders the same encoding from the `abandonment_model` var.
 GROUP_MACRO_NAME = "abandonment_group_code"
-# The dbt var through which `ecom score` hands the contract to dbt/macros/scoring/.
+MODEL_ID_MACRO_NAME = "abandonment_model_id"  # which model predict_abandonment() computes
+# The dbt var through which `ecom score` hands the contract and the model to dbt/macros/scoring/.
 DBT_VAR = "abandonment_model"
+# How the dbt model scores: the installed macro/function, or BigQuery ML's ML.PREDICT.
+SCORER_SQL = "sql"
+SCORER_ML_PREDICT = "ml_predict"
+# A margin beyond this saturates the sigmoid in double; BigQuery's exp() fails past ~709.
+_MARGIN_CLAMP = 700.0
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def _literal(value: float) -> str:
-    """A float32 value as a DOUBLE literal that round-trips exactly (scientific notation)."""
-    return f"{float(np.float32(value)):.17e}"
+    """A DOUBLE literal that round-trips exactly on both engines (a plain 0.1 is a DECIMAL in
+    DuckDB)."""
+    return f"{float(value):.17e}"
 
 
-def _tree_sql(node: dict[str, Any], inputs: Sequence[str]) -> str:
-    if "leaf" in node:
-        return _literal(node["leaf"])
-    children = {child["nodeid"]: child for child in node["children"]}
-    column = inputs[int(node["split"].lstrip("f"))]
-    yes = _tree_sql(children[node["yes"]], inputs)
-    no = _tree_sql(children[node["no"]], inputs)
-    missing = yes if node["missing"] == node["yes"] else no
-    threshold = _literal(node["split_condition"])
+def _is_missing(x: str, dialect: Dialect) -> str:
+    return f"{x} is null or {'isnan' if dialect == 'duckdb' else 'is_nan'}({x})"
+
+
+def _sigmoid(margin: str, dialect: Dialect) -> str:
+    if dialect == "bigquery":
+        margin = f"greatest({-_MARGIN_CLAMP}, least({_MARGIN_CLAMP}, {margin}))"
+    return f"(1.0 / (1.0 + exp(-({margin}))))"
+
+
+def _model_id(model: LoadedModel) -> str:
+    if not _SAFE_ID.fullmatch(model.model_id or ""):
+        raise ModelError(f"{model.path}: model id {model.model_id!r} cannot be written into SQL.")
+    return model.model_id
+
+
+def _check_contract(model: LoadedModel) -> None:
+    if tuple(model.feature_names) != FEATURES:
+        raise ModelError(
+            f"{model.path}: predict_abandonment's signature is the feature contract {FEATURES}."
+        )
+
+
+def _missing_goes_yes(model: LoadedModel, feature: int, edge: float, default_yes: bool) -> bool:
+    """Where a missing input goes: the tree's default branch, or where the mean goes for a
+    BigQuery ML export that imputes (float32(mean) < t is mean < edge)."""
+    mean = model.columns[feature].mean
+    return default_yes if mean is None else mean < edge
+
+
+# ----------------------------------------------------------------------------- per-tree SQL
+
+
+def _tree_sql(node: Node, model: LoadedModel, inputs: Sequence[str], dialect: Dialect) -> str:
+    if isinstance(node, Leaf):
+        return _literal(node.value)
+    x = inputs[node.feature]
+    condition = f"{x} < {_literal(node.edge)}"
+    # NULL and NaN fail `x < edge` on both engines, so they fall to `no` unaided.
+    if _missing_goes_yes(model, node.feature, node.edge, node.missing_yes):
+        condition += f" or {_is_missing(x, dialect)}"
+    yes = _tree_sql(node.yes, model, inputs, dialect)
+    no = _tree_sql(node.no, model, inputs, dialect)
+    return f"case when {condition} then {yes} else {no} end"
+
+
+def _balanced_sum(terms: Sequence[str]) -> str:
+    """a + b + c + ... as a balanced tree of additions: a left-deep chain of 100 trees nests
+    100 levels deep, past what analyzers (and protobuf's parse of their output) accept."""
+    if len(terms) == 1:
+        return terms[0]
+    middle = len(terms) // 2
+    return f"({_balanced_sum(terms[:middle])}\n    + {_balanced_sum(terms[middle:])})"
+
+
+def _margin_sql(model: LoadedModel, inputs: Sequence[str], dialect: Dialect) -> str:
+    margin: MarginModel = margin_model(model)
+    terms = [_literal(margin.intercept)]
+    for tree, sign in zip(margin.trees, margin.signs, strict=True):
+        tree_sql = _tree_sql(tree, model, inputs, dialect)
+        terms.append(tree_sql if sign > 0 else f"-({tree_sql})")
+    return _balanced_sum(terms)
+
+
+def compile_expression(
+    model: LoadedModel, arguments: Sequence[str] | None = None, dialect: Dialect = "duckdb"
+) -> str:
+    """P(abandoned) as one self-contained expression: the trees as nested CASEs over
+    `arguments` (default: the feature names), which must be DOUBLE (or cast to it)."""
+    inputs = list(arguments or model.feature_names)
+    if len(inputs) != len(model.columns):
+        raise ModelError(f"{len(model.columns)} arguments needed, got {len(inputs)}")
+    return _sigmoid(_margin_sql(model, inputs, dialect), dialect)
+
+
+def _bq_quote(path: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", path):
+        raise ModelError(f"{path!r} is not a BigQuery dataset path (project.dataset).")
+    return f"`{path}`"
+
+
+def bigquery_function_sql(model: LoadedModel, dataset: str) -> str:
+    """`create or replace function <dataset>.predict_abandonment(...)`: the model as a
+    GoogleSQL function; `dataset` is "project.dataset" (the gold dataset)."""
+    _check_contract(model)
+    params = ", ".join(f"{name} FLOAT64" for name in FEATURES)
+    body = compile_expression(model, FEATURES, "bigquery")
     return (
-        f"case when {column} is null then {missing} "
-        f"when {column} < {threshold} then {yes} else {no} end"
+        f"create or replace function {_bq_quote(f'{dataset}.{MACRO_NAME}')}({params})\n"
+        f"returns FLOAT64\n"
+        f"as (\n  {body}\n)"
     )
 
 
-def _base_score(model: LoadedModel) -> float:
-    params = json.loads(model.booster.save_config())["learner"]["learner_model_param"]
-    return float(params["base_score"].strip("[]"))
+def bigquery_helper_functions_sql(model: LoadedModel, dataset: str) -> list[str]:
+    """The group encoding and the model id as functions beside predict_abandonment."""
+    return [
+        f"create or replace function {_bq_quote(f'{dataset}.{GROUP_MACRO_NAME}')}"
+        f"(experiment_group STRING) returns INT64 as ({group_code_sql('experiment_group')})",
+        f"create or replace function {_bq_quote(f'{dataset}.{MODEL_ID_MACRO_NAME}')}() "
+        f"returns STRING as ('{_model_id(model)}')",
+    ]
 
 
-def _input_expressions(model: LoadedModel, arguments: Sequence[str]) -> list[str]:
-    if not model.is_numeric_only:
-        raise ModelError(
-            f"{model.path}: SQL scoring compiles numeric inputs only; this model has categorical "
-            "encodings. Score it with ML.PREDICT on BigQuery or the Python loader."
+# ----------------------------------------------------------------------------- DuckDB: the grid
+
+
+def _bin_sql(x: str, edges: Sequence[float]) -> str:
+    """The bin of x as a balanced binary search over the edges (bins 0..n; n+1 = missing).
+
+    NULL and NaN fail every `x < edge` and reach the top bin, so only there is it asked."""
+    top = len(edges)
+
+    def search(lo: int, hi: int) -> str:
+        if lo == hi:
+            if lo == top:
+                return f"case when {_is_missing(x, 'duckdb')} then {top + 1} else {top} end"
+            return str(lo)
+        mid = (lo + hi + 1) // 2
+        return (
+            f"case when {x} < {_literal(edges[mid - 1])} then {search(lo, mid - 1)} "
+            f"else {search(mid, hi)} end"
         )
-    out = []
-    for column, argument in zip(model.columns, arguments, strict=True):
-        value = argument if column.mean is None else f"coalesce({argument}, {column.mean!r})"
-        out.append(f"cast({value} as float)")
-    return out
+
+    return search(0, top)
 
 
-def compile_expression(model: LoadedModel, arguments: Sequence[str] | None = None) -> str:
-    """P(abandoned) as one SQL expression over `arguments` (default: the feature names)."""
-    arguments = list(arguments or model.feature_names)
-    inputs = _input_expressions(model, arguments)
-    trees = [json.loads(t) for t in model.booster.get_dump(dump_format="json")]
-    n_class = len(model.class_names) if model.objective == "multi:softprob" else 1
-    margins = [[] for _ in range(n_class)]
-    for i, tree in enumerate(trees):
-        margins[i % n_class].append(_tree_sql(tree, inputs))
-    if model.objective == "binary:logistic":
-        base = _base_score(model)
-        intercept = math.log(base / (1.0 - base))
-        margin = " + ".join([repr(intercept), *margins[0]])
-        return f"(1.0 / (1.0 + exp(-({margin}))))"
-    # softmax over the class margins, read at the positive class: 1 / sum_k exp(m_k - m_pos)
-    sums = [f"({' + '.join(m) if m else '0.0'})" for m in margins]
-    pos = model.positive_index
-    terms = ["1.0" if k == pos else f"exp({sums[k]} - {sums[pos]})" for k in range(n_class)]
-    return f"(1.0 / ({' + '.join(terms)}))"
+def _part_sql(part: GridPart, inputs: Sequence[str], table: str) -> str:
+    terms = [str(part.offset)] if part.offset else []
+    for feature, edges, stride in zip(part.features, part.edges, part.strides, strict=True):
+        bins = _bin_sql(inputs[feature], edges)
+        terms.append(f"({bins})" if stride == 1 else f"{stride} * ({bins})")
+    return f"(select margin from {table} where key = {' + '.join(terms)})"
 
 
-def macro_sql(model: LoadedModel) -> str:
-    """DuckDB `create macro predict_abandonment(<features>)` returning P(abandoned)."""
-    if tuple(model.feature_names) != FEATURES:
-        raise ModelError(f"{model.path}: the macro's signature is the feature contract {FEATURES}.")
-    params = ", ".join(FEATURES)
-    return f"create or replace macro {MACRO_NAME}({params}) as {compile_expression(model)}"
+@dataclass(frozen=True)
+class DuckDBScorer:
+    """The compiled model for DuckDB: the macro's text and its lookup table's rows."""
+
+    macro_sql: str
+    keys: np.ndarray
+    margins: np.ndarray
+    parts: tuple[GridPart, ...]
+
+
+def duckdb_scorer(
+    model: LoadedModel, table: str = CELLS_TABLE, *, max_cells: int = MAX_GRID_CELLS
+) -> DuckDBScorer:
+    """`create or replace macro predict_abandonment(<features>)` over the table `table`
+    (give it fully qualified: a macro resolves names where it is called, not where it lives)."""
+    _check_contract(model)
+    parts = grid_parts(model, max_cells)
+    inputs = [f"cast({name} as double)" for name in FEATURES]
+    intercept = margin_model(model).intercept
+    lookups = []
+    for part in parts:
+        if part.features:
+            lookups.append(_part_sql(part, inputs, table))
+        else:  # trees without a split: a constant
+            intercept += float(part.margins[0])
+    margin = " + ".join([_literal(intercept), *lookups])
+    macro = (
+        f"create or replace macro {MACRO_NAME}({', '.join(FEATURES)}) as "
+        f"{_sigmoid(margin, 'duckdb')}"
+    )
+    keys = np.concatenate([p.offset + np.arange(p.cells) for p in parts if p.features] or [[]])
+    margins = np.concatenate([p.margins for p in parts if p.features] or [[]])
+    return DuckDBScorer(macro, keys.astype(np.int64), margins.astype(np.float64), parts)
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def group_macro_sql() -> str:
@@ -108,15 +251,48 @@ def group_macro_sql() -> str:
     )
 
 
-def install_macros(connection: Any, model: LoadedModel) -> None:
-    """Install both macros in a DuckDB connection (persisted in its database file)."""
-    connection.execute(macro_sql(model))
-    connection.execute(group_macro_sql())
+def install_macros(
+    connection: Any, model: LoadedModel, *, max_cells: int = MAX_GRID_CELLS
+) -> DuckDBScorer:
+    """Install predict_abandonment(), its lookup table, abandonment_group_code() and
+    abandonment_model_id() in the connection's current database, in one transaction (a
+    failure leaves the previous model's)."""
+    import pyarrow as pa
+
+    catalog, schema = connection.execute("select current_database(), current_schema()").fetchall()[
+        0
+    ]
+    table = f"{_quote_ident(catalog)}.{_quote_ident(schema)}.{CELLS_TABLE}"
+    scorer = duckdb_scorer(model, table, max_cells=max_cells)
+    cells = pa.table({"key": pa.array(scorer.keys), "margin": pa.array(scorer.margins)})
+    connection.register("abandonment_cells_in", cells)
+    connection.execute("begin transaction")
+    try:
+        connection.execute(
+            f"create or replace table {table} as "
+            "select cast(key as bigint) as key, margin from abandonment_cells_in"
+        )
+        connection.execute(scorer.macro_sql)
+        connection.execute(group_macro_sql())
+        connection.execute(
+            f"create or replace macro {MODEL_ID_MACRO_NAME}() as '{_model_id(model)}'"
+        )
+        connection.execute("commit")
+    except BaseException:
+        connection.execute("rollback")
+        raise
+    finally:
+        connection.unregister("abandonment_cells_in")
+    return scorer
 
 
-def dbt_scoring_vars() -> dict[str, Any]:
-    """The contract as the dbt var the scoring macros render from (no copy of it in dbt/)."""
-    from pipeline.model.bqml import MODEL_ID
+# ----------------------------------------------------------------------------- ecom score
+
+
+def dbt_scoring_vars(model_id: str, scorer: str = SCORER_SQL) -> dict[str, Any]:
+    """The contract and the model as the dbt var the scoring macros render from (no copy of
+    either in dbt/)."""
+    from pipeline.model.bqml import MODEL_ID as BQML_MODEL
 
     (group_feature,) = (f.name for f in CONTRACT if f.kind == "group")
     return {
@@ -124,31 +300,76 @@ def dbt_scoring_vars() -> dict[str, Any]:
             "features": list(FEATURES),
             "group_feature": group_feature,
             "group_codes": dict(GROUP_CODES),
-            "model_id": MODEL_ID,
+            "model_id": model_id,
+            "scorer": scorer,
+            "bqml_model": BQML_MODEL,
         }
     }
 
 
-def score_warehouse(settings: Any, model_dir: Any = None, *, show_progress: bool = False) -> Any:
-    """`ecom score`: (re)install the macros from the current model, then build the dbt scoring
-    model (gold.cart_session_scores). On BigQuery the dbt model calls ML.PREDICT instead."""
-    import duckdb
+def install_bigquery_functions(settings: Settings, model: LoadedModel) -> None:
+    """Create predict_abandonment() and its helpers in the gold dataset."""
+    from google.api_core.exceptions import GoogleAPIError
 
+    from pipeline.warehouse.bigquery import BigQueryWarehouse
+
+    warehouse = BigQueryWarehouse(settings)
+    dataset = f"{warehouse.project}.{settings.bq_gold_dataset}"
+    for sql in (
+        bigquery_function_sql(model, dataset),
+        *bigquery_helper_functions_sql(model, dataset),
+    ):
+        try:
+            warehouse.client.query(sql).result()
+        except GoogleAPIError as err:
+            raise WarehouseError(
+                f"Installing {MACRO_NAME}() in {dataset} failed: {err}\nCheck that the dataset "
+                "exists (`ecom warehouse`) and that you may create routines in it."
+            ) from err
+
+
+@dataclass(frozen=True)
+class ScoringRun:
+    model_id: str
+    scorer: str
+    build: BuildResult
+
+
+def score_warehouse(
+    settings: Settings,
+    model_dir: Any = None,
+    *,
+    model_id: str | None = None,
+    show_progress: bool = False,
+) -> ScoringRun:
+    """`ecom score`: install the model's SQL scorer on the configured engine, then build the
+    dbt scoring model (gold.cart_session_scores) with it.
+
+    The model is `model_dir`, else version `model_id` (else ECOM_MODEL_ID, else the current
+    one). A model trained in BigQuery ML keeps ML.PREDICT on BigQuery; everything else scores
+    through the compiled macro (DuckDB) or function (BigQuery)."""
     from pipeline.model.artifact import load_model
     from pipeline.model.gold import require_cart_sessions
     from pipeline.model.registry import resolve
     from pipeline.warehouse.build import SCORING_SELECTOR, run_dbt
+    from pipeline.warehouse.duckdb import DuckDBWarehouse
 
+    # The warehouse before the model: without gold there is nothing to score either way.
+    require_cart_sessions(settings, "scoring")
+    model = load_model(model_dir or resolve(settings.models_dir, model_id or settings.model_id))
+    scorer = SCORER_SQL
     if settings.warehouse == "duckdb":
-        # The warehouse before the model: without gold there is nothing to score either way.
-        require_cart_sessions(settings, "scoring")
-        model = load_model(model_dir or resolve(settings.models_dir, settings.model_id))
-        with duckdb.connect(str(settings.warehouse_path)) as connection:
+        with DuckDBWarehouse(settings).connect() as connection:
             install_macros(connection, model)
-    return run_dbt(
+    elif model.card.get("engine") == "bqml":
+        scorer = SCORER_ML_PREDICT
+    else:
+        install_bigquery_functions(settings, model)
+    build = run_dbt(
         settings,
         "build",
         select=SCORING_SELECTOR,
-        extra_vars=dbt_scoring_vars(),
+        extra_vars=dbt_scoring_vars(_model_id(model), scorer),
         show_progress=show_progress,
     )
+    return ScoringRun(model.model_id, scorer, build)

@@ -16,6 +16,10 @@ MessageCode = Literal[
     "too_few_units",
     "single_look",
     "missing_group",
+    "non_finite",
+    "no_denominator",
+    "no_covariate_variance",
+    "no_pre_period",
 ]
 
 MESSAGES: dict[MessageCode, str] = {
@@ -28,6 +32,13 @@ MESSAGES: dict[MessageCode, str] = {
     "too_few_units": "fewer than two units in a group, so the variance is unknown",
     "single_look": "only one week of data, so there is no sequence of looks to show",
     "missing_group": "one group is absent from this segment, so it cannot be compared",
+    "non_finite": "a sum is not a finite number (an undefined or infinite value in the data), "
+    "so no test is possible: find the bad values upstream",
+    "no_denominator": "a group has no orders, so a value per order is undefined",
+    "no_covariate_variance": "the pre-period covariate does not vary, so CUPED cannot adjust "
+    "and the result equals the unadjusted one",
+    "no_pre_period": "the experiment starts on the data's first day, so there is no pre-period "
+    "covariate and CUPED equals the unadjusted result (set ECOM_EXPERIMENT_START)",
 }
 
 

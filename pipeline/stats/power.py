@@ -1,5 +1,7 @@
 """Power for the two-proportion test: the minimum detectable effect of the observed sample and
-the sample a chosen effect needs, for the test the verdict uses.
+the sample a chosen effect needs, for the test the verdict uses (the unpooled Wald z-test,
+whose standard error is the alternative's, so null and alternative spreads coincide; the
+tests check it against statsmodels' NormalIndPower and by simulation).
 
 The uncorrected chi-square is the pooled z-test: its standard error uses the pooled proportion
 under the null and the unpooled one under the alternative, the formulation of statsmodels'
@@ -16,14 +18,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy import optimize, stats
 
-from pipeline.stats.frequentist import ChiSquareVariant
 from pipeline.stats.models import MessageCode
 
 DEFAULT_POWER = 0.8
+# "wald": the unpooled two-proportion z-test (the readout's verdict); "pearson": the pooled
+# z-test (= uncorrected chi-square); "yates": the continuity-corrected chi-square.
+PowerTest = Literal["wald", "pearson", "yates"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,9 @@ class PowerResult:
     target_relative_lift: float
     required_per_group: int | None
     message: MessageCode = "ok"
-    test: ChiSquareVariant = "yates"  # the chi-square the figures are computed for
+    test: PowerTest = "wald"  # the test the figures are computed for (the verdict's)
+    true_effect: float | None = None  # an absolute effect known to be there (injected truth)
+    power_at_true_effect: float | None = None  # this sample's power to detect it
 
 
 def continuity_correction(n_control: float, n_treatment: float) -> float:
@@ -53,14 +60,19 @@ def power_two_proportions(
     n_treatment: float,
     alpha: float = 0.05,
     continuity: bool = False,
+    pooled: bool = True,
 ) -> float:
-    """Probability that the two-sided pooled z-test (with `continuity`: Yates' chi-square)
-    rejects when Treatment = baseline + diff."""
+    """Probability that the two-sided pooled z-test (with `continuity`: Yates' chi-square;
+    with `pooled=False`: the unpooled Wald z-test the readout's verdict uses) rejects when
+    Treatment = baseline + diff."""
     treated = baseline + diff
     ratio = n_treatment / n_control
-    pooled = (baseline + ratio * treated) / (1 + ratio)
-    sd_null = np.sqrt(pooled * (1 - pooled) * (1 / n_control + 1 / n_treatment))
+    shared = (baseline + ratio * treated) / (1 + ratio)
     sd_alt = np.sqrt(baseline * (1 - baseline) / n_control + treated * (1 - treated) / n_treatment)
+    # The Wald test's standard error is estimated from the data, i.e. under the alternative.
+    sd_null = (
+        np.sqrt(shared * (1 - shared) * (1 / n_control + 1 / n_treatment)) if pooled else sd_alt
+    )
     z = stats.norm.ppf(1 - alpha / 2)
     # Reject when |d| - correction > z sd_null: the boundary moves out by the correction.
     boundary = z * sd_null + (continuity_correction(n_control, n_treatment) if continuity else 0)
@@ -76,6 +88,7 @@ def minimum_detectable_effect(
     alpha: float = 0.05,
     power: float = DEFAULT_POWER,
     continuity: bool = False,
+    pooled: bool = True,
 ) -> float | None:
     """Smallest absolute increase detected with the given power; None if none is."""
     ceiling = 1 - baseline - 1e-12
@@ -84,7 +97,8 @@ def minimum_detectable_effect(
 
     def gap(diff: float) -> float:
         return (
-            power_two_proportions(baseline, diff, n_control, n_treatment, alpha, continuity) - power
+            power_two_proportions(baseline, diff, n_control, n_treatment, alpha, continuity, pooled)
+            - power
         )
 
     if gap(ceiling) < 0:
@@ -99,6 +113,7 @@ def sample_size_per_group(
     alpha: float = 0.05,
     power: float = DEFAULT_POWER,
     continuity: bool = False,
+    pooled: bool = True,
 ) -> int | None:
     """Users per group (equal split) to detect baseline -> baseline * (1 + lift) (Fleiss; with
     `continuity`, Fleiss' continuity-corrected n' = n/4 (1 + sqrt(1 + 4 / (n |diff|)))², for
@@ -107,12 +122,12 @@ def sample_size_per_group(
     diff = treated - baseline
     if not (0 < baseline < 1 and 0 < treated < 1) or diff == 0:
         return None
-    pooled = (baseline + treated) / 2
+    shared = (baseline + treated) / 2
     z_alpha = stats.norm.ppf(1 - alpha / 2)
     z_beta = stats.norm.ppf(power)
-    root = z_alpha * math.sqrt(2 * pooled * (1 - pooled)) + z_beta * math.sqrt(
-        baseline * (1 - baseline) + treated * (1 - treated)
-    )
+    spread = math.sqrt(baseline * (1 - baseline) + treated * (1 - treated))
+    null_spread = math.sqrt(2 * shared * (1 - shared)) if pooled else spread
+    root = z_alpha * null_spread + z_beta * spread
     n = root**2 / diff**2
     if continuity:
         n = n / 4 * (1 + math.sqrt(1 + 4 / (n * abs(diff)))) ** 2
@@ -126,11 +141,13 @@ def power_analysis(
     alpha: float = 0.05,
     power: float = DEFAULT_POWER,
     target_relative_lift: float = 0.05,
-    test: ChiSquareVariant = "yates",
+    test: PowerTest = "wald",
+    true_effect: float | None = None,
 ) -> PowerResult:
     """MDE of the observed sample and the sample needed for `target_relative_lift`, for the
-    chi-square `test` (the one the verdict uses)."""
-    continuity = test == "yates"
+    `test` the verdict uses (the Wald z-test by default); with `true_effect` (an absolute
+    difference, e.g. the injected truth), the power this sample had to detect it."""
+    continuity, pooled = test == "yates", test != "wald"
     if n_control == 0 or n_treatment == 0:
         return PowerResult(
             baseline,
@@ -150,7 +167,14 @@ def power_analysis(
         message = "zero_baseline"
     elif baseline >= 1:
         message = "all_converted"
-    mde = minimum_detectable_effect(baseline, n_control, n_treatment, alpha, power, continuity)
+    mde = minimum_detectable_effect(
+        baseline, n_control, n_treatment, alpha, power, continuity, pooled
+    )
+    at_truth = None
+    if true_effect is not None and 0 < baseline < 1 and 0 <= baseline + true_effect <= 1:
+        at_truth = power_two_proportions(
+            baseline, true_effect, n_control, n_treatment, alpha, continuity, pooled
+        )
     return PowerResult(
         baseline,
         n_control,
@@ -160,7 +184,9 @@ def power_analysis(
         mde,
         mde / baseline if mde is not None and baseline > 0 else None,
         target_relative_lift,
-        sample_size_per_group(baseline, target_relative_lift, alpha, power, continuity),
+        sample_size_per_group(baseline, target_relative_lift, alpha, power, continuity, pooled),
         message,
         test,
+        true_effect,
+        at_truth,
     )

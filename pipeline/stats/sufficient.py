@@ -109,3 +109,47 @@ class RatioMean:
     @property
     def std_error(self) -> float:
         return math.sqrt(self.variance / self.n) if self.n > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Paired:
+    """A metric and a pre-period covariate of the same units: CUPED's sufficient statistics.
+
+    `metric` and `covariate` are Proportions (binary, variance p(1 - p)) or SampleMeans;
+    `cross_sum` is the sum over units of metric x covariate."""
+
+    metric: Proportion | SampleMean
+    covariate: Proportion | SampleMean
+    cross_sum: float
+
+    def __post_init__(self) -> None:
+        if self.metric.n != self.covariate.n:
+            raise ValueError(
+                f"metric and covariate count different units: {self.metric.n} and "
+                f"{self.covariate.n}"
+            )
+
+    @property
+    def n(self) -> int:
+        return self.metric.n
+
+    @property
+    def covariance(self) -> float:
+        """Sample covariance of metric and covariate (n - 1 denominator); 0.0 below two units."""
+        if self.n < 2:
+            return 0.0
+        return (self.cross_sum - _sum(self.metric) * _sum(self.covariate) / self.n) / (self.n - 1)
+
+
+def _sum(stat: Proportion | SampleMean) -> float:
+    return float(stat.successes) if isinstance(stat, Proportion) else stat.sum
+
+
+def sum_of(stat: Proportion | SampleMean) -> float:
+    """The total of a binary or continuous metric."""
+    return _sum(stat)
+
+
+def sum_squares_of(stat: Proportion | SampleMean) -> float:
+    """The sum of squares (a binary metric's equals its sum)."""
+    return float(stat.successes) if isinstance(stat, Proportion) else stat.sum_squares

@@ -84,16 +84,19 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def dbt_vars() -> dict[str, Any]:
+def dbt_vars(settings: Settings | None = None) -> dict[str, Any]:
     """Project vars fixed by the Python side (one place for each fact): the session timeout
-    (pipeline.sessions) and the experiment's group names and assignment digits
-    (pipeline.experiment). dbt_project.yml repeats them as defaults for hand-run dbt, and
+    (pipeline.sessions), the experiment's group names and assignment digits
+    (pipeline.experiment) and its start day (settings: ECOM_EXPERIMENT_START; null = the
+    data's first day). dbt_project.yml repeats them as defaults for hand-run dbt, and
     tests/warehouse/test_dbt_project.py checks those defaults equal these values."""
+    start = None if settings is None else settings.experiment.start
     return {
         "session_timeout_minutes": SESSION_TIMEOUT_MINUTES,
         "control_group": CONTROL,
         "treatment_group": TREATMENT,
         "treatment_hex_digits": list(TREATMENT_HEX_DIGITS),
+        "experiment_start": None if start is None else start.isoformat(),
     }
 
 
@@ -135,7 +138,7 @@ def dbt_args(
         "--log-path",
         str(log_path),
         "--vars",
-        json.dumps({**dbt_vars(), **(extra_vars or {})}),
+        json.dumps({**dbt_vars(settings), **(extra_vars or {})}),
         "--no-send-anonymous-usage-stats",
         "--no-version-check",
         "--quiet",

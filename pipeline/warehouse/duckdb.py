@@ -11,6 +11,7 @@ import duckdb
 import polars as pl
 
 from pipeline.errors import WarehouseError
+from pipeline.faults import checkpoint
 from pipeline.lake import Lake
 from pipeline.schema import BRONZE_SCHEMA, QUARANTINE_SCHEMA
 from pipeline.settings import Settings
@@ -57,10 +58,7 @@ class DuckDBWarehouse:
         try:
             con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as err:
-            raise WarehouseError(
-                f"Cannot open the warehouse {self.path}: {err}. Another process (dbt, a "
-                "notebook, the app) probably holds it: close it and retry."
-            ) from err
+            raise WarehouseError(_open_failure(self.path, err, read_only)) from err
         # Like the dbt profile: timestamptz values come back in UTC, not in the machine's zone
         # (which would make results, e.g. a model card's data window, depend on where it ran).
         con.execute("set TimeZone = 'UTC'")
@@ -118,6 +116,7 @@ class DuckDBWarehouse:
                     ).fetchone()[0]
                     for table in (events, rejects)
                 ]
+                checkpoint("bronze-transaction")  # a fault test's kill point (pipeline.faults)
                 con.execute("commit")
             except duckdb.Error as err:
                 con.execute("rollback")
@@ -126,6 +125,29 @@ class DuckDBWarehouse:
                     "were kept; fix the cause and re-run `ecom ingest`."
                 ) from err
         return BronzeLoad(events=counts[0], quarantined=counts[1])
+
+
+def _open_failure(path: Path, err: duckdb.IOException, read_only: bool) -> str:
+    """Why the warehouse file would not open, told apart from DuckDB's message: another
+    process's lock, a permission, or something else (then DuckDB's own words)."""
+    text = str(err)
+    if "Conflicting lock" in text or "Could not set lock" in text:
+        holder = re.search(r"held in (.+?) \(PID (\d+)\)", text)
+        who = f"process {holder.group(2)} ({holder.group(1)})" if holder else "another process"
+        return (
+            f"Cannot open the warehouse {path}: {who} holds it (dbt, a notebook, the app?). "
+            "Close it and retry."
+        )
+    if "Permission denied" in text:
+        from pipeline.ingest.storage import user
+
+        mode = "read" if read_only else "write"
+        return (
+            f"Cannot open the warehouse {path}: permission denied for user {user()}, who cannot "
+            f"{mode} it. Fix its permissions (or set ECOM_DUCKDB_PATH to a file this user can "
+            f"{mode}) and retry. ({text.splitlines()[0]})"
+        )
+    return f"Cannot open the warehouse {path}: {text}"
 
 
 def _missing_message(error: str, sql: str, path: Path) -> str:

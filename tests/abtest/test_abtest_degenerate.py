@@ -1,19 +1,25 @@
 """Degenerate data gives a clear message in the report, never a NaN verdict or a traceback;
-and the `ecom abtest` command end to end through typer."""
+the `ecom abtest` command end to end through typer; and readout.json's versioning."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
+from dataclasses import replace
 
 import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.abtest import ReadoutConfig, run_abtest
+from pipeline.abtest import ReadoutConfig, build_readout, run_abtest
+from pipeline.abtest.document import REQUIRED_V2, read_readout
+from pipeline.abtest.queries import ExperimentStats, WeeklyCounts
+from pipeline.abtest.report import markdown
 from pipeline.cli import app
+from pipeline.errors import InputError
 from pipeline.settings import Settings
+from pipeline.stats.sufficient import Paired, SampleMean
 from tests.abtest.abtest_gold import Gold, simulate, write_gold
 
 
@@ -30,55 +36,71 @@ def readout_text(settings: Settings, gold: Gold):
 
 def test_empty_group(settings: Settings) -> None:
     readout, md = readout_text(settings, simulate(300, seed=2, groups=("control",)))
-    assert readout.conversion.message == "empty_group"
-    assert (
-        md.splitlines()[2]
-        == "**No verdict: a group has no users, so there is nothing to compare.**"
-    )
-    assert readout.srm.flagged  # 300 vs 0 is itself a mismatch, and says so
+    assert readout.primary.conversion.message == "empty_group"
+    assert readout.primary.srm.flagged  # 300 vs 0 is itself a mismatch, and says so
+    assert readout.decision.outcome == "do_not_ship"
+    assert md.splitlines()[2] == "## Decision: DO NOT SHIP"
     assert "CANNOT BE TRUSTED" in md
 
 
 def test_no_conversions_at_all(settings: Settings) -> None:
     readout, md = readout_text(settings, simulate(400, seed=3, base_rate=0.0, injected_rate=0.0))
-    assert readout.conversion.message == "no_conversions"
-    assert "No verdict: no user converted" in md
+    assert readout.primary.conversion.message == "no_conversions"
+    assert readout.decision.outcome == "keep_running"
+    assert "no user converted" in md
     assert readout.revenue.message == "zero_variance"
-    assert "does not vary" in md
     assert readout.truth.relative is None
+    assert readout.bayesian["conversion"].message == "zero_baseline"
 
 
 def test_one_week_only(settings: Settings) -> None:
     gold = simulate(600, seed=4, days=3)
-    # Keep every event inside the first week: purchases and later sessions on arrival.
     users = gold.users.with_columns(
-        pl.when(pl.col("converted")).then(pl.col("first_seen_at")).alias("first_purchase_at")
+        first_cart_week=pl.when(pl.col("is_exposed")).then(0),
+        first_purchase_week=pl.when(pl.col("converted")).then(0),
     )
-    readout, md = readout_text(settings, Gold(users, gold.sessions))
+    readout, md = readout_text(settings, Gold(users))
     assert len(readout.sequential.looks) == 1
     assert readout.sequential.message == "single_look"
     assert "only one week of data" in md
 
 
-def test_group_missing_from_a_segment(settings: Settings) -> None:
-    gold = simulate(800, seed=5)
-    # Drop Treatment's January sessions: that month has Control only.
-    sessions = gold.sessions.filter(
-        ~((pl.col("session_month") == "2020-01") & (pl.col("experiment_group") == "treatment"))
+def test_no_pre_period_makes_cuped_the_identity(settings: Settings) -> None:
+    gold = simulate(2_000, seed=8, returning_share=0.0)
+    users = gold.users.with_columns(
+        pre_sessions=pl.lit(0), pre_converted=pl.lit(False), pre_revenue=pl.lit(0.0)
     )
-    readout, md = readout_text(settings, Gold(gold.users, sessions))
-    january = next(s for s in readout.segments if s.segment == "2020-01")
-    assert january.message == "missing_group" and january.adjusted_p is None
-    assert "one group is absent from this segment" in md
-    tested = [s for s in readout.segments if s.adjusted_p is not None]
-    assert f"across all {len(tested)} segment tests" in md
+    readout, md = readout_text(settings, Gold(users))
+    assert readout.cuped.message == "no_pre_period"
+    assert readout.cuped.adjusted == readout.cuped.unadjusted
+    assert "no pre-period covariate" in md
 
 
 def test_sample_ratio_mismatch_overrides_the_verdict(settings: Settings) -> None:
     readout, md = readout_text(settings, simulate(3_000, seed=6, treatment_share=0.42))
-    assert readout.srm.flagged
-    assert md.splitlines()[2].startswith("**Do not act on this experiment")
+    assert readout.all_users.srm.flagged
+    assert readout.decision.outcome == "do_not_ship"
+    assert "not split 50/50" in md.splitlines()[4]
     assert "CANNOT BE TRUSTED" in md
+
+
+def test_nan_revenue_is_reported_not_printed() -> None:
+    """The issue's NaN revenue passed as ok with p = 1.0; now a message code everywhere."""
+    from pipeline.abtest.queries import zero_stats
+
+    base = zero_stats()
+    bad = replace(
+        base,
+        users=10,
+        revenue=Paired(SampleMean(10, math.nan, 1.0), SampleMean(10, 0.0, 0.0), 0.0),
+    )
+    stats = ExperimentStats({("all", "control"): bad, ("all", "treatment"): bad}, None, None)
+    readout = build_readout(stats, WeeklyCounts(()), [], ReadoutConfig())
+    assert readout.revenue.message == "non_finite"
+    assert readout.guardrails[0].status == "not_tested"
+    text = markdown(readout)
+    assert "not a finite number" in text
+    assert not re.search(r"\bnan\b", text, re.IGNORECASE)
 
 
 def test_cli_writes_the_reports(settings: Settings) -> None:
@@ -95,24 +117,47 @@ def test_cli_writes_the_reports(settings: Settings) -> None:
             "bh",
             "--sequential-tuning",
             "3000",
+            "--revenue-margin",
+            "0.05",
         ],
     )
     assert result.exit_code == 0, result.output
+    assert re.search(r"^Decision: (SHIP|DO NOT SHIP|KEEP RUNNING)$", result.output, re.MULTILINE)
     out = settings.reports_dir / "abtest"
-    document = json.loads((out / "readout.json").read_text())
+    document = read_readout(out / "readout.json")
     assert document["config"] == {
         "alpha": 0.05,
         "srm_alpha": 0.001,
-        "verdict_test": "yates",
         "power": 0.8,
         "target_relative_lift": 0.05,
         "winsorize_at": 0.99,
         "correction": "bh",
         "sequential_tuning": 3000.0,
+        "revenue_margin": 0.05,
     }
     assert "Benjamini-Hochberg" in (out / "readout.md").read_text()
     for name in ("conversion_by_group.png", "cumulative_lift.png", "readout.html"):
         assert (out / name).stat().st_size > 1_000
+
+
+def test_readout_json_grows_without_breaking_readers(settings: Settings, tmp_path) -> None:
+    write_gold(simulate(800, seed=9), settings.warehouse_path)
+    path = run_abtest(settings).json
+    document = read_readout(path)
+    assert document["schema_version"] == "2.0"
+    # A later minor version with new fields still reads; every 2.x path stays.
+    grown = {**document, "schema_version": "2.3", "a_new_section": {"x": 1}}
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps(grown))
+    assert read_readout(newer)["a_new_section"] == {"x": 1}
+    broken = {k: v for k, v in document.items() if k != "guardrails"}
+    newer.write_text(json.dumps(broken))
+    with pytest.raises(InputError, match="guardrails"):
+        read_readout(newer)
+    newer.write_text(json.dumps({**document, "schema_version": "3.0"}))
+    with pytest.raises(InputError, match=r"reads 2\.x"):
+        read_readout(newer)
+    assert len(REQUIRED_V2) >= 19
 
 
 @pytest.mark.parametrize(
@@ -126,6 +171,7 @@ def test_cli_writes_the_reports(settings: Settings) -> None:
         (["--target-lift", "-1.5"], 2, "above -100%"),
         (["--alpha", "inf"], 2, "alpha must be a finite number"),
         (["--winsorize", "nan"], 2, "winsorize_at must be a finite number"),
+        (["--revenue-margin", "-0.1"], 2, "revenue_margin"),
     ],
 )
 def test_cli_errors_say_what_to_do(settings: Settings, args, code, text) -> None:
@@ -149,8 +195,8 @@ def test_cli_errors_say_what_to_do(settings: Settings, args, code, text) -> None
         ("sequential_tuning", math.inf, "sequential_tuning must be a finite number"),
         ("winsorize_at", math.nan, "winsorize_at must be a finite number"),
         ("winsorize_at", 0.4, "percentile between 0.5 and 1"),
-        ("verdict_test", "fisher", "yates or pearson"),
         ("correction", "bonferroni", "holm, bh"),
+        ("revenue_margin", 1.5, "revenue_margin"),
     ],
 )
 def test_config_rejects_what_would_print_nan(field, value, text) -> None:

@@ -38,9 +38,12 @@ def test_demo_runs_every_stage_and_accounts_for_every_row(tmp_path: Path) -> Non
 
     # The readout finds the injected uplift.
     readout = json.loads((data / "reports" / "abtest" / "readout.json").read_text())
-    conversion = readout["conversion"]
+    conversion = readout["primary"]["conversion"]
     assert conversion["treatment"]["mean"] > conversion["control"]["mean"]
     assert conversion["p_value"] < 0.001
+    assert (
+        readout["experiment"]["uplift_rate"] == 0.05 and manifests[0]["experiment"]["start"] is None
+    )
     assert (data / "reports" / "abtest" / "readout.md").read_text().startswith("# ")
 
     # The model folder and its explanations.

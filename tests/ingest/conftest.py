@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.ingest.sources import month_key
 from pipeline.schema import RAW_COLUMNS
 from pipeline.settings import Settings
 
@@ -22,18 +23,22 @@ def write_raw(settings: Settings, month: str, lines: Sequence[str], newline: str
     return path
 
 
-def synthetic_lines(n: int, seed: int = 7, duplicates: int = 0) -> list[str]:
-    """`n` well-formed raw lines with a realistic mix, plus `duplicates` verbatim repeats.
+def synthetic_lines(
+    n: int, seed: int = 7, duplicates: int = 0, month: str = "2019-Oct"
+) -> list[str]:
+    """`n` well-formed raw lines of `month` with a realistic mix, plus `duplicates` verbatim
+    repeats.
 
     Few users with many events each, cart-heavy, so a few hundred rows give dozens of
     Treatment carts and several injections at a 5% rate.
     """
     rng = random.Random(seed)
+    key = month_key(month)
     users = [rng.randrange(100_000_000, 700_000_000) for _ in range(max(n // 12, 2))]
     lines = []
     for i in range(n):
         second = i * 7
-        time = f"2019-10-{1 + second // 86400:02d} {second // 3600 % 24:02d}:{second // 60 % 60:02d}:{second % 60:02d} UTC"
+        time = f"{key}-{1 + second // 86400:02d} {second // 3600 % 24:02d}:{second // 60 % 60:02d}:{second % 60:02d} UTC"
         event = rng.choices(["view", "cart", "remove_from_cart", "purchase"], [4, 4, 2, 1])[0]
         user = rng.choice(users)
         category = rng.choice(["1487580005268456287", "2195085255034011676", "1602943681873052386"])

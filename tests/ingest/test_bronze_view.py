@@ -27,7 +27,7 @@ def bronze_kind_and_types(db: Path) -> tuple[str, dict[str, str]]:
 
 def test_bronze_events_is_a_view_of_exactly_the_lake(settings, raw_month):
     raw_month(synthetic_lines(400, seed=4))
-    raw_month(synthetic_lines(300, seed=5), month="2019-Nov")
+    raw_month(synthetic_lines(300, seed=5, month="2019-Nov"), month="2019-Nov")
     manifests = ingest(settings, ["2019-Oct", "2019-Nov"])
     assert bronze_kind_and_types(settings.warehouse_path) == ("VIEW", EXPECTED_TYPES)
     lake = pl.read_parquet([p for m in manifests for p in m.parts])
@@ -59,6 +59,6 @@ def test_before_any_part_exists_the_view_is_empty_but_typed(settings, raw_month)
     (manifest,) = ingest(settings, ["2019-Oct"])
     assert manifest.rows_loaded == 0
     assert bronze_kind_and_types(settings.warehouse_path) == ("VIEW", EXPECTED_TYPES)
-    raw_month(synthetic_lines(20, seed=8), month="2019-Nov")
+    raw_month(synthetic_lines(20, seed=8, month="2019-Nov"), month="2019-Nov")
     (november,) = ingest(settings, ["2019-Nov"])  # the next month re-declares it over the lake
     assert november.rows_loaded == 20

@@ -56,7 +56,7 @@ def count_rows(db: Path, table: str) -> int:
 
 def test_reingesting_replaces_the_month_everywhere(settings, dirty_month, raw_month):
     (first,) = ingest(settings, ["2019-Oct"], batch_size=500)
-    raw_month(synthetic_lines(300, seed=5), month="2019-Nov")
+    raw_month(synthetic_lines(300, seed=5, month="2019-Nov"), month="2019-Nov")
     ingest(settings, ["2019-Nov"])
     (second,) = ingest(settings, ["2019-Oct"])  # one part now instead of five
     partition = Path(settings.lake) / "events" / "month=2019-10"

@@ -50,3 +50,34 @@ def test_gcs_lake_holds_the_month_and_a_rerun_replaces_it(settings, raw_month, g
     in_bronze = in_bronze.with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC"))
     assert in_lake.height == second.rows_written == 600
     assert_frame_equal(in_lake, in_bronze)  # the warehouse got exactly the lake's rows
+
+
+def test_a_gcs_month_killed_after_its_upload_is_rolled_forward(settings, raw_month, gcs_bucket):
+    """gs:// has no rename: once committed, a killed run is completed by the next start."""
+    import os
+
+    from pipeline.ingest import Manifest
+    from tests.ingest.processes import leftovers, start_ingest
+
+    raw_month(synthetic_lines(300, seed=1))
+    gcs = Settings(data_dir=settings.data_dir, lake_uri="gs://ecom-lake/lake")
+    ingest(gcs, ["2019-Oct"], batch_size=100)
+    raw_month(synthetic_lines(120, seed=2))
+    env = {
+        "ECOM_LAKE_URI": gcs.lake_uri,
+        "STORAGE_EMULATOR_HOST": os.environ["STORAGE_EMULATOR_HOST"],
+    }
+    run = start_ingest(gcs.data_dir, "--month", "2019-Oct", pause_at="uploaded", env=env)
+    run.kill()  # parts uploaded; quarantine, bronze and manifest still the old run's
+
+    recovered: list[str] = []
+    ingest(gcs, [], report=recovered.append)  # the next start (of nothing else)
+    assert recovered[0].startswith("completed an interrupted ingest of 2019-Oct")
+    prefix = "lake/events/month=2019-10/"
+    names = [b.name for b in gcs_bucket.client.list_blobs("ecom-lake", prefix=prefix)]
+    assert names == [prefix + "part-00000.parquet"]  # the old run's other two parts are gone
+    manifest = Manifest.read(gcs.manifest_dir / "2019-Oct.json")
+    assert (manifest.rows_written, manifest.rows_loaded) == (120, 120)
+    with duckdb.connect(str(gcs.warehouse_path), read_only=True) as con:
+        assert con.execute("select count(*) from bronze.events").fetchone() == (120,)
+    assert leftovers(gcs) == []

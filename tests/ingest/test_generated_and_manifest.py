@@ -40,6 +40,19 @@ def test_generated_month_quarantines_exactly_the_malformed_lines(settings):
     assert on_disk == manifest
 
 
+def test_manifests_written_before_the_experiment_field_still_read(tmp_path) -> None:
+    """Old manifests have no `experiment`: they were all ingested with the seed's settings."""
+    document = dataclasses.asdict(good_manifest())
+    del document["experiment"]
+    path = tmp_path / "2019-Oct.json"
+    path.write_text(json.dumps(document))
+    assert Manifest.read(path).experiment == {
+        "uplift_rate": 0.05,
+        "start": None,
+        "injection_seed": "ecom-growth-checkout-v2",
+    }
+
+
 def good_manifest() -> Manifest:
     return Manifest(
         month="2019-Oct", month_key="2019-10", source_file="2019-Oct.csv", source_path="x",

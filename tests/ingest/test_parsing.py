@@ -26,6 +26,7 @@ def with_field(index: int, value: str) -> str:
 
 # (raw line, expected reason): hand-written, one or more per reason.
 BAD_LINES: list[tuple[str, str]] = [
+    (with_field(5, "f.o\x00x"), "nul_byte"),
     (GOOD.replace(",f.o.x,", ',"f.o.x, inc",'), "quoted_field"),
     (GOOD.rsplit(",", 1)[0], "wrong_column_count"),
     (GOOD + ",extra", "wrong_column_count"),
@@ -37,6 +38,10 @@ BAD_LINES: list[tuple[str, str]] = [
     (with_field(0, " 2019-10-01 00:00:04 UTC"), "bad_event_time"),
     (with_field(0, "2019-10-01 0:0:04 UTC"), "bad_event_time"),
     (with_field(0, ""), "bad_event_time"),
+    (with_field(0, "2019-10-31 23:59:60 UTC"), "bad_event_time"),
+    (with_field(0, "2019-10-0100:00:04  UTC"), "bad_event_time"),
+    (with_field(0, "2019-11-01 00:00:00 UTC"), "outside_month"),
+    (with_field(0, "2019-09-30 23:59:59 UTC"), "outside_month"),
     (with_field(1, "checkout"), "unknown_event_type"),
     (with_field(1, "View"), "unknown_event_type"),
     (with_field(1, ""), "unknown_event_type"),
@@ -53,6 +58,9 @@ BAD_LINES: list[tuple[str, str]] = [
     (with_field(6, "nan"), "bad_price"),
     (with_field(6, "inf"), "bad_price"),
     (with_field(6, "1.2.3"), "bad_price"),
+    (with_field(6, "1e-400"), "bad_price"),
+    (with_field(6, "+3"), "bad_price"),
+    (with_field(6, ".5"), "bad_price"),
     (with_field(7, ""), "empty_user_id"),
     (with_field(7, "unknown"), "bad_user_id"),
     (with_field(7, "5.5e8"), "bad_user_id"),

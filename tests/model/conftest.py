@@ -158,3 +158,14 @@ def bqml_like_export(
     }
     (folder / "assets" / "model_metadata.json").write_text(json.dumps(metadata))
     return booster
+
+
+@pytest.fixture(scope="session")
+def missing_model(tmp_path_factory: pytest.TempPathFactory) -> artifact.LoadedModel:
+    """SQL scoring's model: the real parameters (100 trees, depth 4) trained on data where
+    every feature is missing in 15% of rows (tests/model/scoring_inputs.py)."""
+    from tests.model.scoring_inputs import train_with_missing
+
+    model = artifact.load_model(train_with_missing(tmp_path_factory.mktemp("missing") / "m"))
+    assert model.booster.num_boosted_rounds() == 100
+    return model

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 from scipy import stats
+from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import power_proportions_2indep
 
 from pipeline.stats.power import (
@@ -22,6 +23,31 @@ from pipeline.stats.sequential import (
     mixing_rho,
 )
 from pipeline.stats.sufficient import Proportion
+
+
+class TestWaldPower:
+    """The verdict's test: two-sided z on the difference with the unpooled standard error."""
+
+    @pytest.mark.parametrize(("baseline", "diff", "n"), [(0.07, 0.01, 10_000), (0.3, -0.02, 4_000)])
+    def test_power_matches_statsmodels_normal_power(self, baseline, diff, n) -> None:
+        # Equal groups: effect size d / sqrt((v_c + v_t) / 2) in NormalIndPower's z-test.
+        treated = baseline + diff
+        spread = math.sqrt((baseline * (1 - baseline) + treated * (1 - treated)) / 2)
+        ref = NormalIndPower().power(abs(diff) / spread, nobs1=n, alpha=0.05, ratio=1.0)
+        ours = power_two_proportions(baseline, diff, n, n, pooled=False)
+        assert ours == pytest.approx(ref, rel=1e-9)
+
+    def test_sample_size_hand_worked(self) -> None:
+        # 10% -> 12%: (1.959964 + 0.841621)² (.09 + .1056) / .02² = 7.848879 x .1956 / .0004
+        # = 3838.1 -> 3,839 per group.
+        assert sample_size_per_group(0.10, 0.20, pooled=False) == 3_839
+
+    def test_mde_inverts_the_sample_size(self) -> None:
+        mde = minimum_detectable_effect(0.07, 10_000, 10_000, pooled=False)
+        assert power_two_proportions(0.07, mde, 10_000, 10_000, pooled=False) == pytest.approx(
+            0.8, abs=1e-9
+        )
+        assert sample_size_per_group(0.07, mde / 0.07, pooled=False) in (10_000, 10_001)
 
 
 class TestPower:
@@ -58,14 +84,21 @@ class TestPower:
         result = power_analysis(0.07, 10_000, 10_000, target_relative_lift=0.2, test="pearson")
         assert result.mde_relative == pytest.approx(result.mde_absolute / 0.07)
         assert result.required_per_group == sample_size_per_group(0.07, 0.2)
-        # The default is the verdict's default test, Yates: continuity-corrected figures.
-        yates = power_analysis(0.07, 10_000, 10_000, target_relative_lift=0.2)
+        # Yates' chi-square: continuity-corrected figures.
+        yates = power_analysis(0.07, 10_000, 10_000, target_relative_lift=0.2, test="yates")
         assert yates.test == "yates"
         assert yates.required_per_group == sample_size_per_group(0.07, 0.2, continuity=True)
         assert yates.mde_absolute == pytest.approx(
             minimum_detectable_effect(0.07, 10_000, 10_000, continuity=True)
         )
         assert yates.mde_absolute > result.mde_absolute
+        # The default is the verdict's test, the unpooled (Wald) z-test.
+        wald = power_analysis(0.07, 10_000, 10_000, target_relative_lift=0.2, true_effect=0.01)
+        assert wald.test == "wald"
+        assert wald.required_per_group == sample_size_per_group(0.07, 0.2, pooled=False)
+        assert wald.power_at_true_effect == pytest.approx(
+            power_two_proportions(0.07, 0.01, 10_000, 10_000, pooled=False)
+        )
         empty = power_analysis(0.0, 0, 10)
         assert empty.message == "empty_group" and empty.mde_absolute is None
         assert power_analysis(0.0, 100, 100).message == "zero_baseline"

@@ -71,13 +71,11 @@ def test_power_at_the_minimum_detectable_effect_is_eighty_percent(
 ) -> None:
     rng = np.random.default_rng(20240603)
     reps, n, base = 4_000, 10_000, 0.07
-    mde = minimum_detectable_effect(base, n, n)
+    mde = minimum_detectable_effect(base, n, n, pooled=False)
     control, treatment = conversions(rng, reps, n, base), conversions(rng, reps, n, base + mde)
     rejected = np.mean(
         [
-            compare_conversion(
-                Proportion(n, int(c)), Proportion(n, int(t)), verdict_test="pearson"
-            ).significant
+            compare_conversion(Proportion(n, int(c)), Proportion(n, int(t))).significant
             for c, t in zip(control, treatment, strict=True)
         ]
     )

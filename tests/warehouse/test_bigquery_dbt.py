@@ -29,7 +29,15 @@ from tests.warehouse.bq_emulator import EMULATOR_PROJECT, bq_emulator  # noqa: F
 
 pytestmark = pytest.mark.emulator
 
-GOLD_TABLES = ("fact_user_sessions", "dim_users", "fct_cart_sessions", "experiment_summary")
+GOLD_TABLES = (
+    "fact_user_sessions",
+    "dim_users",
+    "fct_cart_sessions",
+    "experiment_summary",
+    "fct_experiment_users",
+)
+# An experiment start inside the seeded data, so the pre-period split runs on both engines.
+EXPERIMENT_START = dt.date(2019, 11, 15)
 TIMEOUT = dt.timedelta(minutes=SESSION_TIMEOUT_MINUTES)
 # Gaps between a user's consecutive events: inside a session, exactly the timeout (same
 # session), one second over it (new session), hours and days (new session).
@@ -125,7 +133,12 @@ def both_builds(
     timings: dict[str, float] = {}
 
     # Explicit engines and names: whatever ECOM_* the shell exports must not leak in.
-    local = Settings(data_dir=root / "duckdb", warehouse="duckdb", duckdb_path=None)
+    local = Settings(
+        data_dir=root / "duckdb",
+        warehouse="duckdb",
+        duckdb_path=None,
+        experiment_start=EXPERIMENT_START,
+    )
     t0 = time.perf_counter()
     load_duckdb_bronze(local, events)
     # The reference needs only the models: the DuckDB `dbt build` with its data and unit tests
@@ -142,6 +155,7 @@ def both_builds(
         bq_bronze_dataset="eq_bronze",
         bq_silver_dataset="eq_silver",
         bq_gold_dataset="eq_gold",
+        experiment_start=EXPERIMENT_START,
     )
     t0 = time.perf_counter()
     wh = BigQueryWarehouse(bigquery)
@@ -209,3 +223,30 @@ def test_sessions_split_exactly_at_the_timeout(
     assert sessions["event_count"].sum() == distinct.height
     longest = (sessions["session_end"] - sessions["session_start"]).max()
     assert longest is not None and longest >= TIMEOUT
+
+
+def test_readout_queries_give_the_same_statistics_on_both_engines(
+    both_builds: tuple[Settings, Settings, dict[str, float]],
+) -> None:
+    """pipeline/abtest/queries.py is engine-neutral: the emulator's answers equal DuckDB's."""
+    from pipeline.abtest import ReadoutConfig, compute_readout
+
+    local, bigquery, _ = both_builds
+    config = ReadoutConfig(winsorize_at=0.9)
+    expected = compute_readout(connect(local), config, where="entry_week >= 0")
+    got = compute_readout(connect(bigquery), config, where="entry_week >= 0")
+    assert expected.experiment.start == got.experiment.start == EXPERIMENT_START.isoformat()
+    assert got.experiment.end == expected.experiment.end
+    for population in ("primary", "all_users"):
+        ours, theirs = getattr(got, population), getattr(expected, population)
+        assert ours.conversion.control == theirs.conversion.control
+        assert ours.conversion.treatment == theirs.conversion.treatment
+    assert got.revenue_cap == pytest.approx(expected.revenue_cap)
+    assert got.revenue.treatment_mean == pytest.approx(expected.revenue.treatment_mean)
+    assert got.cuped.theta == pytest.approx(expected.cuped.theta)
+    assert [k.control for k in got.sequential.looks] == [
+        k.control for k in expected.sequential.looks
+    ]
+    assert [(s.dimension, s.segment) for s in got.segments] == [
+        (s.dimension, s.segment) for s in expected.segments
+    ]

@@ -21,6 +21,7 @@ MODELS = {
     "dim_users",
     "fct_cart_sessions",
     "experiment_summary",
+    "fct_experiment_users",
 }
 
 
@@ -68,6 +69,7 @@ def test_layers_land_in_silver_and_gold_schemas(built: Built) -> None:
         ("gold", "experiment_summary", "BASE TABLE"),
         ("gold", "fact_user_sessions", "BASE TABLE"),
         ("gold", "fct_cart_sessions", "BASE TABLE"),
+        ("gold", "fct_experiment_users", "BASE TABLE"),
         ("silver", "stg_events", "VIEW"),
     ]
 

@@ -18,6 +18,7 @@ PYTHON_FACTS = {
     "control_group": CONTROL,
     "treatment_group": TREATMENT,
     "treatment_hex_digits": list(TREATMENT_HEX_DIGITS),
+    "experiment_start": None,
 }
 
 
@@ -115,3 +116,12 @@ def test_models_contain_no_engine_specific_branches() -> None:
         assert "::" not in text, f"{sql}: use cast(), not DuckDB's :: syntax"
         for duckdb_only in ("epoch_us(", "strftime(", "md5(", "qualify"):
             assert duckdb_only not in text.lower(), f"{sql}: {duckdb_only}"
+
+
+def test_the_runner_passes_the_experiment_start(tmp_path) -> None:
+    import datetime as dt
+
+    settings = Settings(data_dir=tmp_path / "d", experiment_start=dt.date(2019, 12, 1))
+    args = dbt_args("build", settings)
+    passed = json.loads(args[args.index("--vars") + 1])
+    assert passed == {**PYTHON_FACTS, "experiment_start": "2019-12-01"}

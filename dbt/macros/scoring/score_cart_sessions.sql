@@ -1,30 +1,41 @@
 {#
-    Scoring of every cart session, one dispatched macro per engine:
-    - DuckDB: the predict_abandonment() macro that `ecom score` compiles from the booster's trees
-      and installs in the warehouse file (pipeline/model/sql_scoring.py);
-    - BigQuery: ML.PREDICT on the BigQuery ML model (sql/bqml/create_model.sql).
+    Scoring of every cart session with the model `ecom score` installed:
+    - DuckDB: the predict_abandonment() macro over its lookup table, compiled from the booster
+      (pipeline/model/sql_scoring.py);
+    - BigQuery, a locally trained model: the predict_abandonment() function `ecom score`
+      creates in the gold dataset from the same trees;
+    - BigQuery, a model trained in BigQuery ML: ML.PREDICT on it (sql/bqml/create_model.sql).
     Nothing of the model's contract is written here: the feature order, the experiment_group
-    encoding and the model id arrive as the dbt var `abandonment_model`, which `ecom score`
-    passes from pipeline/model/features.py (pipeline.model.sql_scoring.dbt_scoring_vars).
+    encoding, the model id and the scorer arrive as the dbt var `abandonment_model`, which
+    `ecom score` passes from Python (pipeline.model.sql_scoring.dbt_scoring_vars).
 #}
 
 {% macro abandonment_model_var(key) -%}
     {%- set contract = var('abandonment_model', none) -%}
     {%- if contract is none -%}
-        {%- if execute and flags.WHICH in ('build', 'run') -%}
+        {%- if execute and flags.WHICH in ('build', 'run', 'test') -%}
             {{ exceptions.raise_compiler_error(
                 "dbt var 'abandonment_model' is not set: the scoring model takes the feature "
-                ~ "contract from Python. Build it with `ecom score`, not with dbt directly."
+                ~ "contract and the model from Python. Build it with `ecom score`, not with dbt "
+                ~ "directly."
             ) }}
         {%- endif -%}
         {#- parsing and docs only: an empty contract renders harmless, unrunnable SQL -#}
-        {{ return({'features': [], 'group_feature': none, 'group_codes': {}, 'model_id': none}[key]) }}
+        {{ return({'features': [], 'group_feature': none, 'group_codes': {}, 'model_id': none,
+                   'scorer': 'sql', 'bqml_model': none}[key]) }}
     {%- endif -%}
     {{ return(contract[key]) }}
 {%- endmacro %}
 
+{# The columns of gold.cart_session_scores, in order (the carried-forward rows use it too). #}
+{% macro cart_session_score_columns() -%}
+    {{ return(['session_id', 'user_id', 'experiment_group', 'session_start', 'session_month',
+               'total_views', 'total_carts', 'session_duration_minutes', 'abandoned_cart',
+               'abandonment_probability', 'model_id', 'scored_at']) }}
+{%- endmacro %}
+
 {# The contract's experiment_group encoding as a SQL case expression (Jinja; not the
-   abandonment_group_code() DuckDB macro that `ecom score` installs for analysts). #}
+   abandonment_group_code() macro/function that `ecom score` installs for analysts). #}
 {% macro abandonment_group_case(column) -%}
     case lower({{ column }})
     {%- for group, code in abandonment_model_var('group_codes').items() %} when '{{ group }}' then {{ code }}{% endfor %} end
@@ -40,15 +51,20 @@
     {{ return(inputs) }}
 {%- endmacro %}
 
+{# Where predict_abandonment() lives: DuckDB's macro in the warehouse file, BigQuery's function
+   in the dataset of the scores (gold). #}
+{% macro predict_abandonment_name() -%}
+    {{ return(adapter.dispatch('predict_abandonment_name', 'ecom_growth')()) }}
+{%- endmacro %}
+{% macro default__predict_abandonment_name() -%}predict_abandonment{%- endmacro %}
+{% macro bigquery__predict_abandonment_name() -%}`{{ this.database }}.{{ this.schema }}.predict_abandonment`{%- endmacro %}
+
 {% macro score_cart_sessions(relation) -%}
     {{ return(adapter.dispatch('score_cart_sessions', 'ecom_growth')(relation)) }}
 {%- endmacro %}
 
-{% macro duckdb__score_cart_sessions(relation) %}
-    with cart_sessions as (
-        select * from {{ relation }}
-    )
-
+{# The compiled scorer, on either engine. #}
+{% macro default__score_cart_sessions(relation) %}
     select
         session_id,
         user_id,
@@ -59,18 +75,23 @@
         total_carts,
         session_duration_minutes,
         abandoned_cart,
-        predict_abandonment(
+        {{ predict_abandonment_name() }}(
             {{ abandonment_model_inputs() | join(',\n            ') }}
-        ) as abandonment_probability
-    from cart_sessions
+        ) as abandonment_probability,
+        '{{ abandonment_model_var('model_id') }}' as model_id,
+        {{ dbt.current_timestamp() }} as scored_at
+    from {{ relation }}
 {% endmacro %}
 
 {% macro bigquery__score_cart_sessions(relation) %}
+    {%- if abandonment_model_var('scorer') != 'ml_predict' -%}
+        {{ return(default__score_cart_sessions(relation)) }}
+    {%- endif -%}
     {%- set features = abandonment_model_var('features') -%}
     with predictions as (
         select *
         from ml.predict(
-            model `{{ target.project }}.{{ target.dataset }}.{{ abandonment_model_var('model_id') }}`,
+            model `{{ target.project }}.{{ this.schema }}.{{ abandonment_model_var('bqml_model') }}`,
             (
                 select
                     session_id,
@@ -104,6 +125,59 @@
             select p.prob
             from unnest(predicted_abandoned_cart_probs) as p
             where cast(p.label as string) = '1'
-        ) as abandonment_probability
+        ) as abandonment_probability,
+        '{{ abandonment_model_var('model_id') }}' as model_id,
+        {{ dbt.current_timestamp() }} as scored_at
     from predictions
 {% endmacro %}
+
+{#
+    The scores of other models already in the table, carried forward unchanged: one row per
+    (session, model), and a re-score replaces only its own model's rows. Nothing (an empty
+    select) on the first build, or when the table predates model_id.
+#}
+{% macro earlier_model_scores(model_id) -%}
+    {%- set columns = cart_session_score_columns() -%}
+    {%- set existing = adapter.get_relation(this.database, this.schema, this.identifier) if execute else none -%}
+    {%- set names = [] -%}
+    {%- if existing is not none -%}
+        {%- for column in adapter.get_columns_in_relation(existing) -%}
+            {%- do names.append(column.name | lower) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- if existing is not none and columns | reject('in', names) | list | length == 0 %}
+    select {{ columns | join(', ') }}
+    from {{ existing }}
+    where model_id != '{{ model_id }}'
+    {%- else %}
+    select {{ columns | join(', ') }}
+    from scored
+    where false
+    {%- endif -%}
+{%- endmacro %}
+
+{# Every cart session has exactly one row of the model just scored, and that model scored
+   nothing else. #}
+{% test scores_every_cart_session(model, cart_sessions) %}
+with current_model as (
+    select session_id
+    from {{ model }}
+    where model_id = '{{ abandonment_model_var('model_id') }}'
+),
+
+not_scored as (
+    select session_id, 'cart session without a score' as problem
+    from {{ cart_sessions }} as c
+    where not exists (select 1 from current_model as s where s.session_id = c.session_id)
+),
+
+not_a_cart_session as (
+    select session_id, 'score of no cart session' as problem
+    from current_model as s
+    where not exists (select 1 from {{ cart_sessions }} as c where c.session_id = s.session_id)
+)
+
+select * from not_scored
+union all
+select * from not_a_cart_session
+{% endtest %}

@@ -1,0 +1,218 @@
+"""Hostile files: wrong month names, events of other months, bad times and prices, NUL bytes
+beside invalid UTF-8, compressed files and directories where a CSV should be."""
+
+from __future__ import annotations
+
+import gzip
+import math
+
+import duckdb
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.errors import InputError
+from pipeline.ingest import ingest
+from pipeline.settings import MONTHS
+from tests.ingest.conftest import synthetic_lines
+from tests.ingest.processes import live_state
+from tests.ingest.test_parsing import GOOD, with_field
+
+
+def reasons(manifest) -> dict[int, str]:
+    frame = pl.read_parquet(manifest.quarantine_path)
+    return dict(frame.select("source_line", "reason").iter_rows())
+
+
+# ---- item 2: only the five exact month names ----------------------------------------------
+@pytest.mark.parametrize("name", ["2019-oct", "2019-OCT", "2019-October", "2019-10", "Oct"])
+def test_a_month_name_that_is_not_an_exact_file_stem_is_refused(settings, raw_month, name):
+    raw_month(synthetic_lines(30, seed=1))
+    ingest(settings, ["2019-Oct"])
+    before = live_state(settings)
+    (settings.raw_dir / f"{name}.csv").write_text((settings.raw_dir / "2019-Oct.csv").read_text())
+    with pytest.raises(InputError, match=f"Unknown month '{name}'") as failure:
+        ingest(settings, [name])
+    assert ", ".join(MONTHS) in str(failure.value)
+    assert live_state(settings) == before  # October's partition, quarantine, manifest, bronze
+    result = CliRunner().invoke(
+        app, ["ingest", "--data-dir", str(settings.data_dir), "--month", name]
+    )
+    assert result.exit_code == InputError.exit_code
+    assert "2019-Oct, 2019-Nov" in " ".join(result.output.split())
+
+
+# ---- item 3: the file's month only ---------------------------------------------------------
+OTHER_MONTHS = [
+    "2019-11-01 00:00:00 UTC",  # the first instant after October
+    "2019-09-30 23:59:59 UTC",
+    "1970-01-01 00:00:00 UTC",
+    "9999-12-31 23:59:59 UTC",
+    "0000-10-01 00:00:00 UTC",
+]
+
+
+def test_events_of_other_months_are_quarantined_as_outside_month(settings, raw_month):
+    last_second = with_field(0, "2019-10-31 23:59:59 UTC")
+    raw_month([GOOD, *(with_field(0, t) for t in OTHER_MONTHS), last_second])
+    (manifest,) = ingest(settings, ["2019-Oct"])
+    assert reasons(manifest) == {line: "outside_month" for line in range(3, 3 + len(OTHER_MONTHS))}
+    assert manifest.rows_written == 2
+    assert manifest.quarantined_by_reason == {"outside_month": len(OTHER_MONTHS)}
+
+
+def test_november_rows_in_the_october_file_reach_bronze_once(settings, raw_month):
+    november = synthetic_lines(50, seed=2, month="2019-Nov")
+    raw_month([*synthetic_lines(300, seed=1), *november])
+    raw_month(november, month="2019-Nov")
+    october, nov = ingest(settings, ["2019-Oct", "2019-Nov"])
+    assert october.quarantined_by_reason == {"outside_month": 50}
+    assert (october.rows_written, nov.rows_written) == (300, 50)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        (in_november,) = con.execute(
+            "select count(*) from bronze.events where event_time >= '2019-11-01 00:00:00+00'"
+        ).fetchone()
+    assert in_november == 50
+
+
+# ---- item 7: exactly YYYY-MM-DD HH:MM:SS UTC ----------------------------------------------
+LENIENT_TIMES = [
+    "2019-10-31 23:59:60 UTC",  # a leap second: strptime made it 2019-11-01 00:00:00
+    "2019-10-15 12:00:60 UTC",
+    "2019-10-0100:00:04  UTC",  # no space between date and time
+    "2019-10-01 0:00:04  UTC",  # unpadded hour
+    "2019-10-01 00:0:04  UTC",
+    "2019-10- 1 00:00:04 UTC",
+    "+019-10-01 00:00:04 UTC",
+    "2019-10-32 00:00:00 UTC",
+    "2019-10-01 24:00:00 UTC",
+    "2019-10-01 00:00:04 utc",
+]
+
+
+def test_times_not_in_the_exact_format_are_bad_event_times(settings, raw_month):
+    raw_month([GOOD, *(with_field(0, t) for t in LENIENT_TIMES)])
+    (manifest,) = ingest(settings, ["2019-Oct"])
+    assert reasons(manifest) == {
+        line: "bad_event_time" for line in range(3, 3 + len(LENIENT_TIMES))
+    }
+    assert manifest.rows_written == 1
+
+
+# ---- item 12: one price spelling ------------------------------------------------------------
+VALID_PRICES = {"0": 0.0, "0.40": 0.4, "-1.59": -1.59, "29.05": 29.05, "007.5": 7.5, "-0": 0.0,
+                "-0.00": 0.0, "123456789012.25": 123456789012.25}  # fmt: skip
+INVALID_PRICES = ["+3", ".5", "5.", "-.5", "1e5", "1E5", "1e-400", "inf", "-inf", "nan", "NaN",
+                  " 5", "5 ", "0x10", "1_000", "1,5", "--1", "-", "", "1" + "0" * 400]  # fmt: skip
+
+
+def test_only_plain_decimal_prices_are_valid(settings, raw_month):
+    raw_month([with_field(6, p) for p in [*VALID_PRICES, *INVALID_PRICES]])
+    (manifest,) = ingest(settings, ["2019-Oct"])
+    bronze = pl.read_parquet(manifest.parts).sort("source_line")
+    assert bronze["price"].to_list() == list(VALID_PRICES.values())
+    assert all(math.copysign(1, p) == 1 for p in bronze["price"] if p == 0)  # no -0.0 stored
+    first_bad = 2 + len(VALID_PRICES)
+    # "1,5" splits into one field too many: its own reason, like any extra comma.
+    expected = {first_bad + i: "bad_price" for i, p in enumerate(INVALID_PRICES) if p != "1,5"}
+    expected[first_bad + INVALID_PRICES.index("1,5")] = "wrong_column_count"
+    assert reasons(manifest) == expected
+
+
+# ---- items 6 and 11: NUL bytes, invalid UTF-8 and U+FFFD ----------------------------------
+def test_a_nul_byte_and_an_invalid_byte_quarantine_their_lines_only(settings, raw_month):
+    lines = synthetic_lines(200, seed=3)
+    fields = lines[50].split(",")
+    fields[5] = "f.o\x00x"  # a NUL inside the brand field: line 52
+    lines[50] = ",".join(fields)
+    path = raw_month(lines)
+    data = path.read_bytes()
+    assert data.count(b"\x00") == 1
+    at = data.index(lines[120].encode())
+    path.write_bytes(data[:at] + b"\xff" + data[at + 1 :])  # line 122: one invalid byte
+    (manifest,) = ingest(settings, ["2019-Oct"])
+    assert reasons(manifest) == {52: "nul_byte", 122: "bad_encoding"}
+    assert manifest.rows_written == 198
+    quarantine = pl.read_parquet(manifest.quarantine_path).sort("source_line")
+    assert quarantine["raw_line"][0] == lines[50]  # the exact text, NUL included
+    assert quarantine["raw_line"][1].encode("latin-1") == b"\xff" + lines[120][1:].encode()
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        (nul_rows,) = con.execute(
+            "select count(*) from bronze.events where contains(brand, chr(0))"
+        ).fetchone()
+        (loaded,) = con.execute("select count(*) from bronze.quarantine").fetchone()
+    assert (nul_rows, loaded) == (0, 2)
+
+
+@pytest.mark.parametrize("invalid_elsewhere", [False, True])
+def test_a_valid_line_holding_u_fffd_does_not_depend_on_other_lines(
+    settings, raw_month, invalid_elsewhere
+):
+    replacement = with_field(5, "brand\ufffd")  # valid UTF-8 (ef bf bd)
+    path = raw_month([GOOD, replacement, GOOD])
+    if invalid_elsewhere:  # one byte that is not UTF-8 in the last line (line 4)
+        data = path.read_bytes()
+        at = data.rindex(b"f.o.x")
+        path.write_bytes(data[:at] + b"f.\xfeo.x" + data[at + 5 :])
+    (manifest,) = ingest(settings, ["2019-Oct"])
+    assert reasons(manifest) == ({4: "bad_encoding"} if invalid_elsewhere else {})
+    bronze = pl.read_parquet(manifest.parts)
+    assert "brand\ufffd" in bronze["brand"].to_list()  # line 3 is good either way
+
+
+# ---- item 10: say what the file is ----------------------------------------------------------
+def test_a_compressed_file_is_named_as_such(settings, raw_month):
+    path = raw_month([GOOD])
+    path.write_bytes(gzip.compress(path.read_bytes()))
+    with pytest.raises(
+        InputError, match=r"looks like gzip-compressed .*\(`gunzip -c`\)"
+    ) as failure:
+        ingest(settings, ["2019-Oct"])
+    assert "\x8b" not in str(failure.value) and "\ufffd" not in str(failure.value)
+
+
+def test_a_binary_header_is_shown_escaped(settings, raw_month):
+    path = raw_month([GOOD])
+    path.write_bytes(b"\x00\x01\x02garbage\xff\n" + path.read_bytes())
+    with pytest.raises(
+        InputError, match=r"found: +\\x00\\x01\\x02garbage\\xff  \(not plain text\)"
+    ):
+        ingest(settings, ["2019-Oct"])
+
+
+def test_a_directory_named_like_the_month_is_called_a_directory(settings):
+    (settings.raw_dir / "2019-Oct.csv").mkdir(parents=True)
+    for months in (["2019-Oct"], None):
+        with pytest.raises(InputError, match=r"2019-Oct.csv is a directory, not a file"):
+            ingest(settings, months)
+
+
+def test_an_old_manifest_stays_readable_and_a_newer_one_too(settings, raw_month):
+    """Manifest fields added later have defaults; fields it does not know are ignored."""
+    import json
+
+    from pipeline.ingest import Manifest
+
+    raw_month([GOOD])
+    (manifest,) = ingest(settings, ["2019-Oct"])
+    path = settings.manifest_dir / "2019-Oct.json"
+    data = json.loads(path.read_text())
+    old = {k: v for k, v in data.items() if k not in ("run_id", "forced")}
+    path.write_text(json.dumps({**old, "uplift_rate": 0.05}))
+    read = Manifest.read(path)
+    assert (read.run_id, read.forced, read.rows_written) == ("", False, manifest.rows_written)
+
+
+def test_the_generated_months_pass_the_strict_rules(settings):
+    """Every month the generator writes (first and last days included) parses without loss."""
+    import json
+
+    from pipeline.generate import generate
+
+    paths = generate(settings.raw_dir, scale=0.0005, months=list(MONTHS), malformed_share=0.0)
+    manifests = ingest(settings, list(MONTHS), load_warehouse=False)
+    for path, manifest in zip(paths, manifests, strict=True):
+        truth = json.loads(path.with_name(path.stem + ".truth.json").read_text())
+        assert manifest.rows_quarantined == 0, manifest.quarantined_by_reason
+        assert manifest.rows_written == truth["data_lines"]
