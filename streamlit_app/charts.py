@@ -60,10 +60,10 @@ def _band(fig: go.Figure, x, lower, upper, color: str, name: str, **where) -> No
 
 
 def cumulative_lift(frame: pl.DataFrame, alpha: float) -> go.Figure:
-    """Cumulative absolute lift (pp) with the fixed-horizon CI and the always-valid band."""
+    """Cumulative absolute lift (pp) at each weekly look, with the fixed-horizon CI and the
+    always-valid band."""
     data = frame.drop_nulls("lift")
-    x = data["day"].to_list()
-    pp = [v * 100 for v in data["lift"]]
+    x = data["week_end"].to_list()
     level = round((1 - alpha) * 100)
     fig = go.Figure()
     _band(
@@ -85,17 +85,18 @@ def cumulative_lift(frame: pl.DataFrame, alpha: float) -> go.Figure:
     fig.add_trace(
         go.Scatter(
             x=x,
-            y=pp,
-            mode="lines",
+            y=[v * 100 for v in data["lift"]],
+            mode="lines+markers",
             name="cumulative lift",
             line={"color": COLORS["treatment"], "width": 2},
         )
     )
     fig.add_hline(y=0, line={"color": "#444", "width": 1, "dash": "dot"})
     fig.update_layout(
-        title=_title("Cumulative lift in conversion (Treatment − Control, pp)"),
+        title=_title("Cumulative lift in conversion by week (Treatment − Control, pp)"),
         yaxis_title="percentage points",
-        legend={"orientation": "h", "y": -0.2},
+        xaxis_title="end of the weekly look",
+        legend={"orientation": "h", "y": -0.3},
         **LAYOUT,
     )
     return fig

@@ -12,6 +12,7 @@ import polars as pl
 import streamlit as st
 
 from pipeline.abtest.readout import ReadoutConfig
+from pipeline.abtest.recorded import recorded_experiment
 from pipeline.dashboard import api_client, metrics, queries
 from pipeline.dashboard.filters import Filters
 from pipeline.settings import Settings, get_settings
@@ -53,11 +54,18 @@ def bounds(key: str) -> metrics.Bounds:
 
 @st.cache_data(ttl=QUERY_TTL_SECONDS, show_spinner=False, max_entries=128)
 def dashboard(key: str, filters: Filters) -> metrics.Dashboard:
-    """The whole page for one filter setting; its queries are cached one by one as well, so
-    a filter that changes one query reuses the others."""
-    wh = _warehouse(key)
+    """The whole page for one filter setting; its queries are cached one by one as well.
+
+    The experiment is the one the ingest manifests recorded, as `ecom abtest` reads it."""
+    s = Settings.model_validate_json(key)
+    experiment, _, warnings = recorded_experiment(s.manifest_dir, s.experiment)
     return metrics.load_dashboard(
-        wh, filters, ReadoutConfig(), query=lambda sql: run_query(key, sql)
+        _warehouse(key),
+        filters,
+        ReadoutConfig(),
+        experiment,
+        tuple(warnings),
+        query=lambda sql: run_query(key, sql),
     )
 
 

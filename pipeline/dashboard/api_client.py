@@ -73,7 +73,14 @@ class ApiClient:
                 " Start it with `ecom serve api` (or `make demo`), or point API_URL at it."
             ) from err
         if response.status_code >= 400:
-            raise _error(response)
+            error = _error(response)
+            if error.status == 401:
+                error.detail += (
+                    " The app sends ECOM_API_KEY as X-API-Key: give it the API's key."
+                    if self._http.headers.get("X-API-Key")
+                    else " The API wants a key: set ECOM_API_KEY for the app too."
+                )
+            raise error
         return response
 
     # ------------------------------------------------------------------ endpoints

@@ -1,9 +1,10 @@
 """The A/B dashboard's filters, as one frozen value: what the sidebar sets and the SQL reads.
 
-Every filter narrows the *sessions* the page is computed on; users, conversion and revenue are
-then computed per user over their remaining sessions. So "returning users, 5-10 $ carts, in
-November" means: users' November sessions after their first month whose carted items cost 5 to
-10 on average, and whether those sessions ended in a purchase.
+Every filter selects *users* by what is known when they enter the experiment, so Treatment and
+Control stay comparable (filtering on what happened after assignment would break the
+randomization): the day and month they entered, whether they were seen before the experiment
+started (returning) or not (new), and the price band of what their first cart session carted
+(known at the primary analysis's trigger, the first cart). Columns of gold.fct_experiment_users.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
+from pipeline.warehouse.dialect import Dialect
+
 UserType = Literal["all", "new", "returning"]
 USER_TYPES: tuple[UserType, ...] = ("all", "new", "returning")
 USER_TYPE_LABELS: dict[UserType, str] = {
     "all": "All users",
-    "new": "New (their first month)",
-    "returning": "Returning (after their first month)",
+    "new": "New (first seen in the experiment)",
+    "returning": "Returning (seen before it started)",
 }
 MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
@@ -33,7 +36,8 @@ class PriceBand:
     upper: float | None
 
 
-# The band of a session is the mean price of its raw cart events (cart_value / total_carts).
+# A user's band is the mean price of the items their first cart session carted
+# (first_cart_value / first_cart_items); users who never carted are "no cart".
 # Edges near the data set's price quartiles (p25 2.06, median 4.05, p75 7.06) and its tail.
 NO_CART = PriceBand("no_cart", "No cart", None, None)
 PRICE_BANDS: tuple[PriceBand, ...] = (
@@ -46,10 +50,10 @@ PRICE_BANDS: tuple[PriceBand, ...] = (
 BAND_BY_KEY: dict[str, PriceBand] = {b.key: b for b in PRICE_BANDS}
 
 
-def band_sql(cart_value: str = "cart_value", total_carts: str = "total_carts") -> str:
-    """A SQL case giving each session its price band key (engine-neutral)."""
-    mean_price = f"{cart_value} / nullif({total_carts}, 0)"  # BigQuery raises on x / 0
-    whens = [f"when {total_carts} = 0 then '{NO_CART.key}'"]
+def band_sql(cart_value: str = "first_cart_value", items: str = "first_cart_items") -> str:
+    """A SQL case giving each user their price band key (engine-neutral)."""
+    mean_price = f"{cart_value} / nullif({items}, 0)"  # BigQuery raises on x / 0
+    whens = [f"when {items} is null or {items} = 0 then '{NO_CART.key}'"]
     for band in PRICE_BANDS:
         if band is NO_CART:
             continue
@@ -62,7 +66,8 @@ def band_sql(cart_value: str = "cart_value", total_carts: str = "total_carts") -
 
 @dataclass(frozen=True)
 class Filters:
-    """Empty `months` / `price_bands` mean all; `start` and `end` are inclusive UTC days."""
+    """Empty `months` / `price_bands` mean all; `start` and `end` are the inclusive UTC days
+    users entered the experiment between."""
 
     start: date | None = None
     end: date | None = None
@@ -98,11 +103,40 @@ class Filters:
         """One line for captions and file names' companions: what the page is filtered to."""
         parts = []
         if self.start or self.end:
-            parts.append(f"{self.start or 'start'} to {self.end or 'end'}")
+            parts.append(f"entered {self.start or 'start'} to {self.end or 'end'}")
         if self.months:
-            parts.append("months " + ", ".join(self.months))
+            parts.append("entry months " + ", ".join(self.months))
         if self.user_type != "all":
             parts.append(f"{self.user_type} users")
         if self.price_bands:
-            parts.append("carts " + ", ".join(BAND_BY_KEY[b].label for b in self.price_bands))
+            parts.append("first cart " + ", ".join(BAND_BY_KEY[b].label for b in self.price_bands))
         return "; ".join(parts) or "no filters (the whole experiment)"
+
+    def where(self, d: Dialect) -> str | None:
+        """The filters as a predicate on gold.fct_experiment_users (None: no filter), in the
+        form the readout's query builders take (`where`)."""
+        epoch = date(1970, 1, 1)
+        entry_day = epoch_day(d, "entered_at")
+        parts = []
+        if self.start is not None:
+            parts.append(f"{entry_day} >= {(self.start - epoch).days}")
+        if self.end is not None:
+            parts.append(f"{entry_day} <= {(self.end - epoch).days}")
+        if self.months:
+            parts.append("entry_month in (" + ", ".join(f"'{m}'" for m in self.months) + ")")
+        if self.user_type == "new":
+            parts.append("not is_returning")
+        elif self.user_type == "returning":
+            parts.append("is_returning")
+        if self.price_bands:
+            keys = ", ".join(f"'{b}'" for b in self.price_bands)
+            parts.append(f"{band_sql()} in ({keys})")
+        return " and ".join(f"({p})" for p in parts) or None
+
+
+MICROSECONDS_PER_DAY = 86_400_000_000
+
+
+def epoch_day(d: Dialect, timestamp: str) -> str:
+    """Whole UTC days since 1970-01-01 of a timestamp (null stays null), as a 64-bit integer."""
+    return d.cast_bigint(f"floor({d.epoch_us(timestamp)} / {MICROSECONDS_PER_DAY}.0)")

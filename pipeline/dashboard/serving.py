@@ -43,7 +43,10 @@ class Running:
 
 
 def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen there now. SO_REUSEADDR, as uvicorn and Streamlit set it:
+    connections of a stopped server lingering in TIME_WAIT do not make the port taken."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -122,6 +125,7 @@ def started(
     health_url: str,
     url: str,
     log: Path | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Iterator[Running]:
     """Start one server in its own process group, wait until `health_url` answers 200."""
     out = log.open("ab") if log else subprocess.DEVNULL
@@ -142,7 +146,7 @@ def started(
                     f"The {name} exited with code {process.returncode} while starting{where}."
                 )
             try:
-                if httpx.get(health_url, timeout=1.0).status_code == 200:
+                if httpx.get(health_url, timeout=1.0, headers=headers).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -194,6 +198,7 @@ def _serve(settings, host, app_port, api_port, api_factory, log_dir, announce) -
                 "API", api_command(host, api_port, factory=api_factory),
                 environment(settings), f"{api_url}/ready", api_url,
                 log_dir / "api.log" if log_dir else None,
+                {"X-API-Key": settings.api_key} if settings.api_key else None,
             )))  # fmt: skip
         app_url = f"http://{host}:{app_port}"
         running.append(stack.enter_context(started(

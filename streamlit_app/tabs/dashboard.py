@@ -21,11 +21,19 @@ BAND_LABELS = {b.key: b.label for b in PRICE_BANDS}
 FILTER_KEYS = ("f_dates", "f_months", "f_user_type", "f_bands")
 
 DEFINITIONS = {
-    "users": "Users with at least one session that matches the filters.",
-    "conversion": "Share of those users with a purchase in one of those sessions.",
-    "revenue_per_user": "Purchase revenue in those sessions divided by the users (buyers or not).",
-    "revenue_per_purchase": "Purchase revenue divided by the number of purchases (average order "
-    "value; the interval treats users as units).",
+    "users": "Users in the experiment (a session in its period) who match the filters.",
+    "exposed": "Of those, users with at least one cart event (counted before the injection): "
+    "the primary analysis's population, since the redesign acts at checkout.",
+    "conversion": "The primary metric: share of the users who reached the cart who bought.",
+    "revenue_per_user": "Purchase revenue divided by all users (buyers or not).",
+    "revenue_per_purchase": "Purchase revenue divided by orders (sessions with a purchase); the "
+    "interval treats users as units (delta method).",
+}
+OUTCOME_STYLE = {"ship": st.success, "do_not_ship": st.error, "keep_running": st.warning}
+OUTCOME_ICON = {
+    "ship": ":material/rocket_launch:",
+    "do_not_ship": ":material/block:",
+    "keep_running": ":material/hourglass_top:",
 }
 
 
@@ -51,7 +59,7 @@ def sidebar_filters(bounds: Bounds) -> Filters:
     with st.sidebar:
         st.header("Dashboard filters")
         dates = st.date_input(
-            "Date range (UTC, session start)",
+            "Entered the experiment (UTC days)",
             value=(bounds.first_day, bounds.last_day),
             min_value=bounds.first_day,
             max_value=bounds.last_day,
@@ -59,7 +67,7 @@ def sidebar_filters(bounds: Bounds) -> Filters:
             persist_state="session",
         )
         months = st.multiselect(
-            "Month",
+            "Entry month",
             list(bounds.months),
             key="f_months",
             placeholder="All months",
@@ -71,17 +79,19 @@ def sidebar_filters(bounds: Bounds) -> Filters:
             format_func=lambda t: USER_TYPE_LABELS[t],
             key="f_user_type",
             persist_state="session",
-            help="New: sessions in the user's first month. Returning: sessions after it.",
+            help="Returning: seen before the experiment started (needs a pre-period, "
+            "ECOM_EXPERIMENT_START); new: first seen in it."
+            + ("" if bounds.returning_users else " This data has no pre-period: nobody returns."),
         )
         bands = st.multiselect(
-            "Price band of the carted items",
+            "Price band of the first cart",
             [b.key for b in PRICE_BANDS],
             format_func=BAND_LABELS.get,
             key="f_bands",
             placeholder="All sessions",
             persist_state="session",
-            help="Mean price of the items a session added to its cart. 'No cart' holds the "
-            "sessions that carted nothing.",
+            help="Mean price of the items a user's first cart session carted (known when "
+            "they first reach the cart). 'No cart': users who never carted.",
         )
         left, right = st.columns(2)
         left.button("Reset filters", on_click=_reset_filters, width="stretch")
@@ -125,7 +135,8 @@ def _ci(effect, scale: float = 100, unit: str = "%") -> str:
 
 
 def kpi_tiles(page: Dashboard) -> None:
-    c = page.comparison
+    r = page.readout
+    control = page.kpis[CONTROL]
     for group in (CONTROL, TREATMENT):
         k = page.kpis[group]
         is_t = group == TREATMENT
@@ -133,53 +144,60 @@ def kpi_tiles(page: Dashboard) -> None:
             f"**{group.capitalize()}**"
             + (" — redesigned checkout" if is_t else " — current checkout")
         )
-        cols = st.columns(4)
+        cols = st.columns(5)
         cols[0].metric(
             "Users",
             f"{k.users:,}",
-            help=DEFINITIONS["users"]
-            + (f" Sample ratio check: p = {c.srm.p_value:.3g}." if is_t else ""),
-            delta=f"{(k.users / page.kpis[CONTROL].users - 1) * 100:+.1f}% vs Control"
-            if is_t and page.kpis[CONTROL].users
+            delta=f"{(k.users / control.users - 1) * 100:+.1f}% vs Control"
+            if is_t and control.users
             else None,
             delta_color="off",
+            help=DEFINITIONS["users"]
+            + (f" Sample ratio check: p = {r.all_users.srm.p_value:.3g}." if is_t else ""),
         )
         cols[1].metric(
-            "Conversion",
-            _pct(k.conversion),
-            delta=_delta(c.conversion.absolute, 100, " pp") if is_t else None,
-            help=DEFINITIONS["conversion"]
-            + (_ci(c.conversion.absolute, 100, " pp") if is_t else ""),
+            "Reached the cart",
+            f"{k.exposed:,}",
+            delta=f"{(k.exposed / control.exposed - 1) * 100:+.1f}% vs Control"
+            if is_t and control.exposed
+            else None,
+            delta_color="off",
+            help=DEFINITIONS["exposed"]
+            + (f" Sample ratio check: p = {r.primary.srm.p_value:.3g}." if is_t else ""),
         )
         cols[2].metric(
-            "Revenue per user",
-            _money(k.revenue_per_user),
-            delta=_delta(c.revenue_per_user.relative) if is_t else None,
-            help=DEFINITIONS["revenue_per_user"]
-            + (_ci(c.revenue_per_user.relative) if is_t else ""),
+            "Conversion",
+            _pct(k.conversion),
+            delta=_delta(r.primary.conversion.absolute, 100, " pp") if is_t else None,
+            help=DEFINITIONS["conversion"]
+            + (_ci(r.primary.conversion.absolute, 100, " pp") if is_t else ""),
         )
         cols[3].metric(
+            "Revenue per user",
+            _money(k.revenue_per_user),
+            delta=_delta(r.revenue.relative) if is_t else None,
+            help=DEFINITIONS["revenue_per_user"] + (_ci(r.revenue.relative) if is_t else ""),
+        )
+        cols[4].metric(
             "Revenue per purchase",
             _money(k.revenue_per_purchase),
-            delta=_delta(c.revenue_per_purchase.relative) if is_t else None,
+            delta=_delta(r.revenue_per_order.relative) if is_t else None,
             help=DEFINITIONS["revenue_per_purchase"]
-            + (_ci(c.revenue_per_purchase.relative) if is_t else ""),
+            + (_ci(r.revenue_per_order.relative) if is_t else ""),
         )
 
 
 def verdict(page: Dashboard) -> None:
-    c = page.comparison
-    if c.srm.flagged:
-        st.error(c.verdict, icon=":material/gpp_bad:")
-    elif c.conversion.message != "ok":
-        st.warning(c.verdict, icon=":material/info:")
-    elif c.conversion.significant:
-        st.success(c.verdict, icon=":material/verified:")
-    else:
-        st.info(c.verdict, icon=":material/balance:")
-    for warning in page.warnings:
-        if warning != c.srm.warning or not c.srm.flagged:
-            st.caption(f":warning: {warning}")
+    decision = page.readout.decision
+    OUTCOME_STYLE[decision.outcome](
+        f"**{decision.words}.** {decision.headline}", icon=OUTCOME_ICON[decision.outcome]
+    )
+    with st.expander("Why: the decision rule and its inputs"):
+        for reason in decision.reasons:
+            st.markdown(f"- {reason}")
+        st.caption(decision.rule)
+    for warning in page.readout.warnings:
+        st.caption(f":warning: {warning}")
 
 
 def segment_table(frame: pl.DataFrame) -> None:
@@ -231,7 +249,7 @@ def render(settings: Settings) -> None:
         return
     if bounds.is_empty:
         st.info(
-            "The warehouse has no sessions yet: run `ecom ingest` and `ecom warehouse` "
+            "The warehouse has no experiment users yet: run `ecom ingest` and `ecom warehouse` "
             "(or `make demo`), then press Refresh data.",
             icon=":material/inbox:",
         )
@@ -247,12 +265,12 @@ def render(settings: Settings) -> None:
         st.error(f"The dashboard's queries failed: {err}", icon=":material/error:")
         return
     st.caption(
-        f"Filtered to: {filters.describe()} · {settings.warehouse} warehouse · statistics "
-        "as in `ecom abtest` (pipeline.stats)"
+        f"Filtered to: {filters.describe()} · {settings.warehouse} warehouse · the readout of "
+        "`ecom abtest` on these users (pipeline.stats)"
     )
     if page.is_empty:
         st.info(
-            "No sessions match these filters: widen them or press Reset filters.",
+            "No users match these filters: widen them or press Reset filters.",
             icon=":material/filter_alt_off:",
         )
         return
@@ -273,19 +291,22 @@ def render(settings: Settings) -> None:
         st.plotly_chart(charts.funnel(page.funnel, unit))
         _csv_button(page.funnel, "funnel", "dl_funnel")
     with right:
-        st.plotly_chart(
-            charts.cumulative_lift(page.cumulative, page.sequential.alpha), width="stretch"
-        )
+        sequential = page.readout.sequential
+        st.plotly_chart(charts.cumulative_lift(page.cumulative, sequential.alpha), width="stretch")
         st.caption(
-            "Looking every day at the fixed-horizon interval inflates false positives; the "
-            "always-valid band (a normal-mixture confidence sequence, N* = "
-            f"{page.sequential.tuning:,.0f}) stays valid however often you look."
+            "Users who reached the cart by each week's end. Peeking at the fixed-horizon "
+            "interval every week inflates false positives; the always-valid band (a "
+            f"normal-mixture confidence sequence, N* = {sequential.tuning:,.0f}) stays valid "
+            "however often you look."
         )
         _csv_button(page.cumulative, "cumulative_lift", "dl_cumulative")
 
     st.plotly_chart(charts.daily_effect(page.daily), width="stretch")
     _csv_button(page.daily, "daily_effect", "dl_daily")
 
-    st.markdown("**Segments** — lift by month, new vs returning users and price band")
+    st.markdown(
+        "**Segments** — the primary metric by entry month, new vs returning users and price "
+        "band of the first cart"
+    )
     segment_table(page.segments)
     _csv_button(page.segments, "segments", "dl_segments")

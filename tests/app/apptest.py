@@ -12,6 +12,7 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from pipeline.settings import REPO_ROOT
+from tests.app.conftest import API_KEY, EXPERIMENT_START
 
 APP = REPO_ROOT / "streamlit_app" / "app.py"
 TAB_KEY = "tab"
@@ -62,6 +63,8 @@ def open_app(
             monkeypatch.delenv(key)
     monkeypatch.setenv("ECOM_DATA_DIR", str(data_dir))
     monkeypatch.setenv("API_URL", api_url)
+    monkeypatch.setenv("ECOM_API_KEY", API_KEY)  # the test API's key, unless env says otherwise
+    monkeypatch.setenv("ECOM_EXPERIMENT_START", EXPERIMENT_START.isoformat())
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     st.cache_data.clear()

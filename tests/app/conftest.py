@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -21,7 +22,12 @@ from pipeline.settings import REPO_ROOT, Settings
 
 SCALE = 0.004  # ~80k raw events, ~6k users: every filter and segment has both groups
 SEED = 11
+# October is the pre-period: returning users exist and CUPED has covariates (ECOM_EXPERIMENT_START).
+EXPERIMENT_START = date(2019, 11, 1)
 API_READY_TIMEOUT_S = 90.0
+# The API runs with a key, as a deployment does; the app gets it through ECOM_API_KEY.
+API_KEY = "app-tests-key"
+KEY_HEADER = {"X-API-Key": API_KEY}
 
 
 def free_port() -> int:
@@ -53,7 +59,7 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     from pipeline.warehouse.build import build_warehouse
 
     data_dir = tmp_path_factory.mktemp("app") / "data"
-    settings = Settings(data_dir=data_dir)
+    settings = Settings(data_dir=data_dir, experiment_start=EXPERIMENT_START)
     generate(settings.raw_dir, scale=SCALE, seed=SEED)
     ingest(settings)
     build_warehouse(settings)
@@ -64,7 +70,13 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
 def app_env(data_dir: Path, api_url: str, **extra: str) -> dict[str, str]:
     """The environment the app (or the API) runs with: no ECOM_* of the caller leaks in."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ECOM_") and k != "API_URL"}
-    return {**env, "ECOM_DATA_DIR": str(data_dir), "API_URL": api_url, **extra}
+    return {
+        **env,
+        "ECOM_DATA_DIR": str(data_dir),
+        "ECOM_EXPERIMENT_START": EXPERIMENT_START.isoformat(),
+        "API_URL": api_url,
+        **extra,
+    }
 
 
 @dataclass(frozen=True)
@@ -73,7 +85,9 @@ class Server:
     log: Path
 
 
-def wait_until(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
+def wait_until(
+    url: str, process: subprocess.Popen, log: Path, timeout: float, headers: dict | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -81,7 +95,7 @@ def wait_until(url: str, process: subprocess.Popen, log: Path, timeout: float) -
                 f"{url} exited with {process.returncode}:\n{log.read_text()[-3000:]}"
             )
         try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
+            if httpx.get(url, timeout=1.0, headers=headers).status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -122,13 +136,13 @@ def api_server(
         process = subprocess.Popen(
             command,
             cwd=REPO_ROOT,
-            env=app_env(pipeline_run.data_dir, ""),
+            env=app_env(pipeline_run.data_dir, "", ECOM_API_KEY=API_KEY),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(f"{url}/ready", process, log, API_READY_TIMEOUT_S)
+        wait_until(f"{url}/ready", process, log, API_READY_TIMEOUT_S, KEY_HEADER)
         yield Server(url, log)
     finally:
         stop(process)

@@ -41,6 +41,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     }
     app = FastAPI()
 
+    @app.middleware("http")
+    async def require_key(request: Request, call_next):
+        open_paths = {"/health", "/ready"}
+        key = request.headers.get("x-api-key")
+        if settings.api_key and request.url.path not in open_paths and key != settings.api_key:
+            return _error(401, "Missing or invalid X-API-Key.")
+        return await call_next(request)
+
     def encode(rows: list[dict[str, Any]]) -> tuple[np.ndarray | None, list[dict]]:
         errors = []
         for i, row in enumerate(rows, start=1):

@@ -8,6 +8,7 @@ import pytest
 from pipeline.dashboard import api_client
 from pipeline.dashboard.api_client import ApiClient, ApiError, ApiUnavailable
 from pipeline.dashboard.bulk import template_csv
+from tests.app.conftest import API_KEY
 
 SESSION = {
     "total_views": 3,
@@ -18,7 +19,7 @@ SESSION = {
 
 
 def test_predict_and_bulk_follow_the_contract(api_server) -> None:
-    client = ApiClient(api_server.url)
+    client = ApiClient(api_server.url, API_KEY)
     assert client.health() == {"status": "ok"}
     ready = client.ready()
     assert ready["status"] == "ready" and ready["model_id"].startswith("abandonment-")
@@ -48,7 +49,7 @@ def test_predict_and_bulk_follow_the_contract(api_server) -> None:
 
 
 def test_the_apis_error_body_reaches_the_caller(api_server) -> None:
-    client = ApiClient(api_server.url)
+    client = ApiClient(api_server.url, API_KEY)
     with pytest.raises(ApiError) as err:
         client.predict({**SESSION, "total_carts": 0})
     assert err.value.status == 422
@@ -62,3 +63,14 @@ def test_refused_and_hung_are_unavailable(refused_url: str, hung_url: str, monke
     monkeypatch.setattr(api_client, "STATUS_TIMEOUT", 0.3)
     with pytest.raises(ApiUnavailable, match=r"did not answer within 0\.3 s"):
         ApiClient(hung_url).ready()
+
+
+def test_a_missing_or_wrong_key_says_what_to_set(api_server) -> None:
+    with pytest.raises(ApiError) as err:
+        ApiClient(api_server.url).predict(SESSION)
+    assert err.value.status == 401
+    assert "set ECOM_API_KEY for the app too" in err.value.detail
+    with pytest.raises(ApiError) as err:
+        ApiClient(api_server.url, "wrong").predict(SESSION)
+    assert err.value.status == 401
+    assert "give it the API's key" in err.value.detail

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.dashboard.bulk import template_csv
 from tests.app.apptest import Downloads, metric, no_exception, open_app, texts
-from tests.app.conftest import Pipeline
+from tests.app.conftest import KEY_HEADER, Pipeline
 
 BULK = "Bulk Prediction"
 HEADER = "total_views,total_carts,session_duration_minutes,experiment_group"
@@ -46,7 +46,7 @@ def test_upload_score_and_download_equals_the_apis_answer(
     direct = httpx.post(
         f"{api_server.url}/bulk_predict",
         files={"file": ("sessions.csv", content, "text/csv")},
-        headers={"Accept": "text/csv"},
+        headers={"Accept": "text/csv", **KEY_HEADER},
         timeout=60,
     )
     direct.raise_for_status()

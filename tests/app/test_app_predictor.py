@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.dashboard import api_client
 from tests.app.apptest import Downloads, metric, no_exception, open_app, switch_tab, texts
-from tests.app.conftest import Pipeline
+from tests.app.conftest import KEY_HEADER, Pipeline
 
 PREDICTOR = "Real-Time Predictor"
 PROBABILITY = "Probability the cart is abandoned"
@@ -18,7 +18,9 @@ PROBABILITY = "Probability the cart is abandoned"
 
 def direct(url: str, session: dict) -> dict:
     """The same question asked of the API without the app."""
-    response = httpx.post(f"{url}/predict", params={"explain": "false"}, json=session, timeout=30)
+    response = httpx.post(
+        f"{url}/predict", params={"explain": "false"}, json=session, headers=KEY_HEADER, timeout=30
+    )
     response.raise_for_status()
     return response.json()
 
@@ -108,3 +110,13 @@ def test_a_slow_prediction_times_out_with_a_message(
     at = open_app(monkeypatch, pipeline_run.data_dir, api_server.url, tab=PREDICTOR)
     no_exception(at)
     assert any("did not answer within 0.001 s" in w for w in texts(at, "warning"))
+
+
+def test_the_app_without_the_apis_key(
+    monkeypatch: pytest.MonkeyPatch, pipeline_run: Pipeline, api_server
+) -> None:
+    at = open_app(monkeypatch, pipeline_run.data_dir, api_server.url, ECOM_API_KEY="")
+    at = switch_tab(at, PREDICTOR)
+    no_exception(at)
+    assert any("401" in e or "key" in e for e in texts(at, "error")), texts(at, "error")
+    assert any("set ECOM_API_KEY for the app too" in e for e in texts(at, "error"))

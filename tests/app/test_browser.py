@@ -1,5 +1,5 @@
-"""End to end in a real browser: the API and the app on free loopback ports, Debian's chromium
-driven by Playwright, a person's clicks. Screenshots of every tab go to this test's output
+"""End to end in a real browser: the API and the app served as `ecom demo` serves them, on
+free loopback ports; Debian's chromium driven by Playwright; a person's clicks; Ctrl-C. Screenshots of every tab go to this test's output
 folder; with ECOM_UPDATE_SCREENSHOTS=1 they also replace docs/screenshots/ (the README's).
 """
 
@@ -9,9 +9,12 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -19,10 +22,11 @@ import pytest
 
 from pipeline.dashboard import metrics
 from pipeline.dashboard.filters import Filters
+from pipeline.dashboard.serving import port_is_free
 from pipeline.model import registry
 from pipeline.settings import REPO_ROOT
 from pipeline.warehouse import connect
-from tests.app.conftest import Pipeline, Server, app_env, free_port, stop, wait_until
+from tests.app.conftest import API_KEY, KEY_HEADER, Pipeline, api_factory, app_env, free_port
 from tests.app.test_app_monitoring import HTML, drift_summary
 from tests.conftest import skip_unless_ci
 
@@ -35,7 +39,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-APP_READY_TIMEOUT_S = 90.0
+STACK_READY_TIMEOUT_S = 180.0
 WAIT_MS = 60_000
 VIEWPORT = {"width": 1280, "height": 1500}
 DOCS_SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
@@ -64,14 +68,37 @@ def browser():
         browser.close()
 
 
+# What `ecom demo` ends with (pipeline.dashboard.serving.serve), in its own process so the
+# last test can press Ctrl-C.
+SERVE = """
+import sys
+from pipeline.dashboard.serving import serve
+from pipeline.settings import Settings
+
+def announce(running):
+    for server in running:
+        print(server.name, server.url, flush=True)
+    print("ready", flush=True)
+
+sys.exit(serve(Settings(), app_port={app_port}, api_port={api_port}, api_factory={factory!r},
+               announce=announce))
+"""
+
+
+@dataclass(frozen=True)
+class Stack:
+    api_url: str
+    app_url: str
+    process: subprocess.Popen
+    ports: tuple[int, int]
+
+
 @pytest.fixture(scope="module")
-def app_server(
-    pipeline_run: Pipeline, api_server: Server, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    """`streamlit run streamlit_app/app.py` as the README starts it, on a free port; its data
-    dir holds the run's manifests and a drift report, and points at the run's warehouse and
-    models."""
-    root = tmp_path_factory.mktemp("app-server")
+def stack(pipeline_run: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The API and the app served as the demo serves them, on free loopback ports. The app's
+    data dir holds the run's manifests and a drift report and points at the run's warehouse
+    and models."""
+    root = tmp_path_factory.mktemp("stack")
     data = root / "data"
     shutil.copytree(pipeline_run.settings.manifest_dir, data / "manifests")
     drift = data / "reports" / "drift"
@@ -79,41 +106,33 @@ def app_server(
     model_id = registry.current_id(pipeline_run.settings.models_dir)
     (drift / "latest.json").write_text(json.dumps(drift_summary(model_id)))
     (drift / "drift_2020-02.html").write_text(HTML)
-    port = free_port()
-    log = root / "streamlit.log"
+    api_port, app_port = free_port(), free_port()
     env = app_env(
         data,
-        api_server.url,
+        "",
         ECOM_DUCKDB_PATH=str(pipeline_run.settings.warehouse_path),
         ECOM_MODELS_DIR=str(pipeline_run.settings.models_dir),
+        ECOM_API_KEY=API_KEY,
     )
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "streamlit_app/app.py",
-        "--server.headless",
-        "true",
-        "--server.address",
-        "127.0.0.1",
-        "--server.port",
-        str(port),
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
+    script = SERVE.format(app_port=app_port, api_port=api_port, factory=api_factory())
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
     try:
-        wait_until(f"{url}/_stcore/health", process, log, APP_READY_TIMEOUT_S)
-        yield Server(url, log)
+        lines: list[str] = []
+        deadline = time.monotonic() + STACK_READY_TIMEOUT_S
+        while "ready" not in lines and time.monotonic() < deadline:
+            line = process.stdout.readline().strip()
+            if not line and process.poll() is not None:
+                break
+            lines.append(line)
+        assert "ready" in lines, f"the API and the app did not start: {lines}"
+        urls = dict(line.split() for line in lines if line != "ready")
+        yield Stack(urls["API"], urls["app"], process, (api_port, app_port))
     finally:
-        stop(process)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -122,17 +141,19 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(browser, app_server: Server):
+def page(browser, stack: Stack):
     context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
-    page.goto(app_server.url)
+    page.goto(stack.app_url)
     yield page
     context.close()
 
 
 def metric_value(page, label: str, index: int = 0) -> str:
-    tile = page.locator('[data-testid="stMetric"]').filter(has_text=label).nth(index)
+    """The value of the index-th KPI tile whose label is exactly `label`."""
+    label_node = page.locator('[data-testid="stMetricLabel"]').get_by_text(label, exact=True)
+    tile = page.locator('[data-testid="stMetric"]').filter(has=label_node).nth(index)
     return tile.locator('[data-testid="stMetricValue"]').inner_text().strip()
 
 
@@ -177,7 +198,7 @@ def test_dashboard_filter_changes_a_kpi(page, shots: Path, pipeline_run: Pipelin
     assert path.stat().st_size > 10_000
 
     sidebar = page.get_by_test_id("stSidebar")
-    sidebar.get_by_text("Returning (after their first month)").click()
+    sidebar.get_by_text("Returning (seen before it started)").click()
     returning = metrics.load_dashboard(wh, Filters(user_type="returning"))
     expected = f"{returning.kpis['treatment'].users:,}"
     page.wait_for_function(
@@ -192,7 +213,7 @@ def test_dashboard_filter_changes_a_kpi(page, shots: Path, pipeline_run: Pipelin
     settle(page)
 
 
-def test_moving_a_slider_changes_the_probability(page, shots: Path, api_server: Server) -> None:
+def test_moving_a_slider_changes_the_probability(page, shots: Path, stack: Stack) -> None:
     open_tab(page, "Real-Time Predictor")
     label = "Probability the cart is abandoned"
     page.locator('[data-testid="stMetric"]').filter(has_text=label).wait_for()
@@ -213,7 +234,7 @@ def test_moving_a_slider_changes_the_probability(page, shots: Path, api_server: 
     settle(page)
     assert slider.input_value() == "4"
     direct = httpx.post(
-        f"{api_server.url}/predict",
+        f"{stack.api_url}/predict",
         params={"explain": "false"},
         json={
             "total_views": 3,
@@ -221,6 +242,7 @@ def test_moving_a_slider_changes_the_probability(page, shots: Path, api_server: 
             "session_duration_minutes": 12.5,
             "experiment_group": "control",
         },
+        headers=KEY_HEADER,
         timeout=30,
     ).json()
     assert metric_value(page, label) == f"{direct['abandonment_probability']:.1%}" != before
@@ -229,7 +251,7 @@ def test_moving_a_slider_changes_the_probability(page, shots: Path, api_server: 
 
 
 def test_upload_a_csv_and_download_the_scores(
-    page, shots: Path, api_server: Server, tmp_path: Path
+    page, shots: Path, stack: Stack, tmp_path: Path
 ) -> None:
     rows = [
         f"{i % 7},{1 + i % 3},{(i * 11) % 60 + 0.25},{'treatment' if i % 3 else 'control'}"
@@ -248,9 +270,9 @@ def test_upload_a_csv_and_download_the_scores(
     saved = tmp_path / "downloaded.csv"
     info.value.save_as(str(saved))
     direct = httpx.post(
-        f"{api_server.url}/bulk_predict",
+        f"{stack.api_url}/bulk_predict",
         files={"file": ("sessions.csv", content, "text/csv")},
-        headers={"Accept": "text/csv"},
+        headers={"Accept": "text/csv", **KEY_HEADER},
         timeout=60,
     )
     assert saved.read_bytes() == direct.content
@@ -267,3 +289,15 @@ def test_monitoring_shows_the_model_and_drift(page, shots: Path, pipeline_run: P
     page.get_by_text("Data as of 2020-Feb").first.wait_for()
     screenshot(page, "Monitoring", shots)
     assert sorted(p.name for p in shots.glob("*.png")) == sorted(SCREENSHOT_NAMES.values())
+
+
+def test_ctrl_c_stops_the_api_and_the_app(stack: Stack) -> None:
+    """Last: the demo's Ctrl-C stops both servers and frees their ports."""
+    assert httpx.get(f"{stack.api_url}/ready", headers=KEY_HEADER, timeout=10).status_code == 200
+    stack.process.send_signal(signal.SIGINT)
+    assert stack.process.wait(timeout=60) == 0
+    for port in stack.ports:
+        assert port_is_free("127.0.0.1", port)
+    for url in (f"{stack.api_url}/health", f"{stack.app_url}/_stcore/health"):
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(url, timeout=5)
