@@ -125,29 +125,25 @@ def daily_effect(frame: pl.DataFrame) -> go.Figure:
             row=1,
             col=1,
         )
-    lift = [None if v is None else v * 100 for v in frame["lift"]]
-    upper = [
-        None if u is None or v is None else (u - v) * 100
-        for u, v in zip(frame["lift_upper"], frame["lift"], strict=True)
-    ]
-    lower = [
-        None if lo is None or v is None else (v - lo) * 100
-        for lo, v in zip(frame["lift_lower"], frame["lift"], strict=True)
-    ]
+    # The interval as one shaded band, not an error bar a day: a few SVG paths instead of
+    # hundreds keeps the browser's redraw after a filter change short.
+    _band(
+        fig,
+        x,
+        [None if v is None else v * 100 for v in frame["lift_lower"]],
+        [None if v is None else v * 100 for v in frame["lift_upper"]],
+        BAND_FIXED,
+        "daily lift, 95% CI",
+        row=2,
+        col=1,
+    )
     fig.add_trace(
         go.Scatter(
             x=x,
-            y=lift,
-            mode="markers",
+            y=[None if v is None else v * 100 for v in frame["lift"]],
+            mode="lines",
             name="daily lift",
-            marker={"color": COLORS["treatment"], "size": 5},
-            error_y={
-                "type": "data",
-                "array": upper,
-                "arrayminus": lower,
-                "thickness": 1,
-                "width": 0,
-            },
+            line={"color": COLORS["treatment"], "width": 1.5},
         ),
         row=2,
         col=1,

@@ -18,7 +18,6 @@ from pipeline.settings import Settings
 from streamlit_app import charts, resources
 
 BAND_LABELS = {b.key: b.label for b in PRICE_BANDS}
-FILTER_KEYS = ("f_dates", "f_months", "f_user_type", "f_bands")
 
 DEFINITIONS = {
     "users": "Users in the experiment (a session in its period) who match the filters.",
@@ -49,9 +48,13 @@ def _csv_button(frame: pl.DataFrame, name: str, key: str) -> None:
     )
 
 
-def _reset_filters() -> None:
-    for key in FILTER_KEYS:
-        st.session_state.pop(key, None)
+def _reset_filters(bounds: Bounds) -> None:
+    """Set every filter widget back to its default (popping the keys would leave the browser
+    showing the old choices while the page computes the default)."""
+    st.session_state["f_dates"] = (bounds.first_day, bounds.last_day)
+    st.session_state["f_months"] = []
+    st.session_state["f_user_type"] = "all"
+    st.session_state["f_bands"] = []
 
 
 def sidebar_filters(bounds: Bounds) -> Filters:
@@ -94,7 +97,7 @@ def sidebar_filters(bounds: Bounds) -> Filters:
             "they first reach the cart). 'No cart': users who never carted.",
         )
         left, right = st.columns(2)
-        left.button("Reset filters", on_click=_reset_filters, width="stretch")
+        left.button("Reset filters", on_click=_reset_filters, args=(bounds,), width="stretch")
         if right.button(
             "Refresh data",
             width="stretch",
