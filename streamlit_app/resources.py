@@ -1,14 +1,13 @@
 """The app's cached resources: settings, the warehouse, the API client and query results.
 
 Streamlit reruns the script on every interaction, so anything slow sits behind a cache:
-clients in `st.cache_resource` (one per process), query results and API answers in
-`st.cache_data` with a ttl. Cache keys carry the settings as JSON, so two configurations
+clients in `st.cache_resource` (one per process), the dashboard's query results (per filter
+setting) and API answers in `st.cache_data` with a ttl. Cache keys carry the settings as JSON, so two configurations
 (tests, or a changed environment) never share an entry.
 """
 
 from __future__ import annotations
 
-import polars as pl
 import streamlit as st
 
 from pipeline.abtest.readout import ReadoutConfig
@@ -41,37 +40,26 @@ def warehouse(s: Settings) -> Warehouse:
     return _warehouse(settings_key(s))
 
 
-@st.cache_data(ttl=QUERY_TTL_SECONDS, show_spinner=False, max_entries=512)
-def run_query(key: str, sql: str) -> pl.DataFrame:
-    return _warehouse(key).query(sql)
-
-
 @st.cache_data(ttl=QUERY_TTL_SECONDS, show_spinner=False, max_entries=128)
 def bounds(key: str) -> metrics.Bounds:
     wh = _warehouse(key)
-    return metrics.bounds_from_frame(run_query(key, queries.bounds_sql(wh)))
+    return metrics.bounds_from_frame(wh.query(queries.bounds_sql(wh)))
 
 
 @st.cache_data(ttl=QUERY_TTL_SECONDS, show_spinner=False, max_entries=128)
 def dashboard(key: str, filters: Filters) -> metrics.Dashboard:
-    """The whole page for one filter setting; its queries are cached one by one as well.
-
-    The experiment is the one the ingest manifests recorded, as `ecom abtest` reads it."""
+    """The whole page for one filter setting. The experiment is the one the ingest manifests
+    recorded, as `ecom abtest` reads it."""
     s = Settings.model_validate_json(key)
     experiment, _, warnings = recorded_experiment(s.manifest_dir, s.experiment)
-    return metrics.load_dashboard(
-        _warehouse(key),
-        filters,
-        ReadoutConfig(),
-        experiment,
-        tuple(warnings),
-        query=lambda sql: run_query(key, sql),
-    )
+    # Every page query carries the filters, so caching them one by one would save nothing:
+    # the page is the unit (its queries run in parallel, uncached).
+    return metrics.load_dashboard(_warehouse(key), filters, ReadoutConfig(), experiment,
+                                  tuple(warnings))  # fmt: skip
 
 
 def refresh_data() -> None:
     """The refresh button: the next run queries the warehouse again."""
-    run_query.clear()
     bounds.clear()
     dashboard.clear()
 

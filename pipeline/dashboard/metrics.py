@@ -342,15 +342,22 @@ def load_dashboard(
     warnings: tuple[str, ...] = (),
     query=None,
 ) -> Dashboard:
-    """Run the page's queries (through `query`, e.g. a cached runner; default `wh.query`)."""
+    """Run the page's queries (through `query`; default `wh.query`), a few at a time: each is
+    small (a scan of one table) and opens its own connection, so they overlap well."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from pipeline.dashboard.queries import page_queries
 
     config = config or ReadoutConfig()
     run = query or wh.query
-    frames = {
-        name: run(sql) for name, sql in page_queries(wh, filters, config.winsorize_at).items()
-    }
+    sqls = page_queries(wh, filters, config.winsorize_at)
+    with ThreadPoolExecutor(max_workers=QUERY_THREADS) as pool:
+        results = pool.map(run, sqls.values())
+        frames = dict(zip(sqls, results, strict=True))
     return build_dashboard(filters, frames, config, experiment, warnings)
+
+
+QUERY_THREADS = 4
 
 
 # ---------------------------------------------------------------------------- the filters' range
