@@ -30,6 +30,13 @@ DataDir = Annotated[
     str | None,
     typer.Option("--data-dir", help="Root for generated and derived data (env ECOM_DATA_DIR)."),
 ]
+ModelId = Annotated[
+    str | None,
+    typer.Option(
+        "--model-id",
+        help="A model version (`ecom models list`); default ECOM_MODEL_ID, else the current one.",
+    ),
+]
 
 
 def handles_errors(fn: Callable[P, R]) -> Callable[P, R]:
@@ -46,8 +53,17 @@ def handles_errors(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def settings_for(data_dir: str | None) -> Settings:
-    return get_settings(data_dir=data_dir)
+def settings_for(data_dir: str | None, **overrides: object) -> Settings:
+    """Settings from the environment with CLI options on top; a bad value is an input error."""
+    from pydantic import ValidationError
+
+    from pipeline.errors import InputError
+
+    try:
+        return get_settings(data_dir=data_dir, **overrides)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise InputError(f"Invalid setting: {problems}") from err
 
 
 @app.callback()
@@ -293,18 +309,26 @@ def train(
     bootstrap: Annotated[
         int, typer.Option(help="Bootstrap resamples for the ROC-AUC / PR-AUC intervals.")
     ] = 200,
+    through: Annotated[
+        str | None,
+        typer.Option(
+            help="Train on months up to and including this one (2020-Jan or 2020-01); later "
+            "months stay unseen for `ecom drift` (env ECOM_TRAIN_THROUGH; default: all)."
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Train the cart-abandonment model and print both evaluations beside baselines.
 
-    Writes data/models/abandonment: booster + metadata (BigQuery ML export layout), model
-    card and reference sample.
+    Adds a version under data/models/abandonment/versions/<model id>/ (booster + metadata in
+    BigQuery ML's export layout, model card, reference sample) and makes it current; nothing
+    is overwritten (`ecom models` lists, promotes, rolls back, prunes).
     """
     from pipeline.errors import InputError
     from pipeline.model.report import metrics_lines
     from pipeline.progress import progress
 
-    settings = settings_for(data_dir)
+    settings = settings_for(data_dir, train_through=through)
     if engine not in ("local", "bqml"):
         raise InputError(f"--engine must be local or bqml, got {engine!r}")
     with progress() as bar:
@@ -318,7 +342,10 @@ def train(
             result = train_local(settings, n_boot=bootstrap, progress=bar)
     for line in metrics_lines(result.card):
         console.print(line, highlight=False, markup=False)
-    console.print(f"model written to {result.model_dir}")
+    console.print(
+        f"model {result.card['model_id']} written to {result.model_dir} (now current)",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -352,13 +379,15 @@ def score(
 
 @app.command()
 @handles_errors
-def explain(data_dir: DataDir = None) -> None:
-    """SHAP plots of the current model: beeswarm, mean |SHAP| bar, highest-risk waterfall."""
+def explain(model_id: ModelId = None, data_dir: DataDir = None) -> None:
+    """SHAP plots of the current model (or --model-id): beeswarm, mean |SHAP| bar, waterfall
+    of the highest-risk reference session."""
     from pipeline.model.explain import explain_model
     from pipeline.model.registry import resolve
 
-    settings = settings_for(data_dir)
+    settings = settings_for(data_dir, model_id=model_id)
     model_dir = resolve(settings.models_dir, settings.model_id)
+    console.print(f"explaining {model_dir.name}", highlight=False)
     paths = explain_model(model_dir, settings.reports_dir / "shap")
     for name, path in paths.items():
         console.print(f"{name}: {path}")
@@ -427,6 +456,262 @@ def serve_demo(settings: Settings, log_dir) -> int:
                  log_dir=log_dir, announce=announce)  # fmt: skip
 
 
+# ---- model versions ------------------------------------------------------------------------------
+models_app = typer.Typer(
+    name="models",
+    help="Model versions: list, show, promote, rollback, prune (data/models/abandonment/).",
+    no_args_is_help=True,
+)
+app.add_typer(models_app, name="models")
+
+
+def _auc(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+@models_app.command("list")
+@handles_errors
+def models_list(data_dir: DataDir = None) -> None:
+    """Every version, oldest first: id, engine, trained_at, rows, ROC-AUC on both splits."""
+    from rich.table import Table
+
+    from pipeline.errors import ModelError
+    from pipeline.model import registry
+
+    settings = settings_for(data_dir)
+    versions = registry.list_versions(settings.models_dir)
+    root = registry.model_root(settings.models_dir)
+    if not versions:
+        console.print(f"No model versions in {root}: run `ecom train`.", highlight=False)
+        if (root / "model.bst").exists():
+            console.print("An old single-folder model is there: `ecom models migrate` keeps it.")
+        return
+    table = Table(title=f"model versions in {root}", title_justify="left")
+    table.add_column("", no_wrap=True)
+    table.add_column("model id", no_wrap=True)
+    table.add_column("engine")
+    table.add_column("trained at (UTC)", no_wrap=True)
+    for column in ("rows", "ROC-AUC random", "ROC-AUC time"):
+        table.add_column(column, justify="right")
+    for v in versions:
+        marker = "current" if v.is_current else ""
+        if settings.model_id == v.model_id:
+            marker = (marker + " pinned").strip()
+        if v.problem:
+            table.add_row(marker, v.model_id, "[red]unreadable[/]", v.problem, "", "", "")
+            continue
+        stamp = (v.trained_at or "–").replace("T", " ").removesuffix("+00:00")
+        rows = "–" if v.rows is None else f"{v.rows:,}"
+        table.add_row(
+            marker,
+            v.model_id,
+            v.engine or "–",
+            stamp,
+            rows,
+            _auc(v.roc_auc_random),
+            _auc(v.roc_auc_time),
+        )
+    _table_console().print(table)
+    try:
+        registry.read_pointer(settings.models_dir)
+    except ModelError as err:
+        console.print(f"[bold yellow]warning:[/] {err}", highlight=False)
+    if settings.model_id:
+        console.print(f"ECOM_MODEL_ID pins {settings.model_id} for every consumer.")
+
+
+@models_app.command("show")
+@handles_errors
+def models_show(
+    model_id: Annotated[
+        str | None, typer.Argument(help="The version to show; default the current one.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print model_card.json instead.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Print a version's model card (intended use, limitations, evaluation, thresholds)."""
+    import json
+
+    from pipeline.model.artifact import load_model
+    from pipeline.model.card import render_markdown
+    from pipeline.model.registry import resolve
+
+    settings = settings_for(data_dir)
+    model = load_model(resolve(settings.models_dir, model_id or settings.model_id))
+    text = json.dumps(model.card, indent=2) if as_json else render_markdown(model.card)
+    typer.echo(text)
+
+
+@models_app.command("promote")
+@handles_errors
+def models_promote(
+    model_id: Annotated[str, typer.Argument(help="The version to make current.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Make a version current (after checking that it loads)."""
+    from pipeline.model import registry
+
+    settings = settings_for(data_dir)
+    before = _current_or_none(settings)
+    registry.promote(settings.models_dir, model_id)
+    console.print(f"current model: {model_id} (was {before or 'none'})", highlight=False)
+    _restart_hint()
+
+
+@models_app.command("rollback")
+@handles_errors
+def models_rollback(data_dir: DataDir = None) -> None:
+    """Go back to the version that was current before this one."""
+    from pipeline.model import registry
+
+    settings = settings_for(data_dir)
+    before = _current_or_none(settings)
+    model_id = registry.rollback(settings.models_dir)
+    console.print(f"current model: {model_id} (rolled back from {before})", highlight=False)
+    _restart_hint()
+
+
+@models_app.command("prune")
+@handles_errors
+def models_prune(
+    keep: Annotated[int, typer.Option(help="How many of the newest versions to keep.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Delete all but the newest --keep versions; the current (and a pinned) one always stays."""
+    from pipeline.model import registry
+
+    settings = settings_for(data_dir)
+    protect = [settings.model_id] if settings.model_id else []
+    removed = registry.prune(settings.models_dir, keep, protect=protect)
+    if removed:
+        console.print(f"removed {len(removed)}: {', '.join(removed)}", highlight=False)
+    else:
+        console.print("nothing to remove", highlight=False)
+
+
+@models_app.command("migrate")
+@handles_errors
+def models_migrate(data_dir: DataDir = None) -> None:
+    """Keep a model of the old single-folder layout as a version (training does it too)."""
+    from pipeline.model import registry
+
+    settings = settings_for(data_dir)
+    model_id = registry.migrate_legacy(settings.models_dir)
+    console.print(
+        f"kept as version {model_id}" if model_id else "nothing to migrate", highlight=False
+    )
+
+
+def _table_console():
+    """A terminal's own width; piped output (a log, a test) gets room for a whole row."""
+    from rich.console import Console
+
+    console_out = Console()
+    return console_out if console_out.is_terminal else Console(width=120)
+
+
+def _current_or_none(settings: Settings) -> str | None:
+    from pipeline.errors import ModelError
+    from pipeline.model import registry
+
+    try:
+        return registry.current_id(settings.models_dir)
+    except ModelError:
+        return None
+
+
+def _restart_hint() -> None:
+    console.print(
+        "Consumers load the current model when they start: restart the API, and run "
+        "`ecom score` to re-score gold.cart_session_scores with it."
+    )
+
+
+# ---- drift -----------------------------------------------------------------------------------------
+@app.command()
+@handles_errors
+def drift(
+    months: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--month",
+            help="Month(s) to compare, e.g. 2020-Feb; default: each month after the "
+            "model's training window.",
+        ),
+    ] = None,
+    shift: Annotated[
+        bool,
+        typer.Option(
+            "--shift",
+            help="Compare a deliberately shifted copy instead (views and duration "
+            "x1.5): a demonstration of what drift looks like.",
+        ),
+    ] = False,
+    reference: Annotated[
+        str,
+        typer.Option(
+            help="sample: the model's 1,000-row reference sample (statistical tests); window: "
+            "its whole training window from the warehouse (distances)."
+        ),
+    ] = "sample",
+    fail_on_drift: Annotated[
+        bool, typer.Option(help="Exit with code 1 when a slice's data set has drifted.")
+    ] = False,
+    model_id: ModelId = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Evidently data-drift reports: the model's reference vs later cart sessions.
+
+    Also the drift of the predicted P(abandoned). Writes drift_<month>.html/.json and
+    latest.json to <data-dir>/reports/drift/.
+    """
+    from rich.table import Table
+
+    from pipeline.drift import run_drift
+    from pipeline.errors import InputError
+    from pipeline.progress import progress
+
+    if reference not in ("sample", "window"):
+        raise InputError(f"--reference must be sample or window, got {reference!r}")
+    settings = settings_for(data_dir, model_id=model_id)
+    with progress() as bar:
+        result = run_drift(
+            settings,
+            months=months,
+            shift=shift,
+            reference=reference,  # type: ignore[arg-type]
+            progress=bar,
+        )
+    summary = result.summary
+    out = _table_console()
+    for piece in summary["slices"]:
+        out.print(
+            f"[bold]{piece['label']}[/]: {piece['rows']:,} sessions vs "
+            f"{summary['reference_rows']:,} reference rows ({summary['reference']}), "
+            f"{piece['method_regime']} regime, {piece['drifted_count']}/"
+            f"{piece['columns_checked']} columns drifted"
+            + (" [bold red](data set drifted)[/]" if piece["dataset_drifted"] else ""),
+            highlight=False,
+        )
+        table = Table()
+        for column in ("column", "method", "threshold", "score", "drifted"):
+            table.add_column(
+                column, justify="right" if column in ("threshold", "score") else "left"
+            )
+        for c in piece["columns"]:
+            score = "–" if c["score"] is None else f"{c['score']:.4g}"
+            threshold = "–" if c["threshold"] is None else f"{c['threshold']:g}"
+            flag = "[bold red]yes[/]" if c["drifted"] else "no"
+            table.add_row(c["column"], c["method"], threshold, score, flag)
+        out.print(table)
+    console.print(
+        f"model {result.model_id}; reports in {result.out_dir} (latest: {result.latest.name})",
+        highlight=False,
+    )
+    if fail_on_drift and any(p["dataset_drifted"] for p in summary["slices"]):
+        raise typer.Exit(1)
+
+
 # ---- demo: the whole pipeline ---------------------------------------------------------------------
 DEMO_SCALE = 0.1  # ~2M events: the whole pipeline in under a minute on 2 cores
 
@@ -457,11 +742,14 @@ def demo(
         typer.Option(help="End by serving the API and the app on loopback (Ctrl-C stops)."),
     ] = True,
 ) -> None:
-    """Run the whole pipeline on embedded DuckDB, from generated data to SHAP plots, then
+    """Run the whole pipeline on embedded DuckDB, from generated data to a drift report, then
     serve the API and the app.
 
-    generate, ingest, warehouse, abtest, train, score, explain. Each stage is idempotent, so
-    re-running replaces rather than duplicates. --no-serve stops after the last stage.
+    generate, ingest, warehouse, abtest, train (on every month but the last), score (every
+    cart session, with the current model's id), explain, drift (the last month against the
+    model's reference). Each stage is idempotent, so re-running replaces rather than
+    duplicates (retraining on the same data reproduces the same model version). Then the API
+    and the app on loopback until Ctrl-C; --no-serve stops after the last stage.
     """
     import os
     import time
@@ -480,14 +768,20 @@ def demo(
     except ValueError as err:
         raise InputError(f"Invalid experiment settings: {err}") from err
 
+    from pipeline.settings import MONTHS
+
+    # The newest month stays out of training, so the drift report has a month the model has
+    # never seen: what monitoring looks like in production.
+    through = MONTHS[-2]
     stages: list[tuple[str, Callable[[], object]]] = [
         ("generate", lambda: generate(scale=scale, data_dir=data_dir)),
         ("ingest", lambda: ingest(data_dir=data_dir)),
         ("warehouse", lambda: warehouse(data_dir=data_dir)),
         ("abtest", lambda: abtest(data_dir=data_dir)),
-        ("train", lambda: train(data_dir=data_dir)),
+        ("train", lambda: train(through=through, data_dir=data_dir)),
         ("score", lambda: score(data_dir=data_dir)),
         ("explain", lambda: explain(data_dir=data_dir)),
+        ("drift", lambda: drift(data_dir=data_dir)),
     ]
     started = time.perf_counter()
     for number, (name, stage) in enumerate(stages, start=1):
@@ -498,8 +792,9 @@ def demo(
     console.print(
         f"whole pipeline in {time.perf_counter() - started:.0f} s. Look at:\n"
         f"  {settings.reports_dir / 'abtest' / 'readout.md'}  (experiment readout)\n"
-        f"  {settings.models_dir}  (model artifact and model card)\n"
+        f"  {settings.models_dir}  (model versions; `ecom models list`, `ecom models show`)\n"
         f"  {settings.reports_dir / 'shap'}  (SHAP plots)\n"
+        f"  {settings.drift_dir / 'latest.json'}  (drift summary; HTML reports beside it)\n"
         f"  {settings.warehouse_path}  (warehouse: bronze, silver, gold schemas)",
         highlight=False,
     )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.experiment import UPLIFT_RATE, Experiment
@@ -18,6 +19,18 @@ BQML_SQL_DIR = REPO_ROOT / "sql" / "bqml"
 
 # The months of the public data set, in order; file names are "<month>.csv".
 MONTHS: tuple[str, ...] = ("2019-Oct", "2019-Nov", "2019-Dec", "2020-Jan", "2020-Feb")
+_MONTH_KEY = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def month_key(text: str) -> str:
+    """A month as gold's `session_month` spells it: '2020-Feb' or '2020-02' -> '2020-02'."""
+    value = str(text).strip()
+    if _MONTH_KEY.match(value):
+        return value
+    try:
+        return datetime.strptime(value, "%Y-%b").strftime("%Y-%m")
+    except ValueError:
+        raise ValueError(f"{text!r} is not a month: write it as 2020-Feb or 2020-02") from None
 
 
 class Settings(BaseSettings):
@@ -48,6 +61,11 @@ class Settings(BaseSettings):
     )
     model_id: str | None = Field(
         default=None, description="Serve or score this model version instead of the current one."
+    )
+    train_through: str | None = Field(
+        default=None,
+        description="Train on cart sessions of months up to and including this one (2020-Jan "
+        "or 2020-01); later months stay unseen, for `ecom drift`. Default: every month.",
     )
     # The service (api/): the key, who may call it from a browser, and the bulk limits.
     api_key: str | None = Field(
@@ -104,6 +122,11 @@ class Settings(BaseSettings):
             values = {**values, "models_dir": Path(data_dir) / "models"}
         return values
 
+    @field_validator("train_through")
+    @classmethod
+    def _month(cls, value: str | None) -> str | None:
+        return None if value in (None, "") else month_key(value)
+
     @property
     def cors_origins(self) -> list[str]:
         return [o.strip() for o in self.api_cors_origins.split(",") if o.strip()]
@@ -137,6 +160,10 @@ class Settings(BaseSettings):
     @property
     def reports_dir(self) -> Path:
         return self.data_dir / "reports"
+
+    @property
+    def drift_dir(self) -> Path:
+        return self.reports_dir / "drift"
 
     @cached_property
     def resolved_data_dir(self) -> Path:

@@ -1,11 +1,14 @@
 """The Monitoring tab's facts: the model in use (from the registry) and the latest drift run.
 
-The drift summary is `ecom drift`'s `<reports>/drift/latest.json` (shared interface C6):
+The drift summary is `ecom drift`'s `settings.drift_dir / "latest.json"` (shared interface C6):
 
     {"model_id", "generated_at", "reference_rows",
      "slices": [{"label", "rows", "method_regime", "drifted_columns",
                  "columns": [{"column", "method", "threshold", "score", "drifted"}]}],
      "html": "<file name of the full Evidently report, in the same folder>"}
+
+`ecom drift` adds fields the app shows when present: each slice's own "html" report, a
+"note" per slice or column, and "dataset_drifted".
 
 Read defensively: a file written by another version of `ecom drift` or edited by hand gives a
 DataContractError saying what is wrong, never a traceback in the app.
@@ -25,7 +28,6 @@ from pipeline.errors import DataContractError, ModelError
 from pipeline.model import registry
 from pipeline.model.risk import thresholds_for
 
-DRIFT_DIR = "drift"
 LATEST = "latest.json"
 
 
@@ -142,6 +144,7 @@ class DriftColumn:
     threshold: float | None
     score: float | None
     drifted: bool
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,9 @@ class DriftSlice:
     rows: int
     method_regime: str
     columns: tuple[DriftColumn, ...]
+    html_path: Path | None = None  # this slice's own Evidently report, when there
+    note: str = ""
+    dataset_drifted: bool | None = None
 
     @property
     def drifted(self) -> tuple[str, ...]:
@@ -182,6 +188,7 @@ class DriftSummary:
                     "drifted_columns": len(s.drifted),
                     "columns": len(s.columns),
                     "drifted": ", ".join(s.drifted) or "none",
+                    "note": s.note,
                 }
                 for s in self.slices
             ],
@@ -192,6 +199,7 @@ class DriftSummary:
                 "drifted_columns": pl.Int64,
                 "columns": pl.Int64,
                 "drifted": pl.String,
+                "note": pl.String,
             },
         )
 
@@ -205,6 +213,7 @@ class DriftSummary:
                     "threshold": c.threshold,
                     "score": c.score,
                     "drifted": c.drifted,
+                    "note": c.note,
                 }
                 for s in self.slices
                 for c in s.columns
@@ -216,12 +225,9 @@ class DriftSummary:
                 "threshold": pl.Float64,
                 "score": pl.Float64,
                 "drifted": pl.Boolean,
+                "note": pl.String,
             },
         )
-
-
-def drift_dir(reports_dir: Path) -> Path:
-    return reports_dir / DRIFT_DIR
 
 
 def _number(value: Any, where: str) -> float | None:
@@ -248,10 +254,21 @@ def _column(raw: Any, where: str) -> DriftColumn:
         threshold=_number(_require(raw, "threshold", where), f"{where}.threshold"),
         score=_number(_require(raw, "score", where), f"{where}.score"),
         drifted=drifted,
+        note=str(raw.get("note") or ""),
     )
 
 
-def _slice(raw: Any, where: str) -> DriftSlice:
+def _html(folder: Path, name: Any, where: str) -> Path | None:
+    """A report's file: a bare name in the drift folder (never a path that leaves it); None
+    when absent or not there."""
+    if name is None:
+        return None
+    if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+        raise ValueError(f"{where} must be a file name in {folder}, got {name!r}")
+    return folder / name if (folder / name).is_file() else None
+
+
+def _slice(raw: Any, where: str, folder: Path) -> DriftSlice:
     columns = _require(raw, "columns", where)
     if not isinstance(columns, list):
         raise ValueError(f"{where}.columns must be a list")
@@ -269,17 +286,21 @@ def _slice(raw: Any, where: str) -> DriftSlice:
         raise ValueError(
             f"{where}.drifted_columns is {declared} but {len(flagged)} columns are flagged"
         )
+    dataset_drifted = raw.get("dataset_drifted")
     return DriftSlice(
         label=str(_require(raw, "label", where)),
         rows=rows,
         method_regime=str(raw.get("method_regime") or ""),
         columns=parsed,
+        html_path=_html(folder, raw.get("html"), f"{where}.html"),
+        note=str(raw.get("note") or ""),
+        dataset_drifted=dataset_drifted if isinstance(dataset_drifted, bool) else None,
     )
 
 
-def read_drift(reports_dir: Path) -> DriftSummary | None:
-    """The latest drift summary, or None when `ecom drift` has not run yet."""
-    folder = drift_dir(reports_dir)
+def read_drift(folder: Path) -> DriftSummary | None:
+    """The latest drift summary in `folder` (settings.drift_dir), or None when `ecom drift`
+    has not run yet."""
     path = folder / LATEST
     if not path.exists():
         return None
@@ -288,19 +309,13 @@ def read_drift(reports_dir: Path) -> DriftSummary | None:
         slices = _require(raw, "slices", "the summary")
         if not isinstance(slices, list):
             raise ValueError("slices must be a list")
-        parsed = tuple(_slice(s, f"slices[{i}]") for i, s in enumerate(slices))
+        parsed = tuple(_slice(s, f"slices[{i}]", folder) for i, s in enumerate(slices))
         reference_rows = raw.get("reference_rows")
         if reference_rows is not None and (
             isinstance(reference_rows, bool) or not isinstance(reference_rows, int)
         ):
             raise ValueError(f"reference_rows must be an integer, got {reference_rows!r}")
-        html = raw.get("html")
-        html_path = None
-        if html is not None:
-            # A bare file name in the same folder: never a path that leaves it.
-            if not isinstance(html, str) or Path(html).name != html or html in ("", ".", ".."):
-                raise ValueError(f"html must be a file name in {folder}, got {html!r}")
-            html_path = folder / html if (folder / html).is_file() else None
+        html_path = _html(folder, raw.get("html"), "html")
     except (OSError, ValueError, json.JSONDecodeError) as err:
         raise DataContractError(
             f"{path} is not a drift summary the app can read ({err}). Re-run `ecom drift`."

@@ -5,7 +5,9 @@ Layout (what BigQuery ML's EXPORT MODEL writes for a boosted-tree model, plus ou
     model.bst                    the XGBoost booster (legacy binary from BigQuery ML, UBJSON locally)
     assets/model_metadata.json   feature names in model order, their encodings, class names
     assets/<i>.txt, <i>_array.txt  vocabularies of categorical features (BigQuery ML only)
-    model_card.json              metrics, parameters, data window, row counts, versions, fingerprint
+    model_card.json              metrics, parameters, data window, row counts, versions, fingerprint,
+                                 intended use and limitations (pipeline.model.card)
+    model_card.md                the same card for people (what `ecom models show` prints)
     reference_sample.csv         1,000 training rows for SHAP backgrounds and drift reports
 
 Keep this module importable with numpy + xgboost + json only: the API image loads models with it.
@@ -32,11 +34,13 @@ import xgboost as xgb
 
 from pipeline.errors import ModelError
 from pipeline.model import features as contract
+from pipeline.model.card import render_markdown
 
 MODEL_NAME = "abandonment"
 BOOSTER_FILE = "model.bst"
 METADATA_FILE = "assets/model_metadata.json"
 CARD_FILE = "model_card.json"
+CARD_MARKDOWN_FILE = "model_card.md"
 REFERENCE_FILE = "reference_sample.csv"
 KNOWN_OBJECTIVES = ("binary:logistic", "multi:softprob")
 # Names the positive class ("abandoned") can carry in class_names, whichever engine wrote them.
@@ -391,7 +395,9 @@ def write_model(
                 shutil.copy2(item, staging / "assets" / item.name)
         booster.save_model(str(staging / BOOSTER_FILE))  # UBJSON for non-.json names
         (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
-        (staging / CARD_FILE).write_text(json.dumps(card, indent=2, default=_json_default) + "\n")
+        card_json = json.dumps(card, indent=2, default=_json_default, allow_nan=False)
+        (staging / CARD_FILE).write_text(card_json + "\n")
+        (staging / CARD_MARKDOWN_FILE).write_text(render_markdown(json.loads(card_json)))
         write_reference(staging / REFERENCE_FILE, reference)
         if folder.exists():
             backup = folder.with_name(folder.name + ".previous")

@@ -8,6 +8,7 @@ No emulator runs BigQuery ML, so tests cover the rendering and the import path.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -115,7 +116,7 @@ def render(step: str, settings: Settings, params: Mapping[str, Any] = TRAIN_PARA
     if step == "export_model" and not values["export_uri"]:
         raise InputError("EXPORT MODEL writes to GCS: set ECOM_GCS_BUCKET.")
     source = f"`{settings.gcp_project}.{settings.bq_gold_dataset}.fct_cart_sessions`"
-    query = training_query(source, settings.seed, "bigquery")
+    query = training_query(source, settings.seed, "bigquery", settings.train_through)
     values |= {
         "options": ",\n".join(f"    {k} = {v}" for k, v in model_options(params).items()),
         "training_query": "\n".join(f"    {line}" if line else "" for line in query.splitlines()),
@@ -241,6 +242,14 @@ def train_bqml(settings: Settings, *, n_boot: int = 200, progress=None) -> Train
     return result
 
 
+def _imputed(model: artifact.LoadedModel, reference: Mapping[str, Any]) -> dict[str, Any]:
+    """The reference sample's features as the export's booster sees them (means imputed)."""
+    import numpy as np
+
+    matrix = model.impute(np.column_stack([reference[name] for name in FEATURES]))
+    return {name: matrix[:, i] for i, name in enumerate(FEATURES)}
+
+
 def import_export(
     export_dir: Path,
     settings: Settings,
@@ -256,12 +265,15 @@ def import_export(
     run, computed on the same held-out sessions, plus what ML.EVALUATE reported.
     """
     from pipeline.model.dataset import time_split
-    from pipeline.model.evaluate import baselines, evaluate
+    from pipeline.model.evaluate import band_table, baselines, evaluate
+    from pipeline.model.risk import DEFAULT_THRESHOLDS
     from pipeline.model.train import (
         REFIT_BOOSTER,
         evaluate_split,
         feature_stats,
+        importance_on,
         load_training_set,
+        measure_injected,
         model_card,
         reference_sample,
     )
@@ -284,6 +296,7 @@ def import_export(
             seed=settings.seed,
             n_boot=n_boot,
         ),
+        "risk_bands": band_table(data.y[test], p, DEFAULT_THRESHOLDS),
     }
     # The time split, as in a local run: a booster refitted on the earlier months. BigQuery ML
     # is not asked for a second (paid) model, so it is refitted here with xgboost and the same
@@ -292,10 +305,25 @@ def import_export(
     _, time_report = evaluate_split(data, time_split(data), TRAIN_PARAMS, settings.seed, n_boot)
     time_report["booster"] = f"{REFIT_BOOSTER}; refitted locally, not by BigQuery ML"
     evaluations = {"random_split": report, "time_split": time_report, **(bqml_results or {})}
-    card = model_card(data, TRAIN_PARAMS, settings.seed, evaluations, "bqml")
+    reference = reference_sample(data, train, settings.seed)
+    # The export's booster is part of the id: BigQuery ML's trainer version is not among the
+    # library versions recorded here, so the same data could give another booster.
+    card = model_card(
+        data,
+        TRAIN_PARAMS,
+        settings.seed,
+        evaluations,
+        "bqml",
+        through=settings.train_through,
+        importance=importance_on(model.booster, _imputed(model, reference), model.positive_index),
+        injected=measure_injected(settings),
+        booster_sha256=hashlib.sha256(
+            (export_dir / artifact.BOOSTER_FILE).read_bytes()
+        ).hexdigest(),
+    )
+    card["trainer"] = f"BigQuery ML BOOSTED_TREE_CLASSIFIER, exported as {model.objective}"
     card["objective"] = model.objective
     card["feature_ranges"] = feature_stats(data.X[train])
-    reference = reference_sample(data, train, settings.seed)
 
     def write(folder: Path) -> Path:
         return artifact.write_model(

@@ -15,6 +15,7 @@ import numpy as np
 
 from pipeline.errors import DataContractError
 from pipeline.model.features import FEATURES, GROUP_CODES, LABEL
+from pipeline.settings import month_key
 from pipeline.warehouse.dialect import Engine, dialect_named
 
 Dialect = Engine  # an engine name; its SQL forms live in pipeline.warehouse.dialect
@@ -29,8 +30,19 @@ def group_code_sql(column: str = "experiment_group") -> str:
     return f"case lower({column}) {cases} end"
 
 
-def training_query(table: str, seed: int, dialect: Dialect = "duckdb") -> str:
-    """Contract features (encoded), the label as 0/1, ids, time columns and the split flag."""
+def window_filter(through: str | None) -> str:
+    """The `where` of a training window: months up to and including `through` ('YYYY-MM',
+    checked by Settings), or nothing for every month."""
+    if through is None:
+        return ""
+    return f"\n    where session_month <= '{month_key(through)}'"
+
+
+def training_query(
+    table: str, seed: int, dialect: Dialect = "duckdb", through: str | None = None
+) -> str:
+    """Contract features (encoded), the label as 0/1, ids, time columns and the split flag,
+    for the sessions of the training window (every month, or up to `through`)."""
     key = f"concat('{int(seed)}|', session_id)"
     sql = dialect_named(dialect)
     md5 = sql.md5_hex(key)
@@ -40,7 +52,7 @@ def training_query(table: str, seed: int, dialect: Dialect = "duckdb") -> str:
         for name in FEATURES
     )
     return f"""with cart_sessions as (
-    select * from {table}
+    select * from {table}{window_filter(through)}
 ),
 
 encoded as (

@@ -141,3 +141,45 @@ def baselines(
         "majority_class": evaluate(y_test, majority, seed=seed, n_boot=n_boot),
         "logistic_regression": evaluate(y_test, logistic, seed=seed, n_boot=n_boot),
     }
+
+
+def band_table(y: np.ndarray, p: np.ndarray, thresholds: dict[str, float]) -> list[dict[str, Any]]:
+    """Each risk band's rows, share, mean predicted and observed abandonment (a band that holds
+    no rows reports null rates, never NaN)."""
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    edges = [
+        ("low", 0.0, thresholds["medium"]),
+        ("medium", thresholds["medium"], thresholds["high"]),
+    ]
+    edges.append(("high", thresholds["high"], 1.0))
+    table = []
+    for band, low, high in edges:
+        mask = (p >= low) & ((p < high) if band != "high" else (p <= high))
+        rows = int(mask.sum())
+        table.append(
+            {
+                "band": band,
+                "from": float(low),
+                "to": float(high),
+                "rows": rows,
+                "share": rows / y.size if y.size else None,
+                "mean_predicted": float(p[mask].mean()) if rows else None,
+                "observed_abandonment": float(y[mask].mean()) if rows else None,
+            }
+        )
+    return table
+
+
+def mean_abs_contributions(
+    booster: Any, matrix: np.ndarray, feature_names: tuple[str, ...], positive_index: int = 1
+) -> dict[str, float]:
+    """Mean |SHAP| per feature (log-odds of the positive class), from xgboost's exact TreeSHAP
+    (`pred_contribs`, which shap's TreeExplainer equals): no shap import needed to train."""
+    import xgboost as xgb
+
+    contributions = booster.predict(xgb.DMatrix(matrix, missing=np.nan), pred_contribs=True)
+    if contributions.ndim == 3:  # multi:softprob: (rows, classes, features + bias)
+        contributions = contributions[:, positive_index, :]
+    values = np.abs(contributions[:, : len(feature_names)]).mean(axis=0)
+    return {name: float(v) for name, v in zip(feature_names, values, strict=True)}

@@ -9,6 +9,7 @@ without a contract column, a type mismatch) is wrapped here so no raw traceback 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import polars as pl
 
@@ -17,6 +18,7 @@ from pipeline.model.features import FEATURES, LABEL
 from pipeline.settings import Settings
 
 TABLE = "fct_cart_sessions"
+SESSIONS_TABLE = "fact_user_sessions"
 # What the scoring model passes through beside the features (dbt/macros/scoring/).
 ID_COLUMNS = ("session_id", "user_id", "experiment_group", "session_start", "session_month")
 BUILD_GOLD = "(Re)build the gold layer with `ecom warehouse` (after `ecom ingest`)."
@@ -31,10 +33,17 @@ def read_cart_sessions(
     settings: Settings, sql_for: Callable[[str, str], str], what: str
 ) -> pl.DataFrame:
     """Run `sql_for(table, engine)` on gold.fct_cart_sessions; a frame or a WarehouseError."""
+    return read_gold(settings, TABLE, sql_for, what)
+
+
+def read_gold(
+    settings: Settings, name: str, sql_for: Callable[[str, str], str], what: str
+) -> pl.DataFrame:
+    """Run `sql_for(table, engine)` on the gold table `name`; a frame or a WarehouseError."""
     from pipeline.warehouse import connect  # the batch stack; not needed to load a model
 
     warehouse = connect(settings)
-    table = warehouse.table("gold", TABLE)
+    table = warehouse.table("gold", name)
     try:
         return warehouse.query(sql_for(table, warehouse.engine))
     except EcomError:
@@ -49,4 +58,50 @@ def require_cart_sessions(settings: Settings, what: str) -> None:
     read_cart_sessions(settings, lambda table, _: f"select {columns} from {table} limit 0", what)
 
 
-__all__ = ["BUILD_GOLD", "TABLE", "read_cart_sessions", "require_cart_sessions"]
+def injected_purchase_share(settings: Settings, through: str | None = None) -> dict[str, Any]:
+    """How many purchased cart sessions bought only through injected events (the experiment's
+    simulated uplift), overall and in Treatment, up to month `through`: what makes
+    experiment_group look predictive. Read from gold.fact_user_sessions (both engines)."""
+    from pipeline.settings import month_key
+    from pipeline.warehouse.dialect import dialect_named
+
+    def sql_for(table: str, engine: str) -> str:
+        bigint = dialect_named(engine).bigint
+        only_injected = "total_injected_purchases = total_purchases"
+        treatment = "lower(experiment_group) = 'treatment'"
+        where = f" and session_month <= '{month_key(through)}'" if through else ""
+        return f"""with purchased_cart_sessions as (
+    select * from {table}
+    where total_carts >= 1 and total_purchases > 0{where}
+)
+
+select
+    cast(count(*) as {bigint}) as purchased_sessions,
+    cast(coalesce(sum(case when {only_injected} then 1 else 0 end), 0) as {bigint})
+        as injected_only_sessions,
+    cast(coalesce(sum(case when {treatment} then 1 else 0 end), 0) as {bigint})
+        as treatment_purchased_sessions,
+    cast(coalesce(sum(case when {treatment} and {only_injected} then 1 else 0 end), 0)
+        as {bigint}) as treatment_injected_only_sessions
+from purchased_cart_sessions"""
+
+    row = read_gold(settings, SESSIONS_TABLE, sql_for, "model card").row(0, named=True)
+    counts = {k: int(v or 0) for k, v in row.items()}
+    purchased, treatment = counts["purchased_sessions"], counts["treatment_purchased_sessions"]
+    return {
+        **counts,
+        "share": counts["injected_only_sessions"] / purchased if purchased else None,
+        "treatment_share": (
+            counts["treatment_injected_only_sessions"] / treatment if treatment else None
+        ),
+    }
+
+
+__all__ = [
+    "BUILD_GOLD",
+    "TABLE",
+    "injected_purchase_share",
+    "read_cart_sessions",
+    "read_gold",
+    "require_cart_sessions",
+]

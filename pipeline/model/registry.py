@@ -15,6 +15,10 @@ The model id is a content hash of what determines the model (training-data finge
 parameters, engine, library versions), not of when it was trained: retraining on the same data
 gives the same id, and registering it again is a no-op that makes it current.
 
+A folder written by an older release straight into <models_dir>/abandonment/ (the single-folder
+layout) is not lost: every writer first moves it into versions/<its id>/ (`migrate_legacy`),
+and readers that meet it before any writer did say how to keep it.
+
 Importable with the standard library, numpy and xgboost only: the API image resolves models here.
 """
 
@@ -25,22 +29,34 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ModelError
-from pipeline.model.artifact import BOOSTER_FILE, CARD_FILE, MODEL_NAME, load_model
+from pipeline.model.artifact import (
+    BOOSTER_FILE,
+    CARD_FILE,
+    CARD_MARKDOWN_FILE,
+    MODEL_NAME,
+    REFERENCE_FILE,
+    load_model,
+)
 
 VERSIONS_DIR = "versions"
 POINTER_FILE = "current.json"
 LOCK_FILE = ".lock"
 _STAGING_PREFIX = ".staging-"
+# A staging folder, or artifact.write_model's temporary folder inside it: both carry the pid.
+_STAGING_PID = re.compile(r"^\.+staging-(\d+)-")
 ID_HEX_DIGITS = 12
+# What an older release wrote straight into the model root (one model, no pointer).
+LEGACY_ENTRIES = (BOOSTER_FILE, "assets", CARD_FILE, CARD_MARKDOWN_FILE, REFERENCE_FILE)
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,27 @@ def compute_model_id(content: Mapping[str, Any]) -> str:
     """`abandonment-<12 hex>` from what determines the model (never from a timestamp)."""
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
     return f"{MODEL_NAME}-{hashlib.sha256(canonical.encode()).hexdigest()[:ID_HEX_DIGITS]}"
+
+
+IDENTITY_KEYS = (
+    "engine",
+    "features",
+    "parameters",
+    "training_data_fingerprint",
+    "library_versions",
+)
+
+
+def identity_of(card: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a card that determines the model, as training hashes it into the id.
+
+    A BigQuery ML card also carries the exported booster's digest: the trainer runs in Google's
+    service, whose version no library list here records, so the booster itself is the content.
+    """
+    identity = {key: card.get(key) for key in IDENTITY_KEYS}
+    if card.get("booster_sha256"):
+        identity["booster_sha256"] = card["booster_sha256"]
+    return identity
 
 
 # ----------------------------------------------------------------------------- reading
@@ -122,8 +159,9 @@ def resolve(models_dir: Path | str, model_id: str | None = None) -> Path:
         if model_id is None:
             if (root / BOOSTER_FILE).exists():
                 raise ModelError(
-                    f"{root} holds a model in the old single-folder layout. Run `ecom train` "
-                    "again: versions now live under versions/<model id>/."
+                    f"{root} holds a model in the old single-folder layout. Run `ecom models "
+                    "migrate` to keep it as a version (any `ecom train` or `ecom models` write "
+                    "does the same first): versions now live under versions/<model id>/."
                 )
             raise ModelError(f"No model in {root}: run `ecom train` first.")
     folder = version_dir(models_dir, model_id)
@@ -157,8 +195,15 @@ def _auc(card: Mapping[str, Any], split: str) -> float | None:
 
 
 def list_versions(models_dir: Path | str) -> list[VersionInfo]:
-    """Every version, oldest training first; a version with a broken card is listed with why."""
-    current = current_id(models_dir)
+    """Every version, oldest training first; a version with a broken card is listed with why.
+
+    A broken pointer does not hide the versions (its error says to pick one from this list):
+    nothing is marked current then, and `read_pointer` still raises for callers that need it.
+    """
+    try:
+        current = current_id(models_dir)
+    except ModelError:
+        current = None
     infos = []
     for model_id in _version_ids(models_dir):
         folder = version_dir(models_dir, model_id)
@@ -212,13 +257,26 @@ def _write_pointer(
         "history": history,
     }
     tmp = root / f".{POINTER_FILE}.{uuid.uuid4().hex}.tmp"
-    tmp.write_text(json.dumps(pointer, indent=2) + "\n")
+    with tmp.open("w") as handle:
+        handle.write(json.dumps(pointer, indent=2) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())  # on disk before it replaces the old one (power loss)
     os.replace(tmp, root / POINTER_FILE)
 
 
 def _switch(root: Path, models_dir: Path | str, model_id: str) -> None:
-    """Make `model_id` current, remembering the one it replaces (for rollback)."""
-    pointer = read_pointer(models_dir)
+    """Make `model_id` current, remembering the one it replaces (for rollback).
+
+    An unreadable pointer is set aside (current.json.broken-<time>) rather than blocking the
+    promote its own error message recommends; its history is lost with it.
+    """
+    try:
+        pointer = read_pointer(models_dir)
+    except ModelError:
+        broken = root / POINTER_FILE
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        os.replace(broken, broken.with_name(f"{POINTER_FILE}.broken-{stamp}"))
+        pointer = None
     history = [] if pointer is None else list(pointer["history"])
     if pointer is not None and pointer["model_id"] != model_id:
         history.append(pointer["model_id"])
@@ -236,10 +294,18 @@ def staging_dir(models_dir: Path | str) -> Path:
 
 
 def _remove_dead_staging(root: Path) -> None:
-    for stale in root.glob(f"{_STAGING_PREFIX}*"):
-        pid = stale.name.removeprefix(_STAGING_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+    """Remove what killed writers left: staging folders (and write_model's temporary folders
+    beside them) whose process is gone, a prune's trash, a pointer's temporary file. Called
+    under the lock, so no live writer owns a trash or a temporary pointer; a live process's
+    staging folder is never touched."""
+    for stale in root.glob(f".*{_STAGING_PREFIX.lstrip('.')}*"):
+        match = _STAGING_PID.match(stale.name)
+        if match and not _alive(int(match.group(1))):
             shutil.rmtree(stale, ignore_errors=True)
+    for trash in root.glob(".trash-*"):
+        shutil.rmtree(trash, ignore_errors=True)
+    for tmp in root.glob(f".{POINTER_FILE}.*.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:
@@ -250,6 +316,62 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _legacy_id(root: Path) -> str:
+    """The id an old single-folder model would have had: its card's identity, hashed as training
+    hashes it now; a card too old to carry one falls back to a hash of the booster file."""
+    card: dict[str, Any] = {}
+    with contextlib.suppress(ModelError):
+        card = _read_card(root)
+    if isinstance(card.get("model_id"), str):
+        return card["model_id"]
+    if card.get("training_data_fingerprint"):
+        return compute_model_id(identity_of(card))
+    digest = hashlib.sha256((root / BOOSTER_FILE).read_bytes()).hexdigest()
+    return f"{MODEL_NAME}-legacy-{digest[:ID_HEX_DIGITS]}"
+
+
+def _migrate_locked(root: Path, models_dir: Path | str) -> str | None:
+    if not (root / BOOSTER_FILE).is_file():
+        return None
+    model_id = _legacy_id(root)
+    target = version_dir(models_dir, model_id)
+    if not target.exists():
+        # Copy, then rename: a migration killed half-way leaves the old files where they were
+        # (and a dead staging folder the next writer removes), never half a version.
+        staged = staging_dir(models_dir)
+        staged.mkdir()
+        for name in LEGACY_ENTRIES:
+            source = root / name
+            if source.is_dir():
+                shutil.copytree(source, staged / name)
+            elif source.is_file():
+                shutil.copy2(source, staged / name)
+        card_path = staged / CARD_FILE
+        if card_path.exists():
+            with contextlib.suppress(ModelError):
+                card = _read_card(staged)
+                card.setdefault("model_id", model_id)
+                card_path.write_text(json.dumps(card, indent=2) + "\n")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, target)
+    if read_pointer(models_dir) is None:
+        _write_pointer(root, model_id, [])
+    for name in LEGACY_ENTRIES:  # only now: the version holds a full copy
+        source = root / name
+        if source.is_dir():
+            shutil.rmtree(source)
+        elif source.exists():
+            source.unlink()
+    return model_id
+
+
+def migrate_legacy(models_dir: Path | str) -> str | None:
+    """Move a model of the old single-folder layout into versions/<id>/ (current if nothing
+    else is); its id, or None when there is none. Idempotent."""
+    with _locked(models_dir) as root:
+        return _migrate_locked(root, models_dir)
 
 
 def register(models_dir: Path | str, staged: Path, *, make_current: bool = True) -> str:
@@ -265,6 +387,7 @@ def register(models_dir: Path | str, staged: Path, *, make_current: bool = True)
         raise ModelError(f"{staged / CARD_FILE}: the card has no model_id; cannot register.")
     with _locked(models_dir) as root:
         _remove_dead_staging(root)
+        _migrate_locked(root, models_dir)  # an old model is kept as a version, not buried
         target = version_dir(models_dir, model_id)
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
@@ -287,6 +410,7 @@ def save_version(models_dir: Path | str, write: Callable[[Path], Path]) -> Path:
 def promote(models_dir: Path | str, model_id: str) -> Path:
     """Make an existing version current, after checking that it loads."""
     with _locked(models_dir) as root:
+        _migrate_locked(root, models_dir)
         folder = resolve(models_dir, model_id)
         load_model(folder)  # a version that cannot serve is never made current
         _switch(root, models_dir, model_id)
@@ -296,6 +420,7 @@ def promote(models_dir: Path | str, model_id: str) -> Path:
 def rollback(models_dir: Path | str) -> str:
     """Return to the version that was current before the current one; its id."""
     with _locked(models_dir) as root:
+        _migrate_locked(root, models_dir)
         pointer = read_pointer(models_dir)
         if pointer is None:
             raise ModelError(f"No current model in {root}: nothing to roll back.")
@@ -311,15 +436,21 @@ def rollback(models_dir: Path | str) -> str:
         )
 
 
-def prune(models_dir: Path | str, keep: int) -> list[str]:
-    """Delete all but the `keep` most recently trained versions (never the current one)."""
+def prune(models_dir: Path | str, keep: int, *, protect: Iterable[str] = ()) -> list[str]:
+    """Delete all but the `keep` most recently trained versions; never the current one, nor
+    those in `protect` (e.g. a version pinned with ECOM_MODEL_ID elsewhere)."""
     if keep < 1:
         raise ModelError(f"--keep must be at least 1, got {keep}.")
     with _locked(models_dir) as root:
+        _remove_dead_staging(root)
+        _migrate_locked(root, models_dir)
+        read_pointer(models_dir)  # a broken pointer raises: it may name any version
         versions = list_versions(models_dir)
-        kept = {v.model_id for v in versions[-keep:]} | {
-            v.model_id for v in versions if v.is_current
-        }
+        kept = (
+            {v.model_id for v in versions[-keep:]}
+            | {v.model_id for v in versions if v.is_current}
+            | set(protect)
+        )
         removed = [v.model_id for v in versions if v.model_id not in kept]
         trash = root / f".trash-{uuid.uuid4().hex}"
         trash.mkdir()

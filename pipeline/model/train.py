@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
+from pipeline.errors import DataContractError, EcomError
 from pipeline.model import artifact, registry
+from pipeline.model.card import honest_sections
 from pipeline.model.dataset import (
     Split,
     TrainingSet,
@@ -28,9 +30,10 @@ from pipeline.model.dataset import (
     time_split,
     training_query,
 )
-from pipeline.model.evaluate import baselines, evaluate
+from pipeline.model.evaluate import band_table, baselines, evaluate, mean_abs_contributions
 from pipeline.model.features import FEATURES, LABEL
-from pipeline.model.gold import read_cart_sessions
+from pipeline.model.gold import injected_purchase_share, read_cart_sessions
+from pipeline.model.risk import DEFAULT_THRESHOLDS
 from pipeline.settings import Settings
 
 # The model's hyper-parameters, written out in full so BigQuery ML can be given the same ones
@@ -89,24 +92,32 @@ def evaluate_split(
     X_test, y_test = data.X[split.test], data.y[split.test]
     check_two_classes(y_test, f"the {split.name} split's test set")
     booster = fit_booster(X_train, y_train, params, seed)
+    p_test = predict(booster, X_test)
     report = {
         "description": split.note,
         "booster": SHIPPED_BOOSTER if split.name == "random" else REFIT_BOOSTER,
         "train_rows": int(y_train.size),
         "test_rows": int(y_test.size),
-        "model": evaluate(y_test, predict(booster, X_test), seed=seed, n_boot=n_boot),
+        "model": evaluate(y_test, p_test, seed=seed, n_boot=n_boot),
         "baselines": baselines(X_train, y_train, X_test, y_test, seed=seed, n_boot=n_boot),
+        "risk_bands": band_table(y_test, p_test, DEFAULT_THRESHOLDS),
     }
     return booster, report
 
 
 def load_training_set(settings: Settings) -> TrainingSet:
-    """The training set from gold; a WarehouseError saying to run `ecom warehouse` if absent."""
+    """The training set from gold (the months of the training window); a WarehouseError saying
+    to run `ecom warehouse` if absent."""
     frame = read_cart_sessions(
         settings,
-        lambda table, engine: training_query(table, settings.seed, engine),
+        lambda table, engine: training_query(table, settings.seed, engine, settings.train_through),
         "model's training set",
     )
+    if frame.height == 0 and settings.train_through:
+        raise DataContractError(
+            f"fct_cart_sessions has no cart sessions up to {settings.train_through} (the "
+            "training window set by --through / ECOM_TRAIN_THROUGH): pick a later month."
+        )
     return from_frame(frame.sort("session_id"))
 
 
@@ -129,14 +140,31 @@ def reference_sample(data: TrainingSet, mask: np.ndarray, seed: int) -> dict[str
 
 
 def library_versions() -> dict[str, str]:
-    names = ("xgboost-cpu", "numpy", "scikit-learn", "duckdb", "polars")
-    out = {"python": platform.python_version()}
-    for name in names:
+    """What trained and evaluated the model: xgboost's module version (whichever distribution,
+    xgboost or xgboost-cpu, provides it) and the other libraries' distributions."""
+    out = {"python": platform.python_version(), "xgboost": xgb.__version__}
+    for name in ("numpy", "scipy", "scikit-learn", "duckdb", "polars"):
         try:
             out[name] = version(name)
         except Exception:  # not installed in this image: leave it out
             continue
     return out
+
+
+def measure_injected(settings: Settings) -> dict[str, Any]:
+    """The injected-only purchase share of the training window, or why it was not measured
+    (a warehouse without gold.fact_user_sessions, e.g. one built by hand)."""
+    try:
+        return injected_purchase_share(settings, settings.train_through)
+    except EcomError as err:
+        return {"not_measured": str(err).splitlines()[0]}
+
+
+def importance_on(
+    booster: xgb.Booster, reference: Mapping[str, np.ndarray], positive_index: int = 1
+) -> dict[str, float]:
+    matrix = np.column_stack([reference[name] for name in FEATURES])
+    return mean_abs_contributions(booster, matrix, FEATURES, positive_index)
 
 
 def model_card(
@@ -145,20 +173,15 @@ def model_card(
     seed: int,
     evaluations: Mapping[str, Any],
     engine: str,
+    *,
+    through: str | None = None,
+    importance: Mapping[str, float] | None = None,
+    injected: Mapping[str, Any] | None = None,
+    booster_sha256: str | None = None,
 ) -> dict[str, Any]:
-    fingerprint = data.fingerprint()
-    versions = library_versions()
-    identity = {
-        "engine": engine,
-        "features": list(FEATURES),
-        "parameters": {**params, "seed": seed},
-        "training_data_fingerprint": fingerprint,
-        "library_versions": versions,
-    }
-    return {
+    card: dict[str, Any] = {
         "model": artifact.MODEL_NAME,
-        # What determines the model, hashed (pipeline.model.registry); trained_at is not in it.
-        "model_id": registry.compute_model_id(identity),
+        "model_id": None,  # filled below, from what determines the model
         "engine": engine,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "features": list(FEATURES),
@@ -168,6 +191,7 @@ def model_card(
             "first_session_start": data.session_start_min,
             "last_session_start": data.session_start_max,
             "months": sorted(set(data.session_month.tolist())),
+            "through": through,
         },
         "rows": {
             "total": len(data),
@@ -176,10 +200,20 @@ def model_card(
             "train": int((~data.is_eval).sum()),
             "eval": int(data.is_eval.sum()),
         },
-        "training_data_fingerprint": fingerprint,
-        "library_versions": versions,
+        "training_data_fingerprint": data.fingerprint(),
+        "library_versions": library_versions(),
         "evaluation": dict(evaluations),
     }
+    if booster_sha256:
+        card["booster_sha256"] = booster_sha256
+    # A content hash (pipeline.model.registry); trained_at is not in it.
+    card["model_id"] = registry.compute_model_id(registry.identity_of(card))
+    card.update(
+        honest_sections(
+            card, importance=importance, injected=injected, reference_rows=REFERENCE_ROWS
+        )
+    )
+    return card
 
 
 def train_local(
@@ -206,11 +240,18 @@ def train_local(
     step()
     _, time_report = evaluate_split(data, time_split(data), params, seed, n_boot)
     step()
+    reference = reference_sample(data, split.train, seed)
     card = model_card(
-        data, params, seed, {"random_split": random_report, "time_split": time_report}, "local"
+        data,
+        params,
+        seed,
+        {"random_split": random_report, "time_split": time_report},
+        "local",
+        through=settings.train_through,
+        importance=importance_on(booster, reference),
+        injected=measure_injected(settings),
     )
     metadata = artifact.contract_metadata(feature_stats(data.X[split.train]))
-    reference = reference_sample(data, split.train, seed)
 
     def write(folder: Path) -> Path:
         return artifact.write_model(folder, booster, metadata, card, reference)

@@ -63,7 +63,7 @@ def model_section(settings: Settings) -> str | None:
 def drift_section(settings: Settings, model_id: str | None) -> None:
     st.markdown("#### Drift")
     try:
-        drift = read_drift(settings.reports_dir)
+        drift = read_drift(settings.drift_dir)
     except EcomError as err:
         st.error(str(err), icon=":material/error:")
         return
@@ -103,14 +103,21 @@ def drift_section(settings: Settings, model_id: str | None) -> None:
         "Per column: the test or distance Evidently chose for this size (p-values "
         "drift below the threshold; distances at or above it)."
     )
-    if drift.html_path is None:
+    reports = {s.label: s.html_path for s in drift.slices if s.html_path is not None}
+    if not reports and drift.html_path is not None:
+        reports = {"latest": drift.html_path}
+    if not reports:
         st.caption("The full Evidently report is not there (its HTML file is missing).")
         return
-    html = drift.html_path.read_bytes()
+    label = st.selectbox(
+        "Evidently report", list(reports), index=len(reports) - 1, key="drift_slice"
+    )
+    path = reports[label]
+    html = path.read_bytes()
     st.download_button(
         "Download the Evidently report (HTML)",
         html,
-        file_name=drift.html_path.name,
+        file_name=path.name,
         mime="text/html",
         key="dl_drift_html",
     )

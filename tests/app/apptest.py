@@ -12,7 +12,7 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from pipeline.settings import REPO_ROOT
-from tests.app.conftest import API_KEY, EXPERIMENT_START
+from tests.app.conftest import API_KEY, EXPERIMENT_START, TRAIN_THROUGH
 
 APP = REPO_ROOT / "streamlit_app" / "app.py"
 TAB_KEY = "tab"
@@ -65,6 +65,7 @@ def open_app(
     monkeypatch.setenv("API_URL", api_url)
     monkeypatch.setenv("ECOM_API_KEY", API_KEY)  # the test API's key, unless env says otherwise
     monkeypatch.setenv("ECOM_EXPERIMENT_START", EXPERIMENT_START.isoformat())
+    monkeypatch.setenv("ECOM_TRAIN_THROUGH", TRAIN_THROUGH)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     st.cache_data.clear()

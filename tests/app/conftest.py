@@ -24,6 +24,7 @@ SCALE = 0.004  # ~80k raw events, ~6k users: every filter and segment has both g
 SEED = 11
 # October is the pre-period: returning users exist and CUPED has covariates (ECOM_EXPERIMENT_START).
 EXPERIMENT_START = date(2019, 11, 1)
+TRAIN_THROUGH = "2020-Jan"
 API_READY_TIMEOUT_S = 90.0
 # The API runs with a key, as a deployment does; the app gets it through ECOM_API_KEY.
 API_KEY = "app-tests-key"
@@ -59,12 +60,24 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     from pipeline.warehouse.build import build_warehouse
 
     data_dir = tmp_path_factory.mktemp("app") / "data"
-    settings = Settings(data_dir=data_dir, experiment_start=EXPERIMENT_START)
+    # Trained through January: `ecom drift` then compares February, a month the model never saw.
+    settings = Settings(
+        data_dir=data_dir, experiment_start=EXPERIMENT_START, train_through=TRAIN_THROUGH
+    )
     generate(settings.raw_dir, scale=SCALE, seed=SEED)
     ingest(settings)
     build_warehouse(settings)
     train_local(settings, n_boot=5)
     return Pipeline(settings, data_dir)
+
+
+@pytest.fixture(scope="session")
+def drift_run(pipeline_run: Pipeline) -> Path:
+    """`ecom drift` on the run (February against the model's reference): its real reports."""
+    from pipeline.drift.run import run_drift
+
+    run_drift(pipeline_run.settings)
+    return pipeline_run.settings.drift_dir
 
 
 def app_env(data_dir: Path, api_url: str, **extra: str) -> dict[str, str]:
@@ -74,6 +87,7 @@ def app_env(data_dir: Path, api_url: str, **extra: str) -> dict[str, str]:
         **env,
         "ECOM_DATA_DIR": str(data_dir),
         "ECOM_EXPERIMENT_START": EXPERIMENT_START.isoformat(),
+        "ECOM_TRAIN_THROUGH": TRAIN_THROUGH,
         "API_URL": api_url,
         **extra,
     }

@@ -177,7 +177,7 @@ def test_a_malformed_summary_is_refused_with_what_is_wrong(tmp_path: Path, mutat
     mutate(summary)
     (drift / "latest.json").write_text(json.dumps(summary))
     with pytest.raises(DataContractError, match=problem) as err:
-        read_drift(tmp_path)
+        read_drift(drift)
     assert "Re-run `ecom drift`" in str(err.value)
 
 
@@ -204,3 +204,27 @@ def test_no_drift_yet_and_a_missing_html(
     (monitored / "reports" / "drift" / "latest.json").unlink()
     at.run()
     assert any("No drift check yet" in i for i in texts(at, "info"))
+
+
+def test_a_real_drift_run_is_shown_with_its_report(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    pipeline_run: Pipeline,
+    drift_run: Path,
+    refused_url: str,
+) -> None:
+    """What `ecom drift` wrote for this run (not a hand-made file): slices, columns, HTML."""
+    data = tmp_path / "data"
+    shutil.copytree(drift_run, data / "reports" / "drift")
+    latest = json.loads((drift_run / "latest.json").read_text())
+    downloads = Downloads(monkeypatch)
+    at = open_monitoring(monkeypatch, data, pipeline_run, refused_url)
+    no_exception(at)
+    slices = at.dataframe[2].value
+    assert list(slices["slice"]) == [s["label"] for s in latest["slices"]]
+    assert list(slices["drifted_columns"]) == [len(s["drifted_columns"]) for s in latest["slices"]]
+    columns = at.dataframe[3].value
+    assert len(columns) == sum(len(s["columns"]) for s in latest["slices"])
+    html = downloads.of(at.download_button(key="dl_drift_html"))
+    assert html.data == (drift_run / latest["slices"][-1]["html"]).read_bytes()
+    assert html.data.lstrip().lower().startswith(b"<!doctype html") or b"<html" in html.data[:500]

@@ -5,7 +5,6 @@ folder; with ECOM_UPDATE_SCREENSHOTS=1 they also replace docs/screenshots/ (the 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -27,7 +26,6 @@ from pipeline.model import registry
 from pipeline.settings import REPO_ROOT
 from pipeline.warehouse import connect
 from tests.app.conftest import API_KEY, KEY_HEADER, Pipeline, api_factory, app_env, free_port
-from tests.app.test_app_monitoring import HTML, drift_summary
 from tests.conftest import skip_unless_ci
 
 CHROMIUM = Path(os.environ.get("ECOM_CHROMIUM", "/usr/bin/chromium"))
@@ -94,18 +92,16 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(pipeline_run: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(
+    pipeline_run: Pipeline, drift_run: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     """The API and the app served as the demo serves them, on free loopback ports. The app's
-    data dir holds the run's manifests and a drift report and points at the run's warehouse
-    and models."""
+    data dir holds the run's manifests and its `ecom drift` reports and points at the run's
+    warehouse and models."""
     root = tmp_path_factory.mktemp("stack")
     data = root / "data"
     shutil.copytree(pipeline_run.settings.manifest_dir, data / "manifests")
-    drift = data / "reports" / "drift"
-    drift.mkdir(parents=True)
-    model_id = registry.current_id(pipeline_run.settings.models_dir)
-    (drift / "latest.json").write_text(json.dumps(drift_summary(model_id)))
-    (drift / "drift_2020-02.html").write_text(HTML)
+    shutil.copytree(drift_run, data / "reports" / "drift")
     api_port, app_port = free_port(), free_port()
     env = app_env(
         data,
@@ -285,7 +281,7 @@ def test_monitoring_shows_the_model_and_drift(page, shots: Path, pipeline_run: P
     open_tab(page, "Monitoring")
     model_id = registry.current_id(pipeline_run.settings.models_dir)
     page.get_by_text(model_id).first.wait_for()
-    page.get_by_text("Drift in total_views.").wait_for()
+    page.get_by_text(f"for model {model_id}").first.wait_for()  # the drift check's summary
     page.get_by_text("Data as of 2020-Feb").first.wait_for()
     screenshot(page, "Monitoring", shots)
     assert sorted(p.name for p in shots.glob("*.png")) == sorted(SCREENSHOT_NAMES.values())

@@ -54,3 +54,15 @@ def test_demo_runs_every_stage_and_accounts_for_every_row(tmp_path: Path) -> Non
     pngs = sorted((data / "reports" / "shap").glob("*.png"))
     assert len(pngs) == 3
     assert all(p.read_bytes()[:8] == PNG_MAGIC for p in pngs)
+
+    # Model operations: a version trained on all months but the last, an honest card, and a
+    # drift report on the month the model has not seen.
+    assert card["model_id"] == model_dir.name and card["data_window"]["months"][-1] == "2020-01"
+    assert (model_dir / "model_card.md").read_text().startswith(f"# Model card: {model_dir.name}")
+    (group,) = [i for i in card["limitations"] if i["topic"] == "experiment group"]
+    injected = group["injected_purchases"]
+    assert 0 < injected["share"] < injected["treatment_share"] < 1  # injection: Treatment only
+    latest = json.loads((data / "reports" / "drift" / "latest.json").read_text())
+    assert latest["model_id"] == card["model_id"]
+    assert [s["label"] for s in latest["slices"]] == ["2020-02"]
+    assert (data / "reports" / "drift" / "drift_2020-02.html").stat().st_size > 100_000

@@ -58,12 +58,13 @@ def test_local_model_folder(trained):
     assert card["rows"]["train"] + card["rows"]["eval"] == 3000
     assert card["parameters"]["max_depth"] == 4 and card["parameters"]["seed"] == 42
     assert len(card["training_data_fingerprint"]) == 64
-    assert card["library_versions"]["xgboost-cpu"] == xgb.__version__
+    # The module's version, whichever distribution (xgboost or xgboost-cpu) installed it.
+    assert card["library_versions"]["xgboost"] == xgb.__version__
     assert set(card["evaluation"]) == {"random_split", "time_split"}
-    # No pickle anywhere: every file is JSON, CSV, text or an xgboost booster.
+    # No pickle anywhere: every file is JSON, CSV, text, Markdown or an xgboost booster.
     for path in folder.rglob("*"):
         if path.is_file():
-            assert path.suffix in {".json", ".csv", ".txt", ".bst"}, path
+            assert path.suffix in {".json", ".csv", ".txt", ".md", ".bst"}, path
             assert path.read_bytes()[:1] != b"\x80", f"{path} looks like a pickle"
 
 

@@ -216,3 +216,37 @@ def test_imported_card_has_a_time_split_comparable_to_local(trained, tmp_path: P
     assert "shipped booster" in imported["evaluation"]["random_split"]["booster"]
     text = "\n".join(metrics_lines(imported))
     assert "time split" in text and "not by BigQuery ML" in text
+
+
+def test_the_training_window_reaches_the_create_model_sql(bq_settings):
+    sql = bqml.render("create_model", bq_settings.model_copy(update={"train_through": "2020-01"}))
+    assert "where session_month <= '2020-01'" in sql
+    assert "session_month <=" not in bqml.render("create_model", bq_settings)
+
+
+def test_an_imported_version_is_registered_with_its_booster_in_the_id(trained, tmp_path: Path):
+    """Same data and parameters but another exported booster is another version (BigQuery
+    ML's trainer version is not recorded anywhere else); the same export again is not."""
+    from pipeline.model import registry
+    from pipeline.model.card import render_markdown
+    from pipeline.model.train import load_training_set
+
+    settings = trained.settings.model_copy(update={"models_dir": tmp_path / "models"})
+    data = load_training_set(settings)
+    first, other = tmp_path / "export-a", tmp_path / "export-b"
+    bqml_like_export(first, data.X, data.y, rounds=10)
+    bqml_like_export(other, data.X, data.y, rounds=12)
+    a = bqml.import_export(first, settings, n_boot=5)
+    again = bqml.import_export(first, settings, n_boot=5)
+    b = bqml.import_export(other, settings, n_boot=5)
+    assert a.card["model_id"] == again.card["model_id"] != b.card["model_id"]
+    listed = registry.list_versions(settings.models_dir)
+    assert sorted(v.model_id for v in listed) == sorted({a.card["model_id"], b.card["model_id"]})
+    assert all(v.engine == "bqml" for v in listed)
+    assert registry.current_id(settings.models_dir) == b.card["model_id"]
+    # Its card is as honest as a local one, and says who trained it.
+    card = artifact.load_model(registry.resolve(settings.models_dir)).card
+    assert card["trainer"].startswith("BigQuery ML") and card["decision_threshold"] == 0.5
+    assert {item["topic"] for item in card["limitations"]} >= {"experiment group"}
+    text = (registry.resolve(settings.models_dir) / artifact.CARD_MARKDOWN_FILE).read_text()
+    assert text == render_markdown(card) and "BigQuery ML trained it" in text

@@ -136,3 +136,152 @@ def test_concurrent_promotions_leave_a_valid_pointer(three_versions: Path):
     pointer = registry.read_pointer(three_versions)
     assert pointer is not None and pointer["model_id"] in {"abandonment-v0", "abandonment-v1"}
     assert not list(registry.model_root(three_versions).glob(".current.json.*"))
+
+
+# ----------------------------------------------------------------------------- review fixes
+
+
+def _legacy_copy(trained_dir: Path, models_dir: Path) -> Path:
+    """An older release's layout: one model straight in the model root, its card without id."""
+    root = registry.model_root(models_dir)
+    shutil.copytree(trained_dir, root)
+    card = json.loads((root / artifact.CARD_FILE).read_text())
+    del card["model_id"]
+    (root / artifact.CARD_FILE).write_text(json.dumps(card))
+    return root
+
+
+def test_an_old_single_folder_model_becomes_a_version_with_the_id_training_gives(
+    trained, tmp_path: Path
+):
+    models_dir = tmp_path / "models"
+    root = _legacy_copy(trained.model.path, models_dir)
+    model_id = registry.migrate_legacy(models_dir)
+    # The card's identity hashed as training hashes it: the id the model has today.
+    assert model_id == trained.model.model_id
+    assert registry.current_id(models_dir) == model_id
+    assert not (root / artifact.BOOSTER_FILE).exists() and not (root / "assets").exists()
+    migrated = artifact.load_model(registry.resolve(models_dir))
+    assert migrated.model_id == model_id
+    assert migrated.booster.save_raw() == trained.model.booster.save_raw()
+    assert registry.migrate_legacy(models_dir) is None  # idempotent
+
+
+def test_training_over_an_old_layout_keeps_the_old_model_for_rollback(trained, tmp_path: Path):
+    models_dir = tmp_path / "models"
+    _legacy_copy(trained.model.path, models_dir)
+    _fake_version(models_dir, trained.model.path, "abandonment-new", "2030-01-01")
+    assert registry.current_id(models_dir) == "abandonment-new"
+    assert registry.rollback(models_dir) == trained.model.model_id
+
+
+def test_promote_repairs_a_broken_pointer_and_list_still_lists(three_versions: Path):
+    pointer = registry.model_root(three_versions) / registry.POINTER_FILE
+    pointer.write_text("{half a pointer")
+    listed = registry.list_versions(three_versions)  # the error says to pick from this list
+    assert len(listed) == 3 and not any(v.is_current for v in listed)
+    with pytest.raises(ModelError, match="unreadable"):
+        registry.prune(three_versions, keep=1)  # it might name any version: delete nothing
+    assert len(registry.list_versions(three_versions)) == 3
+    registry.promote(three_versions, "abandonment-v1")
+    assert registry.current_id(three_versions) == "abandonment-v1"
+    kept = list(registry.model_root(three_versions).glob("current.json.broken-*"))
+    assert len(kept) == 1 and kept[0].read_text() == "{half a pointer"
+
+
+def test_prune_never_removes_a_protected_version(three_versions: Path):
+    removed = registry.prune(three_versions, keep=1, protect=["abandonment-v0"])
+    assert removed == ["abandonment-v1"]
+
+
+def _stage_and_hang(models_dir: str, ready: str) -> None:
+    """A training that dies while writing: a staging folder and write_model's temporary
+    folder inside the model root (named as write_model names it), then it hangs."""
+    import tempfile
+    import time
+
+    staged = registry.staging_dir(Path(models_dir))
+    partial = Path(tempfile.mkdtemp(prefix=f".{staged.name}-", dir=staged.parent))
+    (partial / "model.bst").write_bytes(b"half a booster")
+    staged.mkdir()
+    Path(ready).write_text(str(partial))
+    time.sleep(600)
+
+
+def test_a_killed_training_leaves_versions_intact_and_its_leftovers_are_removed(
+    three_versions: Path, tmp_path: Path
+):
+    import os
+    import signal
+    import time
+
+    ready = tmp_path / "ready"
+    # fork: the child only touches files, and needs no second import of the whole stack.
+    worker = multiprocessing.get_context("fork").Process(
+        target=_stage_and_hang, args=(str(three_versions), str(ready))
+    )
+    worker.start()
+    deadline = time.monotonic() + 120
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ready.exists(), "the training process never started writing"
+    root = registry.model_root(three_versions)
+    leftovers = sorted(p.name for p in root.glob(".*staging-*"))
+    assert len(leftovers) == 2
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.join(timeout=30)
+    assert worker.exitcode == -signal.SIGKILL
+    # What readers see is untouched by the dead writer.
+    assert registry.current_id(three_versions) == "abandonment-v2"
+    assert artifact.load_model(registry.resolve(three_versions))
+    # The next writer clears what it left, and only that.
+    mine = registry.staging_dir(three_versions)
+    mine.mkdir()
+    registry.promote(three_versions, "abandonment-v0")
+    registry.register(three_versions, _copy_as(three_versions, "abandonment-v3"))
+    names = {p.name for p in root.glob(".*staging-*")}
+    assert not names & set(leftovers)
+    assert mine.name in names  # a live process's staging folder is never removed
+    assert registry.current_id(three_versions) == "abandonment-v3"
+
+
+def _copy_as(models_dir: Path, model_id: str) -> Path:
+    source = registry.resolve(models_dir, "abandonment-v0")
+    staged = registry.staging_dir(models_dir)
+    shutil.copytree(source, staged)
+    card = json.loads((staged / artifact.CARD_FILE).read_text())
+    card.update(model_id=model_id, trained_at="2031-01-01")
+    (staged / artifact.CARD_FILE).write_text(json.dumps(card))
+    return staged
+
+
+def _register_all(models_dir: str, staged: list[str]) -> None:
+    for folder in staged:
+        registry.register(Path(models_dir), Path(folder))
+
+
+def test_concurrent_trainings_lose_no_version_and_no_history(three_versions: Path):
+    """Two real processes register 15 new versions each at the same time: all 30 exist, and
+    the pointer's history holds every one that was current before (no lost update)."""
+    per_process = 15
+    batches = [
+        [str(_copy_as(three_versions, f"abandonment-{side}{i}")) for i in range(per_process)]
+        for side in ("a", "b")
+    ]
+    context = multiprocessing.get_context("fork")  # file operations only in the children
+    workers = [
+        context.Process(target=_register_all, args=(str(three_versions), b)) for b in batches
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    ids = {v.model_id for v in registry.list_versions(three_versions)}
+    new = {f"abandonment-{side}{i}" for side in "ab" for i in range(per_process)}
+    assert new <= ids and len(ids) == 3 + 2 * per_process
+    pointer = registry.read_pointer(three_versions)
+    assert pointer is not None and pointer["model_id"] in new
+    before = {"abandonment-v0", "abandonment-v1", "abandonment-v2"}
+    assert set(pointer["history"]) | {pointer["model_id"]} == new | before
+    assert len(pointer["history"]) == 3 + 2 * per_process - 1  # each earlier current once

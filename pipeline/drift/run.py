@@ -1,0 +1,189 @@
+"""`ecom drift`: the current model's reference against later cart sessions, one report a month.
+
+Outputs under settings.drift_dir (data/reports/drift/), the shape agreed for the app:
+    drift_<label>.html   Evidently's report, self-contained
+    drift_<label>.json   {"model_id", "generated_at", "reference", "reference_rows",
+                          "slices": [this slice], "html"}
+    latest.json          the same with every slice of the newest run (what the app reads)
+Each slice lists, per column, Evidently's method, threshold and score and the project's own
+drifted yes/no (pipeline.drift.verdict), the regime that applied, and missing-value shares
+(Evidently drops missing values before testing, so a column that empties out shows there).
+Files are written to a temporary name and renamed: a reader never sees half a report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline.drift import data as drift_data
+from pipeline.drift.verdict import (
+    DATASET_DRIFT_SHARE,
+    REGIME_RULES,
+    SMALL_REFERENCE_ROWS,
+    column_verdict,
+    expected_regime,
+    finite_json,
+    missing_entry,
+    pinned_methods,
+    slice_regime,
+)
+from pipeline.model.artifact import load_model
+from pipeline.model.registry import resolve
+from pipeline.settings import Settings
+
+LATEST = "latest.json"
+# Fewer current rows than this and a slice's tests have little power: the slice says so.
+FEW_ROWS = 100
+
+
+@dataclass
+class Comparison:
+    """One slice compared with the reference: the summary and the Evidently snapshot."""
+
+    summary: dict[str, Any]
+    snapshot: Any = field(repr=False)
+
+
+def compare(reference: pd.DataFrame, current: pd.DataFrame, label: str) -> Comparison:
+    """Run Evidently on every column that has values on both sides; verdicts for all."""
+    from pipeline.drift.evidently_report import run_report
+
+    columns: list[dict[str, Any]] = []
+    testable = []
+    for name in drift_data.COLUMNS:
+        ref_empty = bool(reference[name].isna().all())
+        cur_empty = bool(current[name].isna().all())
+        if ref_empty or cur_empty:
+            columns.append(missing_entry(name, ref_empty, cur_empty))
+        else:
+            testable.append(name)
+    numerical = [c for c in drift_data.NUMERICAL if c in testable]
+    categorical = [c for c in drift_data.CATEGORICAL if c in testable]
+    regime = expected_regime(len(reference))
+    distinct = {c: len(set(reference[c].dropna()) | set(current[c].dropna())) for c in categorical}
+    snapshot, scores = run_report(
+        reference,
+        current,
+        numerical,
+        categorical,
+        pinned_methods(regime, numerical, distinct),
+    )
+    for score in scores:
+        columns.append(
+            column_verdict(
+                score.column,
+                score.method,
+                score.threshold,
+                score.score,
+                reference[score.column],
+                current[score.column],
+            )
+        )
+    order = {name: i for i, name in enumerate(drift_data.COLUMNS)}
+    columns.sort(key=lambda c: order[c["column"]])
+    for entry in columns:
+        name = entry["column"]
+        entry["missing_share"] = {
+            "reference": float(reference[name].isna().mean()),
+            "current": float(current[name].isna().mean()) if len(current) else None,
+        }
+    drifted = [c["column"] for c in columns if c["drifted"]]
+    regime = slice_regime(columns)  # what ran; equal to the expected one unless none ran
+    summary: dict[str, Any] = {
+        "label": label,
+        "rows": len(current),
+        "method_regime": regime,
+        "regime_rule": REGIME_RULES.get(regime, "no column could be tested"),
+        "regime_expected": expected_regime(len(reference)),
+        "regime_reason": (
+            f"Evidently runs tests when the reference has at most {SMALL_REFERENCE_ROWS:,} "
+            f"rows and measures distances above; this reference has {len(reference):,}. "
+            "Numbers get K-S / Wasserstein, categories Z-test or chi-square / Jensen-Shannon "
+            "(pinned: see pipeline/drift/verdict.py)"
+        ),
+        "drifted_columns": drifted,
+        "drifted_count": len(drifted),
+        "columns_checked": len(columns),
+        "dataset_drifted": len(drifted) >= DATASET_DRIFT_SHARE * len(columns),
+        "dataset_drift_share": DATASET_DRIFT_SHARE,
+        "columns": columns,
+    }
+    if len(current) < FEW_ROWS:
+        summary["note"] = f"only {len(current)} sessions: the tests have little power here"
+    return Comparison(finite_json(summary), snapshot)
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> Path:
+    text = json.dumps(finite_json(payload), indent=2, allow_nan=False) + "\n"
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+@dataclass
+class DriftRun:
+    model_id: str
+    out_dir: Path
+    latest: Path
+    summary: dict[str, Any]
+    reports: list[tuple[Path, Path]]  # (html, json) per slice
+
+
+def run_drift(
+    settings: Settings,
+    *,
+    model_id: str | None = None,
+    months: list[str] | None = None,
+    shift: bool = False,
+    reference: drift_data.Reference = "sample",
+    progress: Any = None,
+) -> DriftRun:
+    """Compare the model's reference with each chosen slice; write the reports."""
+    from pipeline.drift.evidently_report import save_html
+
+    model = load_model(resolve(settings.models_dir, model_id or settings.model_id))
+    available = drift_data.available_months(settings)
+    chosen = drift_data.choose_months(model, available, months, shift)
+    ref = drift_data.reference_frame(model, settings, reference)
+    out_dir = settings.drift_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    task = progress.add_task("drift reports", total=len(chosen)) if progress else None
+    generated_at = datetime.now(UTC).isoformat(timespec="seconds")
+    header = {
+        "model_id": model.model_id,
+        "generated_at": generated_at,
+        "reference": reference,
+        "reference_rows": len(ref),
+        "training_months": drift_data.training_months(model),
+    }
+    slices, reports = [], []
+    for piece in drift_data.build_slices(model, settings, chosen, shift):
+        comparison = compare(ref, piece.frame, piece.label)
+        html = save_html(comparison.snapshot, out_dir / f"drift_{piece.label}.html")
+        json_path = out_dir / f"drift_{piece.label}.json"
+        entry = {
+            **comparison.summary,
+            "month": piece.month,
+            "shifted": piece.shifted,
+            "html": html.name,
+            "json": json_path.name,
+        }
+        if piece.shifted:
+            entry["shift"] = dict(drift_data.SHIFT_FACTORS)
+        _write_json(json_path, {**header, "slices": [entry], "html": html.name})
+        slices.append(entry)
+        reports.append((html, json_path))
+        if progress is not None:
+            progress.advance(task)
+    summary = {**header, "slices": slices, "html": slices[-1]["html"]}
+    latest = _write_json(out_dir / LATEST, summary)
+    return DriftRun(model.model_id, out_dir, latest, summary, reports)

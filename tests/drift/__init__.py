@@ -1,0 +1,1 @@
+"""Drift monitoring: Evidently reports, the project's verdicts, the `ecom drift` command."""
