@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup bqemu gbstats infra-tools deploy-check demo test cloud-check lint format bench serve clean
+.PHONY: setup bqemu gbstats infra-tools deploy-check chromium demo test cloud-check lint format bench serve clean
 
 # The distribution's extras (pyproject.toml): the service, the warehouse interface, the pipeline
 # and the dashboard. Development installs all of them; each image installs only its own.
@@ -45,10 +45,26 @@ infra-tools: $(INFRA_STAMP)
 deploy-check: setup infra-tools ## Terraform, Dockerfiles, compose, CI workflow and the service image's environment
 	$(BIN)/pytest tests/deploy -q
 
-demo: setup ## generate data and run the whole pipeline on embedded DuckDB
+# Debian's chromium for the app's browser tests (tests/app/test_browser.py, via Playwright's
+# executable_path; `playwright install` cannot download here). CI runs as root on Debian;
+# elsewhere the tests skip without it (outside CI only).
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser tests (about a minute)"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	      { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; \
+	  else \
+	    echo "chromium is missing: 'sudo apt-get install chromium' (browser tests skip outside CI)"; \
+	  fi; \
+	fi
+
+demo: setup ## generate data, run the whole pipeline on embedded DuckDB, serve the API and the app
 	$(BIN)/ecom demo
 
-test: setup bqemu gbstats infra-tools lint ## the whole test suite
+test: setup bqemu gbstats infra-tools chromium lint ## the whole test suite
 	$(BIN)/pytest
 
 # The BigQuery path alone: Google's SQL analyzer (ZetaSQL) on every statement, and the scale-out

@@ -435,6 +435,84 @@ def explain(model_id: ModelId = None, data_dir: DataDir = None) -> None:
         console.print(f"{name}: {path}")
 
 
+# ---- serve: the scoring API and the app -----------------------------------------------------------
+serve_app = typer.Typer(
+    help="Run a service on this machine (Ctrl-C stops it).", no_args_is_help=True
+)
+app.add_typer(serve_app, name="serve")
+
+
+@serve_app.command("app")
+@handles_errors
+def serve_streamlit(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8501,
+    data_dir: DataDir = None,
+) -> None:
+    """The Streamlit app (streamlit_app/app.py): dashboard, predictor, bulk, monitoring.
+
+    It calls the scoring API at API_URL (default http://127.0.0.1:8000) and reads the
+    warehouse through ECOM_* settings.
+    """
+    from pipeline.dashboard.serving import ServeError, port_is_free, serve
+
+    settings = settings_for(data_dir)
+    if not port_is_free(host, port):
+        raise ServeError(f"Port {port} on {host} is taken: pass --port with a free one.")
+    code = serve(
+        settings, host=host, app_port=port, api_port=None,
+        announce=lambda running: console.print(
+            f"app: {running[-1].url}  (API_URL {settings.api_url}; Ctrl-C stops it)",
+            highlight=False,
+        ),
+    )  # fmt: skip
+    raise typer.Exit(code)
+
+
+@serve_app.command("api")
+@handles_errors
+def serve_api(
+    host: Annotated[str, typer.Option(help="Address to bind (0.0.0.0 in a container).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="uvicorn worker processes (about one per core).")
+    ] = 1,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve the scoring API: uvicorn --factory api.main:create_app.
+
+    Serves the current model version (or ECOM_MODEL_ID) under ECOM_MODELS_DIR; ECOM_API_KEY,
+    ECOM_API_CORS_ORIGINS and ECOM_BULK_MAX_* configure it. Docs at http://HOST:PORT/docs.
+    """
+    from pipeline.serve import serve_api as run_serve_api
+
+    run_serve_api(settings_for(data_dir), host=host, port=port, workers=workers, data_dir=data_dir)
+
+
+def serve_demo(settings: Settings, log_dir) -> int:
+    """The demo's last step: the API and the app on loopback until Ctrl-C."""
+    from pipeline.dashboard.serving import (
+        DEFAULT_API_PORT,
+        DEFAULT_APP_PORT,
+        pick_port,
+        serve,
+    )
+
+    host = "127.0.0.1"
+    api_port = pick_port(host, DEFAULT_API_PORT)
+    app_port = pick_port(host, DEFAULT_APP_PORT)
+    def announce(running) -> None:
+        console.rule("[bold green]serving")
+        for server in running:
+            console.print(f"  {server.name:>4}: {server.url}", highlight=False)
+        console.print(f"  logs in {log_dir}; Ctrl-C stops both.", highlight=False)
+
+    return serve(settings, host=host, app_port=app_port, api_port=api_port,
+                 log_dir=log_dir, announce=announce)  # fmt: skip
+
+
 # ---- model versions ------------------------------------------------------------------------------
 models_app = typer.Typer(
     name="models",
@@ -716,13 +794,19 @@ def demo(
         ),
     ] = None,
     data_dir: DataDir = None,
+    serve: Annotated[
+        bool,
+        typer.Option(help="End by serving the API and the app on loopback (Ctrl-C stops)."),
+    ] = True,
 ) -> None:
-    """Run the whole pipeline on embedded DuckDB, from generated data to a drift report.
+    """Run the whole pipeline on embedded DuckDB, from generated data to a drift report, then
+    serve the API and the app.
 
     generate, ingest, warehouse, abtest, train (on every month but the last), score (every
     cart session, with the current model's id), explain, drift (the last month against the
     model's reference). Each stage is idempotent, so re-running replaces rather than
-    duplicates (retraining on the same data reproduces the same model version).
+    duplicates (retraining on the same data reproduces the same model version). Then the API
+    and the app on loopback until Ctrl-C; --no-serve stops after the last stage.
     """
     import os
     import time
@@ -771,30 +855,7 @@ def demo(
         f"  {settings.warehouse_path}  (warehouse: bronze, silver, gold schemas)",
         highlight=False,
     )
-
-
-# ---- serve: the scoring API ----------------------------------------------------------------------
-serve_app = typer.Typer(help="Run a service (the scoring API).", no_args_is_help=True)
-app.add_typer(serve_app, name="serve")
-
-
-@serve_app.command("api")
-@handles_errors
-def serve_api(
-    host: Annotated[str, typer.Option(help="Address to bind (0.0.0.0 in a container).")] = (
-        "127.0.0.1"
-    ),
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[
-        int, typer.Option(min=1, help="uvicorn worker processes (about one per core).")
-    ] = 1,
-    data_dir: DataDir = None,
-) -> None:
-    """Serve the scoring API: uvicorn --factory api.main:create_app.
-
-    Serves the current model version (or ECOM_MODEL_ID) under ECOM_MODELS_DIR; ECOM_API_KEY,
-    ECOM_API_CORS_ORIGINS and ECOM_BULK_MAX_* configure it. Docs at http://HOST:PORT/docs.
-    """
-    from pipeline.serve import serve_api as run_serve_api
-
-    run_serve_api(settings_for(data_dir), host=host, port=port, workers=workers, data_dir=data_dir)
+    if serve:
+        log_dir = settings.data_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        raise typer.Exit(serve_demo(settings, log_dir))

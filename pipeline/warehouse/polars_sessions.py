@@ -87,6 +87,7 @@ def sessionize(
         total_purchases=count(is_purchase),
         total_injected_purchases=count(is_purchase & pl.col("is_injected")),
         revenue=pl.col("price").filter(is_purchase).sum(),
+        cart_value=pl.col("price").filter(pl.col("original_event_type") == "cart").sum(),
         event_count=pl.len().cast(pl.Int64),
     )
 

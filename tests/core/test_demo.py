@@ -17,7 +17,9 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def test_demo_runs_every_stage_and_accounts_for_every_row(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    result = CliRunner().invoke(app, ["demo", "--scale", "0.005", "--data-dir", str(data)])
+    result = CliRunner().invoke(
+        app, ["demo", "--scale", "0.005", "--data-dir", str(data), "--no-serve"]
+    )
     assert result.exit_code == 0, result.output
 
     # Ingestion: every raw line is in bronze or in quarantine, month by month.

@@ -89,6 +89,10 @@ sessions as (
             as {{ type_int64() }}) as total_injected_purchases,
         cast(coalesce(sum(case when event_type = 'purchase' then price end), 0)
             as {{ type_double() }}) as revenue,
+        -- What the shopper put in the cart (raw cart events, injected ones included): the
+        -- dashboard's price band of the carted items is cart_value / total_carts.
+        cast(coalesce(sum(case when original_event_type = 'cart' then price end), 0)
+            as {{ type_double() }}) as cart_value,
         cast(count(*) as {{ type_int64() }}) as event_count
     from numbered_events
     group by user_id, session_number
@@ -120,6 +124,7 @@ select
     total_purchases,
     total_injected_purchases,
     revenue,
+    cart_value,
     event_count,
     first_purchase_at
 from sessions

@@ -54,6 +54,10 @@ users as (
             as first_cart_session_at,
         min(case when is_experiment then first_purchase_at end) as first_purchase_at,
         sum(case when is_experiment then 1 else 0 end) as total_sessions,
+        -- the dashboard's funnel: views, and sessions with a view / a raw cart
+        sum(case when is_experiment then total_views else 0 end) as total_views,
+        sum(case when is_experiment and total_views > 0 then 1 else 0 end) as viewed_sessions,
+        sum(case when is_experiment and total_carts > 0 then 1 else 0 end) as cart_sessions,
         sum(case when is_experiment then total_carts else 0 end) as total_carts,
         sum(case when is_experiment then total_removes else 0 end) as total_removes,
         sum(case when is_experiment then total_purchases else 0 end) as total_purchases,
@@ -79,6 +83,32 @@ experiment_users as (
 
 ),
 
+first_carts as (
+
+    -- What the first cart session carted: the dashboard's price band, known at the trigger
+    -- (a user's sessions never start at the same instant, so this is one row per user).
+    select
+        experiment_users.user_id,
+        sessions.cart_value as first_cart_value,
+        sessions.total_carts as first_cart_items
+    from experiment_users
+    inner join sessions
+        on sessions.user_id = experiment_users.user_id
+        and sessions.session_start = experiment_users.first_cart_session_at
+
+),
+
+users_with_first_cart as (
+
+    select
+        experiment_users.*,
+        first_carts.first_cart_value,
+        first_carts.first_cart_items
+    from experiment_users
+    left join first_carts on experiment_users.user_id = first_carts.user_id
+
+),
+
 user_weeks as (
 
     -- Weeks since the start day; a session that began the evening before counts in week 0.
@@ -89,7 +119,7 @@ user_weeks as (
             as first_cart_day,
         {{ dbt.datediff('experiment_start', utc_date('first_purchase_at'), 'day') }}
             as first_purchase_day
-    from experiment_users
+    from users_with_first_cart
 
 )
 
@@ -113,6 +143,11 @@ select
     total_purchases > 0 as converted,
     total_purchases - total_injected_purchases > 0 as converted_without_injection,
     cast(total_sessions as {{ type_int64() }}) as total_sessions,
+    cast(total_views as {{ type_int64() }}) as total_views,
+    cast(viewed_sessions as {{ type_int64() }}) as viewed_sessions,
+    cast(cart_sessions as {{ type_int64() }}) as cart_sessions,
+    cast(first_cart_value as {{ type_double() }}) as first_cart_value,
+    cast(first_cart_items as {{ type_int64() }}) as first_cart_items,
     cast(total_carts as {{ type_int64() }}) as total_carts,
     cast(total_removes as {{ type_int64() }}) as total_removes,
     cast(total_purchases as {{ type_int64() }}) as total_purchases,

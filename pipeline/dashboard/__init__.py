@@ -1,0 +1,13 @@
+"""What the Streamlit app shows, computed without Streamlit.
+
+The app (streamlit_app/) holds UI only; everything it queries or computes lives here, so tests
+call it directly:
+
+  filters      the dashboard's sidebar filters and the price bands, as data
+  queries      SQL aggregates on the gold layer (engine-neutral through warehouse.dialect)
+  metrics      those aggregates -> KPIs, verdict, funnel, lift, segments (maths: pipeline.stats)
+  freshness    "data as of" from the ingestion manifests
+  monitoring   the current model (registry) and the latest drift summary (C6)
+  api_client   the scoring API (C4), the only way the app reaches the model
+  bulk         checks an uploaded CSV before it goes to /bulk_predict
+"""

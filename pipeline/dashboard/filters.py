@@ -1,0 +1,142 @@
+"""The A/B dashboard's filters, as one frozen value: what the sidebar sets and the SQL reads.
+
+Every filter selects *users* by what is known when they enter the experiment, so Treatment and
+Control stay comparable (filtering on what happened after assignment would break the
+randomization): the day and month they entered, whether they were seen before the experiment
+started (returning) or not (new), and the price band of what their first cart session carted
+(known at the primary analysis's trigger, the first cart). Columns of gold.fct_experiment_users.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+from pipeline.warehouse.dialect import Dialect
+
+UserType = Literal["all", "new", "returning"]
+USER_TYPES: tuple[UserType, ...] = ("all", "new", "returning")
+USER_TYPE_LABELS: dict[UserType, str] = {
+    "all": "All users",
+    "new": "New (first seen in the experiment)",
+    "returning": "Returning (seen before it started)",
+}
+MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+
+
+@dataclass(frozen=True)
+class PriceBand:
+    """Sessions whose carted items cost, on average, from `lower` (inclusive) to `upper`."""
+
+    key: str
+    label: str
+    lower: float | None
+    upper: float | None
+
+
+# A user's band is the mean price of the items their first cart session carted
+# (first_cart_value / first_cart_items); users who never carted are "no cart".
+# Edges near the data set's price quartiles (p25 2.06, median 4.05, p75 7.06) and its tail.
+NO_CART = PriceBand("no_cart", "No cart", None, None)
+PRICE_BANDS: tuple[PriceBand, ...] = (
+    PriceBand("under_2", "Under $2", None, 2.0),
+    PriceBand("2_to_5", "$2 to $5", 2.0, 5.0),
+    PriceBand("5_to_10", "$5 to $10", 5.0, 10.0),
+    PriceBand("10_plus", "$10 and more", 10.0, None),
+    NO_CART,
+)
+BAND_BY_KEY: dict[str, PriceBand] = {b.key: b for b in PRICE_BANDS}
+
+
+def band_sql(cart_value: str = "first_cart_value", items: str = "first_cart_items") -> str:
+    """A SQL case giving each user their price band key (engine-neutral)."""
+    mean_price = f"{cart_value} / nullif({items}, 0)"  # BigQuery raises on x / 0
+    whens = [f"when {items} is null or {items} = 0 then '{NO_CART.key}'"]
+    for band in PRICE_BANDS:
+        if band is NO_CART:
+            continue
+        if band.upper is not None:
+            whens.append(f"when {mean_price} < {band.upper!r} then '{band.key}'")
+        else:
+            whens.append(f"else '{band.key}'")
+    return "case " + " ".join(whens) + " end"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Empty `months` / `price_bands` mean all; `start` and `end` are the inclusive UTC days
+    users entered the experiment between."""
+
+    start: date | None = None
+    end: date | None = None
+    months: tuple[str, ...] = field(default_factory=tuple)
+    user_type: UserType = "all"
+    price_bands: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        """Refuse what would make bad SQL: these values are written into the query text."""
+        for month in self.months:
+            if not isinstance(month, str) or not MONTH.fullmatch(month):
+                raise ValueError(f"a month filter is 'YYYY-MM', got {month!r}")
+        unknown = [b for b in self.price_bands if b not in BAND_BY_KEY]
+        if unknown:
+            raise ValueError(f"unknown price band(s) {unknown}: use {sorted(BAND_BY_KEY)}")
+        if self.user_type not in USER_TYPES:
+            raise ValueError(f"user type is one of {USER_TYPES}, got {self.user_type!r}")
+        for day in (self.start, self.end):
+            if day is not None and not isinstance(day, date):
+                raise ValueError(f"a date filter is a date, got {day!r}")
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise ValueError(f"the date range starts after it ends ({self.start} > {self.end})")
+        # One canonical form, so equal filters are equal cache keys (every band = no filter).
+        object.__setattr__(self, "months", tuple(sorted(set(self.months))))
+        bands = tuple(b.key for b in PRICE_BANDS if b.key in set(self.price_bands))
+        object.__setattr__(self, "price_bands", () if len(bands) == len(PRICE_BANDS) else bands)
+
+    @property
+    def is_default(self) -> bool:
+        return self == Filters()
+
+    def describe(self) -> str:
+        """One line for captions and file names' companions: what the page is filtered to."""
+        parts = []
+        if self.start or self.end:
+            parts.append(f"entered {self.start or 'start'} to {self.end or 'end'}")
+        if self.months:
+            parts.append("entry months " + ", ".join(self.months))
+        if self.user_type != "all":
+            parts.append(f"{self.user_type} users")
+        if self.price_bands:
+            parts.append("first cart " + ", ".join(BAND_BY_KEY[b].label for b in self.price_bands))
+        return "; ".join(parts) or "no filters (the whole experiment)"
+
+    def where(self, d: Dialect) -> str | None:
+        """The filters as a predicate on gold.fct_experiment_users (None: no filter), in the
+        form the readout's query builders take (`where`)."""
+        epoch = date(1970, 1, 1)
+        entry_day = epoch_day(d, "entered_at")
+        parts = []
+        if self.start is not None:
+            parts.append(f"{entry_day} >= {(self.start - epoch).days}")
+        if self.end is not None:
+            parts.append(f"{entry_day} <= {(self.end - epoch).days}")
+        if self.months:
+            parts.append("entry_month in (" + ", ".join(f"'{m}'" for m in self.months) + ")")
+        if self.user_type == "new":
+            parts.append("not is_returning")
+        elif self.user_type == "returning":
+            parts.append("is_returning")
+        if self.price_bands:
+            keys = ", ".join(f"'{b}'" for b in self.price_bands)
+            parts.append(f"{band_sql()} in ({keys})")
+        return " and ".join(f"({p})" for p in parts) or None
+
+
+MICROSECONDS_PER_DAY = 86_400_000_000
+
+
+def epoch_day(d: Dialect, timestamp: str) -> str:
+    """Whole UTC days since 1970-01-01 of a timestamp (null stays null), as a 64-bit integer."""
+    return d.cast_bigint(f"floor({d.epoch_us(timestamp)} / {MICROSECONDS_PER_DAY}.0)")

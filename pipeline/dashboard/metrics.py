@@ -1,0 +1,391 @@
+"""The dashboard's numbers: the readout on the filtered users, plus the views only the
+dashboard shows (funnel, daily effect, price-band segments).
+
+The comparisons, the decision, the weekly looks and the segment table are the readout's own
+(`pipeline.abtest.build_readout` on the readout's queries with the filters as `where`), so the
+page and `ecom abtest` say the same thing about the same users; the rest uses pipeline.stats.
+This module only lays the results out as frames the page draws and downloads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import polars as pl
+
+from pipeline.abtest import build_readout
+from pipeline.abtest import queries as readout_queries
+from pipeline.abtest.readout import Readout, ReadoutConfig
+from pipeline.dashboard.filters import BAND_BY_KEY, PRICE_BANDS, USER_TYPE_LABELS, Filters
+from pipeline.experiment import CONTROL, GROUPS, TREATMENT, Experiment
+from pipeline.stats.frequentist import compare_conversion
+from pipeline.stats.models import MESSAGES
+from pipeline.stats.sufficient import Proportion
+
+EPOCH = date(1970, 1, 1)
+FUNNEL_STAGES = ("viewed", "carted", "purchased")
+
+
+def day_of(epoch_day: int) -> date:
+    return EPOCH + timedelta(days=int(epoch_day))
+
+
+@dataclass(frozen=True)
+class GroupKpis:
+    """One group's tiles: all its users, those who reached the cart (the primary population)
+    and, of those, who bought; revenue over all its users."""
+
+    group: str
+    users: int
+    exposed: int
+    converters: int
+    revenue: float
+    orders: float
+
+    @property
+    def conversion(self) -> float:
+        """The primary metric: converters among the users who reached the cart."""
+        return self.converters / self.exposed if self.exposed else 0.0
+
+    @property
+    def revenue_per_user(self) -> float:
+        return self.revenue / self.users if self.users else 0.0
+
+    @property
+    def revenue_per_purchase(self) -> float | None:
+        """Revenue per order (a session with a purchase); None without orders."""
+        return self.revenue / self.orders if self.orders else None
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    filters: Filters
+    readout: Readout
+    kpis: dict[str, GroupKpis]
+    funnel: pl.DataFrame  # group, unit, stage, count, share_of_first
+    cumulative: pl.DataFrame  # one row per weekly look: counts, lift, both intervals
+    daily: pl.DataFrame  # one row per day of first cart: each group's conversion, the lift
+    segments: pl.DataFrame  # one row per segment: both groups, lift, adjusted p
+
+    @property
+    def is_empty(self) -> bool:
+        return sum(k.users for k in self.kpis.values()) == 0
+
+    def kpi_frame(self) -> pl.DataFrame:
+        """The tiles as a table (for the download)."""
+        rows = [
+            {
+                "experiment_group": k.group,
+                "users": k.users,
+                "reached_cart": k.exposed,
+                "converters": k.converters,
+                "conversion": k.conversion,
+                "revenue": k.revenue,
+                "orders": k.orders,
+                "revenue_per_user": k.revenue_per_user,
+                "revenue_per_purchase": k.revenue_per_purchase,
+            }
+            for k in (self.kpis[g] for g in GROUPS)
+        ]
+        return pl.DataFrame(rows, schema_overrides={"revenue_per_purchase": pl.Float64})
+
+
+# ---------------------------------------------------------------------------- pieces
+
+
+def group_kpis(stats: readout_queries.ExperimentStats) -> dict[str, GroupKpis]:
+    out = {}
+    for group in GROUPS:
+        everyone = stats.group("all", group)
+        exposed = stats.group("exposed", group)
+        out[group] = GroupKpis(
+            group,
+            everyone.users,
+            exposed.users,
+            exposed.proportion.successes,
+            everyone.revenue.metric.sum,
+            everyone.revenue_per_order.denominator_sum,
+        )
+    return out
+
+
+FUNNEL_SCHEMA = {
+    "experiment_group": pl.String,
+    "unit": pl.String,
+    "stage": pl.String,
+    "count": pl.Int64,
+    "share_of_first": pl.Float64,
+}
+
+
+def funnel(frame: pl.DataFrame) -> pl.DataFrame:
+    """Viewed -> carted -> purchased, counted as users and as sessions, per group."""
+    found = {row["experiment_group"]: row for row in frame.iter_rows(named=True)}
+    rows = []
+    for group in GROUPS:
+        row = found.get(group, {})
+        for unit, columns in (
+            ("users", ("viewers", "carters", "buyers")),
+            ("sessions", ("viewed_sessions", "cart_sessions", "purchase_sessions")),
+        ):
+            counts = [int(row.get(c) or 0) for c in columns]
+            for stage, count in zip(FUNNEL_STAGES, counts, strict=True):
+                rows.append(
+                    {
+                        "experiment_group": group,
+                        "unit": unit,
+                        "stage": stage,
+                        "count": count,
+                        "share_of_first": count / counts[0] if counts[0] else None,
+                    }
+                )
+    return pl.DataFrame(rows, schema=FUNNEL_SCHEMA)
+
+
+CUMULATIVE_SCHEMA = {
+    "week": pl.Int64,
+    "week_end": pl.Date,
+    "control_users": pl.Int64,
+    "control_converters": pl.Int64,
+    "treatment_users": pl.Int64,
+    "treatment_converters": pl.Int64,
+    "lift": pl.Float64,
+    "fixed_lower": pl.Float64,
+    "fixed_upper": pl.Float64,
+    "fixed_p": pl.Float64,
+    "sequential_lower": pl.Float64,
+    "sequential_upper": pl.Float64,
+    "sequential_p": pl.Float64,
+}
+
+
+def cumulative_lift(readout: Readout) -> pl.DataFrame:
+    """The readout's weekly looks (users who reached the cart by each week's end): the
+    cumulative lift, its fixed-horizon interval and the always-valid confidence sequence."""
+    rows = []
+    ends = readout.week_ends
+    for look in readout.sequential.looks:
+        ok = look.message == "ok"
+        rows.append(
+            {
+                "week": look.week + 1,
+                "week_end": date.fromisoformat(ends[look.week]) if look.week < len(ends) else None,
+                "control_users": look.control.n,
+                "control_converters": look.control.successes,
+                "treatment_users": look.treatment.n,
+                "treatment_converters": look.treatment.successes,
+                "lift": look.estimate if ok else None,
+                "fixed_lower": look.fixed_ci.lower if ok else None,
+                "fixed_upper": look.fixed_ci.upper if ok else None,
+                "fixed_p": look.fixed_p if ok else None,
+                "sequential_lower": look.sequential_ci.lower if ok else None,
+                "sequential_upper": look.sequential_ci.upper if ok else None,
+                "sequential_p": look.sequential_p if ok else None,
+            }
+        )
+    return pl.DataFrame(rows, schema=CUMULATIVE_SCHEMA)
+
+
+DAILY_SCHEMA = {
+    "day": pl.Date,
+    "control_users": pl.Int64,
+    "control_converters": pl.Int64,
+    "control_conversion": pl.Float64,
+    "treatment_users": pl.Int64,
+    "treatment_converters": pl.Int64,
+    "treatment_conversion": pl.Float64,
+    "lift": pl.Float64,
+    "lift_lower": pl.Float64,
+    "lift_upper": pl.Float64,
+    "p_value": pl.Float64,
+}
+
+
+def daily_effect(frame: pl.DataFrame, alpha: float) -> pl.DataFrame:
+    """Per day of first cart: the conversion of that day's new cart users in each group and
+    the difference with its interval (the primary test, one cohort a day). Noisy by design:
+    it shows when an effect appears and whether it holds."""
+    by_day: dict[int, dict[str, Proportion]] = {}
+    for row in frame.iter_rows(named=True):
+        if row["experiment_group"] in GROUPS and row["first_cart_day"] is not None:
+            by_day.setdefault(int(row["first_cart_day"]), {})[row["experiment_group"]] = Proportion(
+                int(row["users"]), int(row["converters"])
+            )
+    rows = []
+    for day in sorted(by_day):
+        control = by_day[day].get(CONTROL, Proportion(0, 0))
+        treatment = by_day[day].get(TREATMENT, Proportion(0, 0))
+        lift = compare_conversion(control, treatment, alpha).absolute
+        rows.append(
+            {
+                "day": day_of(day),
+                "control_users": control.n,
+                "control_converters": control.successes,
+                "control_conversion": control.mean if control.n else None,
+                "treatment_users": treatment.n,
+                "treatment_converters": treatment.successes,
+                "treatment_conversion": treatment.mean if treatment.n else None,
+                "lift": None if lift is None else lift.estimate,
+                "lift_lower": None if lift is None else lift.ci.lower,
+                "lift_upper": None if lift is None else lift.ci.upper,
+                "p_value": None if lift is None else lift.p_value,
+            }
+        )
+    return pl.DataFrame(rows, schema=DAILY_SCHEMA)
+
+
+SEGMENT_SCHEMA = {
+    "dimension": pl.String,
+    "segment": pl.String,
+    "label": pl.String,
+    "control_users": pl.Int64,
+    "control_conversion": pl.Float64,
+    "treatment_users": pl.Int64,
+    "treatment_conversion": pl.Float64,
+    "lift": pl.Float64,
+    "lift_lower": pl.Float64,
+    "lift_upper": pl.Float64,
+    "relative_lift": pl.Float64,
+    "p_value": pl.Float64,
+    "adjusted_p": pl.Float64,
+    "significant": pl.Boolean,
+    "note": pl.String,
+}
+DIMENSION_ORDER = ("entry_month", "user_type", "price_band")
+BAND_ORDER = [b.key for b in PRICE_BANDS]
+
+
+def segment_label(dimension: str, segment: str) -> str:
+    if dimension == "price_band" and segment in BAND_BY_KEY:
+        return BAND_BY_KEY[segment].label
+    if dimension == "user_type" and segment in USER_TYPE_LABELS:
+        return USER_TYPE_LABELS[segment]  # type: ignore[index]
+    return segment
+
+
+def _segment_order(row: dict) -> tuple:
+    dimension, segment = row["dimension"], row["segment"]
+    rank = DIMENSION_ORDER.index(dimension) if dimension in DIMENSION_ORDER else 99
+    within = BAND_ORDER.index(segment) if segment in BAND_ORDER else segment
+    return (rank, str(within) if not isinstance(within, int) else f"{within:03d}")
+
+
+def segment_table(readout: Readout, counts: list[readout_queries.SegmentCounts]) -> pl.DataFrame:
+    """The readout's segment results (p-values adjusted across all of them, Holm by default)
+    with each group's size and conversion."""
+    by_key = {(c.dimension, c.segment): c for c in counts}
+    rows = []
+    for seg in readout.segments:
+        result, source = seg.result, by_key.get((seg.dimension, seg.segment))
+        control = result.control if result else (source.control if source else None)
+        treatment = result.treatment if result else (source.treatment if source else None)
+        lift = None if result is None else result.absolute
+        relative = None if result is None else result.relative
+        rows.append(
+            {
+                "dimension": seg.dimension,
+                "segment": seg.segment,
+                "label": segment_label(seg.dimension, seg.segment),
+                "control_users": None if control is None else control.n,
+                "control_conversion": None if control is None else control.mean,
+                "treatment_users": None if treatment is None else treatment.n,
+                "treatment_conversion": None if treatment is None else treatment.mean,
+                "lift": None if lift is None else lift.estimate,
+                "lift_lower": None if lift is None else lift.ci.lower,
+                "lift_upper": None if lift is None else lift.ci.upper,
+                "relative_lift": None if relative is None else relative.estimate,
+                "p_value": None if result is None else result.p_value,
+                "adjusted_p": seg.adjusted_p,
+                "significant": seg.significant_adjusted,
+                "note": MESSAGES[seg.message] if seg.message != "ok" else "",
+            }
+        )
+    rows.sort(key=_segment_order)
+    return pl.DataFrame(rows, schema=SEGMENT_SCHEMA)
+
+
+# ---------------------------------------------------------------------------- the page
+
+
+def build_dashboard(
+    filters: Filters,
+    frames: dict[str, pl.DataFrame],
+    config: ReadoutConfig | None = None,
+    experiment: Experiment | None = None,
+    warnings: tuple[str, ...] = (),
+) -> Dashboard:
+    """Everything the page shows, from the results of `queries.page_queries`."""
+    config = config or ReadoutConfig()
+    stats = readout_queries.stats_from_frames(frames["totals"], frames["window"])
+    weekly = readout_queries.weekly_from_frame(frames["weekly"])
+    counts = readout_queries.segments_from_frame(
+        pl.concat([frames["segments"], frames["bands"]], how="vertical_relaxed")
+    )
+    readout = build_readout(stats, weekly, counts, config, experiment, warnings=warnings)
+    return Dashboard(
+        filters=filters,
+        readout=readout,
+        kpis=group_kpis(stats),
+        funnel=funnel(frames["funnel"]),
+        cumulative=cumulative_lift(readout),
+        daily=daily_effect(frames["daily"], config.alpha),
+        segments=segment_table(readout, counts),
+    )
+
+
+def load_dashboard(
+    wh,
+    filters: Filters,
+    config: ReadoutConfig | None = None,
+    experiment: Experiment | None = None,
+    warnings: tuple[str, ...] = (),
+    query=None,
+) -> Dashboard:
+    """Run the page's queries (through `query`; default `wh.query`), a few at a time: each is
+    small (a scan of one table) and opens its own connection, so they overlap well."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipeline.dashboard.queries import page_queries
+
+    config = config or ReadoutConfig()
+    run = query or wh.query
+    sqls = page_queries(wh, filters, config.winsorize_at)
+    with ThreadPoolExecutor(max_workers=QUERY_THREADS) as pool:
+        results = pool.map(run, sqls.values())
+        frames = dict(zip(sqls, results, strict=True))
+    return build_dashboard(filters, frames, config, experiment, warnings)
+
+
+QUERY_THREADS = 4
+
+
+# ---------------------------------------------------------------------------- the filters' range
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What the experiment covers: entry months, the first and last entry day, the users and
+    how many were seen before it started (no returning users without a pre-period)."""
+
+    months: tuple[str, ...]
+    first_day: date | None
+    last_day: date | None
+    users: int
+    returning_users: int
+
+    @property
+    def is_empty(self) -> bool:
+        return self.users == 0
+
+
+def bounds_from_frame(frame: pl.DataFrame) -> Bounds:
+    if frame.height == 0:
+        return Bounds((), None, None, 0, 0)
+    return Bounds(
+        tuple(str(m) for m in frame["entry_month"].to_list()),
+        day_of(int(frame["first_day"].min())),
+        day_of(int(frame["last_day"].max())),
+        int(frame["users"].sum()),
+        int(frame["returning_users"].sum()),
+    )

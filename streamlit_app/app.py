@@ -1,0 +1,36 @@
+"""ecom-growth's app: `streamlit run streamlit_app/app.py` (UI only; see pipeline/dashboard).
+
+Four tabs. Only the open tab runs (stateful tabs), so a slow or stopped API never delays the
+dashboard, and the dashboard's queries never run while someone uses the predictor. Each tab's
+module is imported when first opened: the dashboard's first render does not wait for the
+model stack (xgboost) that only Monitoring needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import streamlit as st
+
+from pipeline.dashboard.freshness import read_freshness
+from streamlit_app import resources
+
+TABS = {
+    "A/B Test Dashboard": "dashboard",
+    "Real-Time Predictor": "predictor",
+    "Bulk Prediction": "bulk",
+    "Monitoring": "monitoring",
+}
+
+st.set_page_config(page_title="ecom-growth", page_icon=":material/insights:", layout="wide")
+settings = resources.settings()
+
+with st.sidebar:
+    st.title("ecom-growth")
+    st.caption(read_freshness(settings.manifest_dir).stamp())
+
+containers = st.tabs(list(TABS), key="tab", on_change="rerun", bind="query-params")
+for container, module in zip(containers, TABS.values(), strict=True):
+    if container.open:
+        with container:
+            importlib.import_module(f"streamlit_app.tabs.{module}").render(settings)

@@ -1,0 +1,97 @@
+"""The app's cached resources: settings, the warehouse, the API client and query results.
+
+Streamlit reruns the script on every interaction, so anything slow sits behind a cache:
+clients in `st.cache_resource` (one per process), the dashboard's query results (per filter
+setting) and API answers in `st.cache_data` with a ttl. Cache keys carry the settings as JSON, so two configurations
+(tests, or a changed environment) never share an entry.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pipeline.abtest.readout import ReadoutConfig
+from pipeline.abtest.recorded import recorded_experiment
+from pipeline.dashboard import api_client, metrics, queries
+from pipeline.dashboard.filters import Filters
+from pipeline.settings import Settings, get_settings
+from pipeline.warehouse import Warehouse, connect
+
+QUERY_TTL_SECONDS = 600  # gold changes when `ecom warehouse` runs; the refresh button clears
+STATUS_TTL_SECONDS = 5
+PREDICTION_TTL_SECONDS = 300
+
+
+def settings() -> Settings:
+    """Read from the environment on every run (cheap), so a changed env is seen at once."""
+    return get_settings()
+
+
+def settings_key(s: Settings) -> str:
+    return s.model_dump_json()
+
+
+@st.cache_resource(show_spinner=False)
+def _warehouse(key: str) -> Warehouse:
+    return connect(Settings.model_validate_json(key))
+
+
+def warehouse(s: Settings) -> Warehouse:
+    return _warehouse(settings_key(s))
+
+
+@st.cache_data(ttl=QUERY_TTL_SECONDS, show_spinner=False, max_entries=128)
+def bounds(key: str) -> metrics.Bounds:
+    wh = _warehouse(key)
+    return metrics.bounds_from_frame(wh.query(queries.bounds_sql(wh)))
+
+
+@st.cache_data(ttl=QUERY_TTL_SECONDS, show_spinner=False, max_entries=128)
+def dashboard(key: str, filters: Filters) -> metrics.Dashboard:
+    """The whole page for one filter setting. The experiment is the one the ingest manifests
+    recorded, as `ecom abtest` reads it."""
+    s = Settings.model_validate_json(key)
+    experiment, _, warnings = recorded_experiment(s.manifest_dir, s.experiment)
+    # Every page query carries the filters, so caching them one by one would save nothing:
+    # the page is the unit (its queries run in parallel, uncached).
+    return metrics.load_dashboard(_warehouse(key), filters, ReadoutConfig(), experiment,
+                                  tuple(warnings))  # fmt: skip
+
+
+def refresh_data() -> None:
+    """The refresh button: the next run queries the warehouse again."""
+    bounds.clear()
+    dashboard.clear()
+
+
+@st.cache_resource(show_spinner=False)
+def _api(url: str, api_key: str | None) -> api_client.ApiClient:
+    return api_client.ApiClient(url, api_key)
+
+
+def api(s: Settings) -> api_client.ApiClient:
+    return _api(s.api_url, s.api_key)
+
+
+@st.cache_data(ttl=STATUS_TTL_SECONDS, show_spinner=False)
+def api_status(url: str, api_key: str | None) -> tuple[bool, str]:
+    """(ready, model id or what is wrong), probed at most every few seconds."""
+    try:
+        ready = _api(url, api_key).ready()
+    except api_client.ApiUnavailable as err:
+        return False, str(err)
+    except api_client.ApiError as err:
+        if err.status == 503:
+            return False, (
+                f"The scoring API at {url} is up but has no model loaded ({err.detail}). "
+                "Train one with `ecom train`."
+            )
+        return False, f"The scoring API at {url} answered /ready with {err}."
+    return True, str(ready.get("model_id") or "")
+
+
+@st.cache_data(ttl=PREDICTION_TTL_SECONDS, show_spinner=False, max_entries=1024)
+def predict(url: str, api_key: str | None, model_id: str, session: tuple) -> dict:
+    """A prediction per (served model, session): moving a slider back is instant."""
+    del model_id  # part of the cache key only: a promoted model is a new entry
+    return _api(url, api_key).predict(dict(session), explain=True)

@@ -1,0 +1,169 @@
+"""Fixtures of the app's tests: one small real pipeline run (generate, ingest, dbt build,
+train) shared by every test, the scoring API served by real uvicorn on a free loopback port,
+and addresses where no API answers (refused) or one never replies (hung)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pipeline.settings import REPO_ROOT, Settings
+
+SCALE = 0.004  # ~80k raw events, ~6k users: every filter and segment has both groups
+SEED = 11
+# October is the pre-period: returning users exist and CUPED has covariates (ECOM_EXPERIMENT_START).
+EXPERIMENT_START = date(2019, 11, 1)
+TRAIN_THROUGH = "2020-Jan"
+API_READY_TIMEOUT_S = 90.0
+# The API runs with a key, as a deployment does; the app gets it through ECOM_API_KEY.
+API_KEY = "app-tests-key"
+KEY_HEADER = {"X-API-Key": API_KEY}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A data directory after generate, ingest, warehouse and train."""
+
+    settings: Settings
+    data_dir: Path
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    from pipeline.generate import generate
+    from pipeline.ingest import ingest
+    from pipeline.model.train import train_local
+    from pipeline.warehouse.build import build_warehouse
+
+    data_dir = tmp_path_factory.mktemp("app") / "data"
+    # Trained through January: `ecom drift` then compares February, a month the model never saw.
+    settings = Settings(
+        data_dir=data_dir, experiment_start=EXPERIMENT_START, train_through=TRAIN_THROUGH
+    )
+    generate(settings.raw_dir, scale=SCALE, seed=SEED)
+    ingest(settings)
+    build_warehouse(settings)
+    train_local(settings, n_boot=5)
+    return Pipeline(settings, data_dir)
+
+
+@pytest.fixture(scope="session")
+def drift_run(pipeline_run: Pipeline) -> Path:
+    """`ecom drift` on the run (February against the model's reference): its real reports."""
+    from pipeline.drift.run import run_drift
+
+    run_drift(pipeline_run.settings)
+    return pipeline_run.settings.drift_dir
+
+
+def app_env(data_dir: Path, api_url: str, **extra: str) -> dict[str, str]:
+    """The environment the app (or the API) runs with: no ECOM_* of the caller leaks in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ECOM_") and k != "API_URL"}
+    return {
+        **env,
+        "ECOM_DATA_DIR": str(data_dir),
+        "ECOM_EXPERIMENT_START": EXPERIMENT_START.isoformat(),
+        "ECOM_TRAIN_THROUGH": TRAIN_THROUGH,
+        "API_URL": api_url,
+        **extra,
+    }
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    log: Path
+
+
+def wait_until(
+    url: str, process: subprocess.Popen, log: Path, timeout: float, headers: dict | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"{url} exited with {process.returncode}:\n{log.read_text()[-3000:]}"
+            )
+        try:
+            if httpx.get(url, timeout=1.0, headers=headers).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def api_server(
+    pipeline_run: Pipeline, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """The scoring API under real uvicorn on a free loopback port, serving the trained model."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("api") / "api.log"
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "api.main:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=app_env(pipeline_run.data_dir, "", ECOM_API_KEY=API_KEY),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(f"{url}/ready", process, log, API_READY_TIMEOUT_S, KEY_HEADER)
+        yield Server(url, log)
+    finally:
+        stop(process)
+
+
+@pytest.fixture
+def refused_url() -> str:
+    """A loopback port with nothing listening: connections are refused at once."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture
+def hung_url() -> Iterator[str]:
+    """A port that accepts connections and never answers: an API that hangs."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
