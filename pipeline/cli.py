@@ -503,6 +503,7 @@ def serve_demo(settings: Settings, log_dir) -> int:
     host = "127.0.0.1"
     api_port = pick_port(host, DEFAULT_API_PORT)
     app_port = pick_port(host, DEFAULT_APP_PORT)
+
     def announce(running) -> None:
         console.rule("[bold green]serving")
         for server in running:

@@ -125,6 +125,26 @@ def test_a_create_feeds_the_statements_after_it(zetasql: Any, catalog: Any) -> N
     assert catalog.columns(("p", "gold", "sessions")) == {"user_id": "INT64", "doubled": "FLOAT64"}
 
 
+def test_a_create_function_feeds_the_calls_after_it(zetasql: Any, catalog: Any) -> None:
+    """As the SQL scorer's predict_abandonment: created once, called by later jobs, typed."""
+    findings = zetasql.check_statements(
+        [
+            ("before", f"select `p.gold.double_it`(price) from {EVENTS}"),
+            (
+                "function",
+                "create or replace function `p.gold.double_it`(x float64) returns float64 "
+                "as (x * 2)",
+            ),
+            ("dotted call", f"select `p.gold.double_it`(price) from {EVENTS}"),
+            ("nested call", f"select `p`.`gold`.double_it(price) from {EVENTS}"),
+            ("wrong argument", f"select `p.gold.double_it`(event_type) from {EVENTS}"),
+        ],
+        catalog,
+    )
+    assert [f.error is None for f in findings] == [False, True, True, True, False]
+    assert "No matching signature" in findings[-1].error
+
+
 def test_a_script_is_checked_statement_by_statement(zetasql: Any, catalog: Any) -> None:
     findings = zetasql.check_statements(
         [

@@ -4,8 +4,9 @@
   CREATE TABLE/VIEW DDL of each model, each data test, each unit test), in dependency order
   against a catalog that starts from pipeline/schema.py's bronze and grows by each model's
   resolved output;
-- the Python-built queries: readout, training set, scoring reads, the bronze load script, the
-  dry run's statements, and the BigQuery scoring function when the SQL-scoring branch has it;
+- the Python-built queries: readout, dashboard (unfiltered and with every filter), training
+  set, scoring reads, the bronze load script, the dry run's statements, and the BigQuery
+  scoring function of the run's model;
 - sql/bqml/ templates, where ZetaSQL knows the statement (see NOT_ANALYZABLE);
 - and, as a net under all of that, every query job the end-to-end run sent to the emulator.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,15 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 
 from pipeline.abtest.queries import segments_sql, totals_sql, weekly_sql, window_sql
+from pipeline.dashboard import queries as dashboard_queries
+from pipeline.dashboard.filters import Filters
 from pipeline.model import bqml
 from pipeline.model.dataset import training_query
 from pipeline.model.gold import ID_COLUMNS
 from pipeline.schema import BRONZE_SCHEMA, QUARANTINE_SCHEMA
 from pipeline.settings import Settings
 from pipeline.warehouse.bigquery import BigQueryWarehouse, bounds_sql, count_sql, swap_script
-from pipeline.warehouse.build import dbt_paths
+from pipeline.warehouse.build import SCORING_SELECTOR, dbt_paths, run_dbt
 from pipeline.warehouse.dry_run import inline_missing, ordered_nodes
 from tests.bigquery.cloud_run import CloudRun
 from tests.bigquery.test_cloud_end_to_end import settings_of
@@ -189,10 +192,21 @@ def python_statements(
         ("bronze load: first load", swap_script(wh, "2019-Oct.csv", staged, None)),
         ("bronze load: counts", count_sql(wh, "2019-Oct.csv")),
     ]
-    from pipeline.model import sql_scoring
-
-    if hasattr(sql_scoring, "bigquery_function_sql") and models_dir is not None:
-        # The SQL-scoring branch's `create or replace function ... predict_abandonment(...)`.
+    # The dashboard's page, unfiltered and with every kind of filter (pipeline.dashboard).
+    every_filter = Filters(
+        start=date(2019, 11, 3),
+        end=date(2020, 1, 20),
+        months=("2019-11", "2019-12"),
+        user_type="returning",
+        price_bands=("under_2", "10_plus", "no_cart"),
+    )
+    for label, filters in (("dashboard", Filters()), ("dashboard, filtered", every_filter)):
+        for name, sql in dashboard_queries.page_queries(wh, filters).items():
+            statements.append((f"{label}: {name}", sql))
+    statements.append(("dashboard: bounds", dashboard_queries.bounds_sql(wh)))
+    if models_dir is not None:
+        # `create or replace function ... predict_abandonment(...)` of the run's model.
+        from pipeline.model import sql_scoring
         from pipeline.model.artifact import load_model
         from pipeline.model.registry import resolve
 
@@ -229,6 +243,9 @@ def test_python_built_queries_pass_bigquerys_analyzer(
     zetasql: Any, dbt_findings, cloud: CloudRun
 ) -> None:
     catalog, settings = gold_catalog(zetasql, dbt_findings)
+    # The dry run's statements come from a whole-project compile (the last dbt call of the run
+    # may have been `ecom score`'s, which compiles the scoring model alone).
+    run_dbt(settings, "compile", exclude=SCORING_SELECTOR)
     target, _ = dbt_paths(settings)
     manifest = json.loads((target / "manifest.json").read_text())
     statements = python_statements(settings, manifest, cloud.cloud.data_dir / "models")
@@ -237,7 +254,14 @@ def test_python_built_queries_pass_bigquerys_analyzer(
     findings = zetasql.check_statements(statements, catalog)
     assert zetasql_failures(findings) == "", zetasql_failures(findings)
     labels = {f.label.split(" #")[0] for f in findings}
-    assert {"readout: weekly", "training set", "bronze load: swap script"} <= labels
+    assert {
+        "readout: weekly",
+        "training set",
+        "bronze load: swap script",
+        "dashboard, filtered: funnel",
+        "dashboard, filtered: bands",
+        "dashboard: bounds",
+    } <= labels
     swap = [f.kind for f in findings if f.label.startswith("bronze load: swap script")]
     assert swap == [
         "ResolvedBeginStmt",

@@ -312,6 +312,8 @@ class Catalog:
 
     project: str
     tables: dict[tuple[str, ...], dict[str, str]] = field(default_factory=dict)
+    # Persistent SQL functions a CREATE FUNCTION defined: path -> its resolved signature.
+    functions: dict[tuple[str, ...], Any] = field(default_factory=dict)
 
     def add(self, path: Sequence[str], columns: Mapping[str, str]) -> None:
         if len(path) == 2:
@@ -346,6 +348,10 @@ class Catalog:
                             type_kind=pb.types.TypeKind.Value(_TYPE_KINDS[kind])
                         ),
                     )
+        for path, signature in sorted(self.functions.items()):
+            for owner, name in ((sub(path[:-1]), path[-1]), (root, ".".join(path))):
+                function = owner.custom_function.add(name_path=[name], group="UDF", mode=1)
+                function.signature.add().CopyFrom(signature)
         return root
 
 
@@ -448,6 +454,14 @@ class Analyzer:
             if not problems:
                 self.catalog.add(creates, _output_columns(node))
                 self._changed()
+        elif kind == "ResolvedCreateFunctionStmt":
+            # Later statements call it (the SQL scorer's predict_abandonment): known from now on.
+            path = tuple(_find(node, "name_path"))
+            path = (self.catalog.project, *path) if len(path) == 2 else path
+            if len(path) == 1 and "." in path[0]:
+                path = tuple(path[0].split("."))
+            self.catalog.functions[path] = node.signature
+            self._changed()
         return Finding(label, sql, kind, "; ".join(problems) or None, creates)
 
 
