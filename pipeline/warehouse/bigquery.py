@@ -182,10 +182,20 @@ class BigQueryWarehouse:
         return f"BigQuery query failed, something it reads does not exist: {text}"
 
     def ensure_datasets(self) -> None:
-        """Create the three layer datasets where missing (no-op when they exist)."""
+        """Create the three layer datasets where missing (no-op when they exist).
+
+        Looked up first: on real BigQuery `create_dataset(exists_ok=True)` needs the project's
+        bigquery.datasets.create even for a dataset that exists, and Terraform's pipeline
+        account has only its datasets' roles (the datasets are Terraform's)."""
+        from google.api_core.exceptions import NotFound
         from google.cloud import bigquery
 
         for name in self.datasets.values():
+            try:
+                self.client.get_dataset(f"{self.project}.{name}")
+                continue
+            except NotFound:
+                pass
             dataset = bigquery.Dataset(f"{self.project}.{name}")
             dataset.location = self.settings.bq_location
             self.client.create_dataset(dataset, exists_ok=True)
