@@ -26,7 +26,8 @@ class Scoring:
     metrics: Metrics
 
 
-async def _scoring(request: Request) -> Scoring:
+def scoring_of(request: Request) -> Scoring:
+    """The loaded model, settings and metrics; 503 while no model is loaded."""
     state = request.app.state
     served = state.serving.served
     if served is None:
@@ -39,8 +40,12 @@ async def _scoring(request: Request) -> Scoring:
     return Scoring(served, state.settings, state.metrics)
 
 
+async def _scoring(request: Request) -> Scoring:
+    return scoring_of(request)
+
+
 async def _served(request: Request) -> Served:
-    return (await _scoring(request)).served
+    return scoring_of(request).served
 
 
 async def _metrics(request: Request) -> Metrics:

@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.serving.on_loaded.append(on_loaded)
     install_error_handlers(app)
     document_security(app)
+    predict.document_body(app)
     for router in (health.router, predict.router, bulk.router, model.router, metrics.router):
         app.include_router(router)
     if settings.cors_origins:

@@ -21,7 +21,9 @@ import re
 import sys
 import time
 import uuid
+from typing import Any
 
+import orjson
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -30,7 +32,6 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from pythonjsonlogger.orjson import OrjsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import dumps
@@ -46,12 +47,34 @@ access_log = logging.getLogger("api.access")
 log = logging.getLogger("api")
 
 
-class _RequestIdFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = request_id_var.get()
-        record.__dict__.pop("color_message", None)  # uvicorn's ANSI-coloured duplicate
-        return True
+# What a LogRecord carries by itself; anything else on it came in through `extra=`.
+_RECORD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class JsonLineFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the request id and every
+    `extra=` field (a traceback as `exc_info`).
+
+    Written here rather than python-json-logger's formatter because this runs on every request
+    (the access line) and that one cost ~110 us a line on this machine, a fifth of a /predict
+    request's whole CPU time; this one is ~10 us (the same fields, orjson once)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_ATTRS:
+                line[key] = value
+        if line.get("request_id") is None:
+            line["request_id"] = request_id_var.get()
+        if record.exc_info:
+            line["exc_info"] = self.formatException(record.exc_info)
+        line.pop("color_message", None)  # uvicorn's ANSI-coloured duplicate
+        return orjson.dumps(line, default=str).decode()
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -61,14 +84,7 @@ def configure_logging(level: str = "INFO") -> None:
     with its request id.
     """
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        OrjsonFormatter(  # orjson: a third cheaper than the json module per line
-            "{asctime}{levelname}{name}{message}",
-            style="{",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-        )
-    )
-    handler.addFilter(_RequestIdFilter())
+    handler.setFormatter(JsonLineFormatter())
     for name in ("api", "uvicorn"):  # uvicorn.error propagates to uvicorn
         logger = logging.getLogger(name)
         logger.handlers = [handler]
@@ -144,6 +160,20 @@ class ObservabilityMiddleware:
         self.app = app
         self.metrics = metrics
         self.body_limits = body_limits or {}
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def _series(self, method: str, template: str, status: int) -> tuple[Any, Any]:
+        """The labelled counter and histogram of a request, looked up once per label set
+        (`labels()` costs ~10 us a call; route templates and statuses are few)."""
+        key = (method, template, status)
+        found = self._children.get(key)
+        if found is None:
+            found = (
+                self.metrics.requests.labels(method, template, str(status)),
+                self.metrics.latency.labels(method, template),
+            )
+            self._children[key] = found
+        return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -198,8 +228,9 @@ class ObservabilityMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "")
-            self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.latency.labels(method, template).observe(elapsed)
+            counter, histogram = self._series(method, template, status)
+            counter.inc()
+            histogram.observe(elapsed)
             access_log.info(
                 "request",
                 extra={

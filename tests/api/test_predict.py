@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
 
 import duckdb
@@ -263,6 +264,24 @@ def test_empty_and_unparsable_bodies(client, body, status, words):
     assert response.status_code == status, response.text
     assert words in response.json()["detail"]
     assert response.json()["errors"] == [] or status == 422
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("application/json; charset=utf-8", 200),
+        ("application/vnd.ecom+json", 200),
+        ("text/plain", 422),  # FastAPI's rule: only a JSON content type is read as JSON
+        (None, 422),
+    ],
+)
+def test_content_type_decides_whether_the_body_is_json(client, content_type, status):
+    headers = {"Content-Type": content_type} if content_type else {}
+    body = json.dumps(SESSION).encode()
+    response = client.post("/predict?explain=false", content=body, headers=headers)
+    assert response.status_code == status, response.text
+    if status == 422:
+        assert "JSON object" in response.json()["detail"]
 
 
 def test_whole_floats_are_counts(client):
