@@ -24,6 +24,7 @@ from pipeline.model import artifact, registry
 from pipeline.model.train import train_local
 from pipeline.settings import REPO_ROOT, Settings
 from tests.model.conftest import bqml_like_export, cart_sessions, write_warehouse
+from tests.processes import stop
 
 SESSION = {
     "total_views": 3,
@@ -146,9 +147,4 @@ def live_server(trained_api_model: TrainedModel, tmp_path_factory) -> Iterator[L
             time.sleep(0.05 if ok else 0.5)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=30)

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from pipeline.settings import REPO_ROOT, Settings
+from tests.processes import stop
 
 SCALE = 0.004  # ~80k raw events, ~6k users: every filter and segment has both groups
 SEED = 11
@@ -107,15 +108,6 @@ def wait_until(
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=15)
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.processes import stop
 from tests.warehouse.bq_emulator import EMULATOR_BIN, EMULATOR_PROJECT, free_port, running_emulator
 
 BUCKET = "ecom-lake"
@@ -111,12 +112,7 @@ def fake_gcs(root: Path, log_path: Path) -> Iterator[str]:
                     time.sleep(0.1)
             yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            stop(process, timeout=10)
 
 
 def ecom(args: tuple[str, ...], env: Mapping[str, str], cwd: Path) -> str:

@@ -32,6 +32,7 @@ from pipeline.model.train import train_local
 from pipeline.settings import REPO_ROOT, Settings
 from tests.deploy import deploy_files as df
 from tests.model.conftest import cart_sessions, write_warehouse
+from tests.processes import stop
 
 pytestmark = pytest.mark.slow
 
@@ -197,12 +198,7 @@ def serving(image: ServiceImage, models: Path, log: Path) -> Iterator[str]:
                     time.sleep(0.2)
             yield base
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
+            stop(process)
 
 
 def healthcheck(image: ServiceImage, base: str) -> int:

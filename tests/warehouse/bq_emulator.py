@@ -20,6 +20,7 @@ import pytest
 
 from pipeline.settings import REPO_ROOT
 from tests.conftest import skip_unless_ci
+from tests.processes import stop
 
 EMULATOR_VENV = Path(os.environ.get("ECOM_BQEMU_VENV", REPO_ROOT / ".venv-bqemu"))
 EMULATOR_BIN = EMULATOR_VENV / "bin" / "bqemulator"
@@ -62,12 +63,7 @@ def running_emulator(
             _wait_ready(process, endpoint, log_path)
             yield endpoint
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            stop(process, timeout=10)
 
 
 def _wait_ready(process: subprocess.Popen[bytes], endpoint: str, log_path: Path) -> None:
