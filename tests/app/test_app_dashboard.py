@@ -117,7 +117,7 @@ def test_funnel_radio_switches_users_and_sessions(
         return rows["count"].to_list()
 
     def shown() -> list[int]:
-        chart = at.get("arrow_vega_lite_chart")[0].proto  # the funnel: the page's first chart
+        chart = at.get("vega_lite_chart")[0].proto  # the funnel: the page's first chart
         data = pl.from_arrow(pa.ipc.open_stream(chart.data.data).read_all())
         return data.filter(pl.col("group") == "Control")["count"].to_list()
 
