@@ -28,11 +28,10 @@ PRELOAD = (
     "pipeline.dashboard.queries",
     "pipeline.warehouse.duckdb",
     "pipeline.abtest.recorded",
-    # The app's own modules (the dashboard tab is the default page): their imports are done
-    # and their bytecode loaded before the first visitor's run needs them.
-    "streamlit_app.resources",
+    "pipeline.dashboard.filters",
+    # Not streamlit_app.resources nor the tabs: their st.cache_* functions must be made once
+    # the runtime exists (made here, they would fall back to a cache outside it).
     "streamlit_app.charts",
-    "streamlit_app.tabs.dashboard",
 )
 
 
