@@ -17,7 +17,7 @@ from pipeline.experiment import CONTROL, GROUPS, TREATMENT
 STAGE_LABELS = {"viewed": "Viewed a product", "carted": "Added to cart", "purchased": "Purchased"}
 BAND_FIXED = "rgba(255, 127, 14, 0.30)"
 BAND_SEQUENTIAL = "rgba(31, 119, 180, 0.18)"
-HEIGHT = 300
+HEIGHT = 360  # the whole chart (title, legend, axes included: Streamlit fits it)
 GROUP_NAMES = [g.capitalize() for g in GROUPS]
 GROUP_SCALE = {"domain": GROUP_NAMES, "range": [COLORS[g] for g in GROUPS]}
 
@@ -97,7 +97,7 @@ def cumulative_lift(frame: pl.DataFrame, alpha: float) -> tuple[pl.DataFrame, di
             "domain": [sequential, fixed, lift],
             "range": [BAND_SEQUENTIAL, BAND_FIXED, COLORS[TREATMENT]],
         },
-        "legend": {"orient": "bottom", "direction": "vertical", "title": None},
+        "legend": {"orient": "bottom", "direction": "vertical", "title": None, "labelLimit": 400},
     }
     x = {"field": "week_end", "type": "temporal", "title": "end of the weekly look"}
 
@@ -150,7 +150,7 @@ def daily_effect(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[dict]]:
     x = {"field": "day", "type": "temporal", "title": None}
     conversion = {
         "title": _title("Conversion of the day's active users, %"),
-        "height": 200,
+        "height": 280,
         "transform": [{"fold": GROUP_NAMES, "as": ["group", "conversion"]}],
         "mark": {"type": "line", "strokeWidth": 1.5},
         "encoding": {
@@ -170,7 +170,7 @@ def daily_effect(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[dict]]:
     }
     lift = {
         "title": _title("Daily lift, pp (95% CI)"),
-        "height": 160,
+        "height": 240,
         "encoding": {"x": x},
         "layer": [
             {
