@@ -40,28 +40,49 @@ def warehouse(s: Settings) -> Warehouse:
     return _warehouse(settings_key(s))
 
 
-@st.cache_data(ttl=QUERY_TTL_SECONDS, show_spinner=False, max_entries=128)
-def bounds(key: str) -> metrics.Bounds:
-    wh = _warehouse(key)
-    return metrics.bounds_from_frame(wh.query(queries.bounds_sql(wh)))
-
-
-@st.cache_data(ttl=QUERY_TTL_SECONDS, show_spinner=False, max_entries=128)
-def dashboard(key: str, filters: Filters) -> metrics.Dashboard:
-    """The whole page for one filter setting. The experiment is the one the ingest manifests
-    recorded, as `ecom abtest` reads it."""
+def _experiment(key: str):
+    """The experiment the ingest manifests recorded, as `ecom abtest` reads it."""
     s = Settings.model_validate_json(key)
     experiment, _, warnings = recorded_experiment(s.manifest_dir, s.experiment)
+    return experiment, tuple(warnings)
+
+
+@st.cache_data(ttl=QUERY_TTL_SECONDS, show_spinner=False, max_entries=16)
+def _bounds_and_default_page(key: str) -> tuple[metrics.Bounds, metrics.Dashboard | None]:
+    """A first visit needs the filters' range and the unfiltered page: one pool of queries
+    for both, instead of the range's query alone before the page's."""
+    wh = _warehouse(key)
+    try:
+        experiment = _experiment(key)
+    except Exception:  # reported by the page's own load; the range does not need it
+        return metrics.bounds_from_frame(wh.query(queries.bounds_sql(wh))), None
+    return metrics.load_bounds_and_dashboard(wh, ReadoutConfig(), *experiment)
+
+
+def bounds(key: str) -> metrics.Bounds:
+    return _bounds_and_default_page(key)[0]
+
+
+@st.cache_data(ttl=QUERY_TTL_SECONDS, show_spinner=False, max_entries=128)
+def _dashboard(key: str, filters: Filters) -> metrics.Dashboard:
     # Every page query carries the filters, so caching them one by one would save nothing:
     # the page is the unit (its queries run in parallel, uncached).
-    return metrics.load_dashboard(_warehouse(key), filters, ReadoutConfig(), experiment,
-                                  tuple(warnings))  # fmt: skip
+    return metrics.load_dashboard(_warehouse(key), filters, ReadoutConfig(), *_experiment(key))
+
+
+def dashboard(key: str, filters: Filters) -> metrics.Dashboard:
+    """The whole page for one filter setting (the unfiltered one comes with the bounds)."""
+    if filters == Filters():
+        page = _bounds_and_default_page(key)[1]
+        if page is not None:
+            return page
+    return _dashboard(key, filters)
 
 
 def refresh_data() -> None:
     """The refresh button: the next run queries the warehouse again."""
-    bounds.clear()
-    dashboard.clear()
+    _bounds_and_default_page.clear()
+    _dashboard.clear()
 
 
 @st.cache_resource(show_spinner=False)

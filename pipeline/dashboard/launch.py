@@ -2,7 +2,7 @@
 command line, after importing what the app imports.
 
 Streamlit imports a script's modules on its first run, that is while the first visitor waits:
-polars, DuckDB, scipy.stats, plotly, matplotlib (through pipeline.abtest), xgboost (the
+polars, DuckDB, scipy.stats, matplotlib (through pipeline.abtest), xgboost (the
 Monitoring tab) take about 10 s of CPU on 2 cores. Importing them here, before the server
 answers its health check, moves that wait to start-up. Modules stay imported for the life of
 the process, so every later session is unaffected either way.
@@ -19,8 +19,6 @@ PRELOAD = (
     "pandas",
     "pyarrow",
     "httpx",
-    "plotly.graph_objects",
-    "plotly.subplots",
     "pipeline.abtest",
     "pipeline.dashboard.api_client",
     "pipeline.dashboard.bulk",
@@ -29,6 +27,11 @@ PRELOAD = (
     "pipeline.dashboard.monitoring",
     "pipeline.dashboard.queries",
     "pipeline.warehouse.duckdb",
+    "pipeline.abtest.recorded",
+    "pipeline.dashboard.filters",
+    # Not streamlit_app.resources nor the tabs: their st.cache_* functions must be made once
+    # the runtime exists (made here, they would fall back to a cache outside it).
+    "streamlit_app.charts",
 )
 
 

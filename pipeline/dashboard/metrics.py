@@ -360,6 +360,33 @@ def load_dashboard(
 QUERY_THREADS = 4
 
 
+def load_bounds_and_dashboard(
+    wh,
+    config: ReadoutConfig | None = None,
+    experiment: Experiment | None = None,
+    warnings: tuple[str, ...] = (),
+) -> tuple[Bounds, Dashboard | None]:
+    """The filters' range and the default (unfiltered) page from one pool of queries: a first
+    visit needs both, and the bounds query no longer runs alone before the page's. The page is
+    None when its part failed (the caller loads it again alone, to report that failure)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipeline.dashboard.queries import bounds_sql, page_queries
+
+    config = config or ReadoutConfig()
+    sqls = page_queries(wh, Filters(), config.winsorize_at)
+    with ThreadPoolExecutor(max_workers=QUERY_THREADS) as pool:
+        bounds_future = pool.submit(wh.query, bounds_sql(wh))
+        futures = {name: pool.submit(wh.query, sql) for name, sql in sqls.items()}
+        bounds = bounds_from_frame(bounds_future.result())
+        try:
+            frames = {name: future.result() for name, future in futures.items()}
+            page = build_dashboard(Filters(), frames, config, experiment, warnings)
+        except Exception:  # reported by the caller's own load of the page
+            page = None
+    return bounds, page
+
+
 # ---------------------------------------------------------------------------- the filters' range
 
 

@@ -291,11 +291,13 @@ def render(settings: Settings) -> None:
             key="funnel_unit",
             format_func=str.capitalize,
         )
-        st.plotly_chart(charts.funnel(page.funnel, unit))
+        st.vega_lite_chart(*charts.funnel(page.funnel, unit), width="stretch")
         _csv_button(page.funnel, "funnel", "dl_funnel")
     with right:
         sequential = page.readout.sequential
-        st.plotly_chart(charts.cumulative_lift(page.cumulative, sequential.alpha), width="stretch")
+        st.vega_lite_chart(
+            *charts.cumulative_lift(page.cumulative, sequential.alpha), width="stretch"
+        )
         st.caption(
             "Users who reached the cart by each week's end. Peeking at the fixed-horizon "
             "interval every week inflates false positives; the always-valid band (a "
@@ -304,7 +306,9 @@ def render(settings: Settings) -> None:
         )
         _csv_button(page.cumulative, "cumulative_lift", "dl_cumulative")
 
-    st.plotly_chart(charts.daily_effect(page.daily), width="stretch")
+    daily, daily_specs = charts.daily_effect(page.daily)
+    for spec in daily_specs:
+        st.vega_lite_chart(daily, spec, width="stretch")
     _csv_button(page.daily, "daily_effect", "dl_daily")
 
     st.markdown(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 import pytest
 from polars.testing import assert_frame_equal
 
@@ -116,8 +117,9 @@ def test_funnel_radio_switches_users_and_sessions(
         return rows["count"].to_list()
 
     def shown() -> list[int]:
-        spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-        return spec["data"][0]["x"]
+        chart = at.get("vega_lite_chart")[0].proto  # the funnel: the page's first chart
+        data = pl.from_arrow(pa.ipc.open_stream(chart.data.data).read_all())
+        return data.filter(pl.col("group") == "Control")["count"].to_list()
 
     assert shown() == funnel_counts("users")
     at.radio(key="funnel_unit").set_value("sessions").run()

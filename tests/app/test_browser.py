@@ -160,7 +160,7 @@ def settle(page) -> None:
 
 def screenshot(page, tab: str, shots: Path) -> Path:
     settle(page)
-    page.wait_for_timeout(1200)  # plotly and the data grids draw after the run
+    page.wait_for_timeout(1200)  # the charts and the data grids draw after the run
     path = shots / SCREENSHOT_NAMES[tab]
     page.screenshot(path=str(path))
     if os.environ.get("ECOM_UPDATE_SCREENSHOTS"):
