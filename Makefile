@@ -48,7 +48,8 @@ deploy-check: setup infra-tools ## Terraform, Dockerfiles, compose, CI workflow 
 # Debian's chromium for the app's browser tests (tests/app/test_browser.py, via Playwright's
 # executable_path; `playwright install` cannot download here). CI runs as root on Debian;
 # elsewhere the tests skip without it (outside CI only).
-CHROMIUM := /usr/bin/chromium
+# ECOM_CHROMIUM points the tests at another Chromium build (CI on GitHub: its Google Chrome).
+CHROMIUM := $(or $(ECOM_CHROMIUM),/usr/bin/chromium)
 chromium:
 	@if [ ! -x $(CHROMIUM) ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
