@@ -8,17 +8,15 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import httpx
 import pytest
 
 from pipeline.settings import REPO_ROOT, Settings
-from tests.processes import stop
+from tests.processes import stop, wait_until
 
 SCALE = 0.004  # ~80k raw events, ~6k users: every filter and segment has both groups
 SEED = 11
@@ -90,24 +88,6 @@ def app_env(data_dir: Path, api_url: str, **extra: str) -> dict[str, str]:
 class Server:
     url: str
     log: Path
-
-
-def wait_until(
-    url: str, process: subprocess.Popen, log: Path, timeout: float, headers: dict | None = None
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"{url} exited with {process.returncode}:\n{log.read_text()[-3000:]}"
-            )
-        try:
-            if httpx.get(url, timeout=1.0, headers=headers).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="session")

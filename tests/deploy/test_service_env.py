@@ -32,7 +32,7 @@ from pipeline.model.train import train_local
 from pipeline.settings import REPO_ROOT, Settings
 from tests.deploy import deploy_files as df
 from tests.model.conftest import cart_sessions, write_warehouse
-from tests.processes import stop
+from tests.processes import stop, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -185,17 +185,7 @@ def serving(image: ServiceImage, models: Path, log: Path) -> Iterator[str]:
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + READY_TIMEOUT_S
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"uvicorn exited {process.returncode}:\n{log.read_text()[-3000:]}")
-                try:
-                    httpx.get(f"{base}/health", timeout=1.0)
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        pytest.fail(f"uvicorn did not answer in {READY_TIMEOUT_S:.0f} s")
-                    time.sleep(0.2)
+            wait_until(f"{base}/health", process, log, READY_TIMEOUT_S)
             yield base
         finally:
             stop(process)
