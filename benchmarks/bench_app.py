@@ -6,7 +6,7 @@ its dashboard columns: a warehouse built before they existed is copied to
 <data>/bench-app/warehouse.duckdb and rebuilt there (untimed), leaving the original alone.
 
 Measured, in this order, on one app server started for the run as `ecom serve app` starts it
-(pipeline.dashboard.launch: dependencies imported before it answers), in Debian's chromium via
+(streamlit_app.launch: dependencies imported before it answers), in Debian's chromium via
 Playwright, launched as the browser tests launch it:
   1. each of the page's queries in the warehouse, alone (median of 3 after one warm-up): the
      heaviest is the baseline the page's times are set beside;
@@ -115,9 +115,9 @@ def timed(fn, repeat: int = 3) -> tuple[float, float]:
 
 
 def warehouse_times(s) -> dict[str, tuple[float, float]]:
-    from pipeline.dashboard import queries
-    from pipeline.dashboard.filters import Filters
     from pipeline.warehouse import connect
+    from streamlit_app.data import queries
+    from streamlit_app.data.filters import Filters
 
     wh = connect(s)
     out = {"bounds": timed(lambda: wh.query(queries.bounds_sql(wh)))}
@@ -194,7 +194,7 @@ def first_render(context, url: str) -> tuple[float, object]:
 def browser_times(s, log: Path) -> dict[str, float]:
     from playwright.sync_api import sync_playwright
 
-    from pipeline.dashboard.serving import app_command, environment, free_port, started
+    from pipeline.services import app_command, environment, free_port, started
     from tests.app.test_browser import CHROMIUM_ARGS
 
     port = free_port()

@@ -454,7 +454,7 @@ def serve_streamlit(
     It calls the scoring API at API_URL (default http://127.0.0.1:8000) and reads the
     warehouse through ECOM_* settings.
     """
-    from pipeline.dashboard.serving import ServeError, port_is_free, serve
+    from pipeline.services import ServeError, port_is_free, serve
 
     settings = settings_for(data_dir)
     if not port_is_free(host, port):
@@ -493,7 +493,7 @@ def serve_api(
 
 def serve_demo(settings: Settings, log_dir) -> int:
     """The demo's last step: the API and the app on loopback until Ctrl-C."""
-    from pipeline.dashboard.serving import (
+    from pipeline.services import (
         DEFAULT_API_PORT,
         DEFAULT_APP_PORT,
         pick_port,

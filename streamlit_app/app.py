@@ -1,4 +1,4 @@
-"""ecom-growth's app: `streamlit run streamlit_app/app.py` (UI only; see pipeline/dashboard).
+"""ecom-growth's app: `streamlit run streamlit_app/app.py` (UI only; see streamlit_app/data).
 
 Four tabs. Only the open tab runs (stateful tabs), so a slow or stopped API never delays the
 dashboard, and the dashboard's queries never run while someone uses the predictor. Each tab's
@@ -12,8 +12,8 @@ import importlib
 
 import streamlit as st
 
-from pipeline.dashboard.freshness import read_freshness
 from streamlit_app import resources
+from streamlit_app.data.freshness import read_freshness
 
 TABS = {
     "A/B Test Dashboard": "dashboard",

@@ -12,10 +12,10 @@ import streamlit as st
 
 from pipeline.abtest.readout import ReadoutConfig
 from pipeline.abtest.recorded import recorded_experiment
-from pipeline.dashboard import api_client, metrics, queries
-from pipeline.dashboard.filters import Filters
 from pipeline.settings import Settings, get_settings
 from pipeline.warehouse import Warehouse, connect
+from streamlit_app.data import api_client, metrics, queries
+from streamlit_app.data.filters import Filters
 
 QUERY_TTL_SECONDS = 600  # gold changes when `ecom warehouse` runs; the refresh button clears
 STATUS_TTL_SECONDS = 5

@@ -9,11 +9,11 @@ import math
 import polars as pl
 import streamlit as st
 
-from pipeline.dashboard.api_client import ApiError, ApiUnavailable
-from pipeline.dashboard.bulk import check_upload, template_csv
 from pipeline.model.features import FEATURES
 from pipeline.settings import Settings
 from streamlit_app import resources
+from streamlit_app.data.api_client import ApiError, ApiUnavailable
+from streamlit_app.data.bulk import check_upload, template_csv
 
 PREVIEW_ROWS = 50
 MB = 1024 * 1024

@@ -5,17 +5,17 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from pipeline.dashboard.filters import (
+from pipeline.errors import EcomError
+from pipeline.experiment import CONTROL, TREATMENT
+from pipeline.settings import Settings
+from streamlit_app import charts, resources
+from streamlit_app.data.filters import (
     PRICE_BANDS,
     USER_TYPE_LABELS,
     USER_TYPES,
     Filters,
 )
-from pipeline.dashboard.metrics import Bounds, Dashboard
-from pipeline.errors import EcomError
-from pipeline.experiment import CONTROL, TREATMENT
-from pipeline.settings import Settings
-from streamlit_app import charts, resources
+from streamlit_app.data.metrics import Bounds, Dashboard
 
 BAND_LABELS = {b.key: b.label for b in PRICE_BANDS}
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import streamlit as st
 import streamlit.components.v1 as components
 
-from pipeline.dashboard.freshness import last_dbt_run, read_freshness
-from pipeline.dashboard.monitoring import current_model, read_drift, versions_frame
 from pipeline.errors import EcomError
 from pipeline.settings import Settings
 from pipeline.warehouse.build import dbt_paths
 from streamlit_app import resources
+from streamlit_app.data.freshness import last_dbt_run, read_freshness
+from streamlit_app.data.monitoring import current_model, read_drift, versions_frame
 
 MAX_INLINE_HTML = 30 * 1024 * 1024
 

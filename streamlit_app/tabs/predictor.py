@@ -8,10 +8,10 @@ import base64
 import polars as pl
 import streamlit as st
 
-from pipeline.dashboard.api_client import ApiError, ApiUnavailable
 from pipeline.experiment import CONTROL, TREATMENT
 from pipeline.settings import Settings
 from streamlit_app import resources
+from streamlit_app.data.api_client import ApiError, ApiUnavailable
 
 EXPERIENCES = {
     CONTROL: "Control: the current checkout",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from pipeline.dashboard.bulk import template_csv
+from streamlit_app.data.bulk import template_csv
 from tests.app.apptest import Downloads, metric, no_exception, open_app, texts
 from tests.app.conftest import KEY_HEADER, Pipeline
 

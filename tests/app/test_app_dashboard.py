@@ -14,9 +14,9 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from pipeline.abtest import ReadoutConfig, compute_readout
-from pipeline.dashboard import metrics
-from pipeline.dashboard.filters import Filters
 from pipeline.warehouse import connect
+from streamlit_app.data import metrics
+from streamlit_app.data.filters import Filters
 from tests.app.apptest import Downloads, metric, no_exception, open_app, switch_tab, texts
 from tests.app.conftest import Pipeline
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipeline.dashboard import api_client
+from streamlit_app.data import api_client
 from tests.app.apptest import Downloads, metric, no_exception, open_app, switch_tab, texts
 from tests.app.conftest import KEY_HEADER, Pipeline
 

@@ -19,12 +19,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipeline.dashboard import metrics
-from pipeline.dashboard.filters import Filters
-from pipeline.dashboard.serving import port_is_free
 from pipeline.model import registry
+from pipeline.services import port_is_free
 from pipeline.settings import REPO_ROOT
 from pipeline.warehouse import connect
+from streamlit_app.data import metrics
+from streamlit_app.data.filters import Filters
 from tests.app.conftest import API_KEY, KEY_HEADER, Pipeline, app_env, free_port
 from tests.conftest import skip_unless_ci
 
@@ -66,11 +66,11 @@ def browser():
         browser.close()
 
 
-# What `ecom demo` ends with (pipeline.dashboard.serving.serve), in its own process so the
+# What `ecom demo` ends with (pipeline.services.serve), in its own process so the
 # last test can press Ctrl-C.
 SERVE = """
 import sys
-from pipeline.dashboard.serving import serve
+from pipeline.services import serve
 from pipeline.settings import Settings
 
 def announce(running):

@@ -24,8 +24,6 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 
 from pipeline.abtest.queries import segments_sql, totals_sql, weekly_sql, window_sql
-from pipeline.dashboard import queries as dashboard_queries
-from pipeline.dashboard.filters import Filters
 from pipeline.model import bqml
 from pipeline.model.dataset import training_query
 from pipeline.model.gold import ID_COLUMNS
@@ -34,6 +32,8 @@ from pipeline.settings import Settings
 from pipeline.warehouse.bigquery import BigQueryWarehouse, bounds_sql, count_sql, swap_script
 from pipeline.warehouse.build import SCORING_SELECTOR, dbt_paths, run_dbt
 from pipeline.warehouse.dry_run import inline_missing, ordered_nodes
+from streamlit_app.data import queries as dashboard_queries
+from streamlit_app.data.filters import Filters
 from tests.bigquery.cloud_run import CloudRun
 from tests.bigquery.test_cloud_end_to_end import settings_of
 

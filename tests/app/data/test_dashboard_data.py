@@ -18,12 +18,12 @@ from scipy import stats
 
 from pipeline.abtest import ReadoutConfig, compute_readout
 from pipeline.abtest.recorded import recorded_experiment
-from pipeline.dashboard import metrics, queries
-from pipeline.dashboard.filters import PRICE_BANDS, Filters
 from pipeline.errors import WarehouseError
 from pipeline.settings import Settings
 from pipeline.warehouse import connect
 from pipeline.warehouse.dialect import dialect_for
+from streamlit_app.data import metrics, queries
+from streamlit_app.data.filters import PRICE_BANDS, Filters
 from tests.app.conftest import EXPERIMENT_START, Pipeline
 
 FILTERED = Filters(

@@ -16,11 +16,11 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from pipeline.dashboard import metrics, queries
-from pipeline.dashboard.filters import Filters
 from pipeline.settings import Settings
 from pipeline.warehouse import connect
 from pipeline.warehouse.bigquery import bq_schema
+from streamlit_app.data import metrics, queries
+from streamlit_app.data.filters import Filters
 from tests.app.conftest import Pipeline
 from tests.warehouse.bq_emulator import EMULATOR_PROJECT, bq_emulator  # noqa: F401  (fixture)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.dashboard import api_client
-from pipeline.dashboard.api_client import ApiClient, ApiError, ApiUnavailable
-from pipeline.dashboard.bulk import template_csv
+from streamlit_app.data import api_client
+from streamlit_app.data.api_client import ApiClient, ApiError, ApiUnavailable
+from streamlit_app.data.bulk import template_csv
 from tests.app.conftest import API_KEY
 
 SESSION = {

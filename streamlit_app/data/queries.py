@@ -17,7 +17,7 @@ Engine-neutral SQL except for pipeline.warehouse.dialect's expressions.
 from __future__ import annotations
 
 from pipeline.abtest import queries as readout_queries
-from pipeline.dashboard.filters import Filters, band_sql, epoch_day
+from streamlit_app.data.filters import Filters, band_sql, epoch_day
 from pipeline.warehouse import Warehouse
 from pipeline.warehouse.dialect import dialect_for
 

@@ -17,7 +17,7 @@ import polars as pl
 from pipeline.abtest import build_readout
 from pipeline.abtest import queries as readout_queries
 from pipeline.abtest.readout import Readout, ReadoutConfig
-from pipeline.dashboard.filters import BAND_BY_KEY, PRICE_BANDS, USER_TYPE_LABELS, Filters
+from streamlit_app.data.filters import BAND_BY_KEY, PRICE_BANDS, USER_TYPE_LABELS, Filters
 from pipeline.experiment import CONTROL, GROUPS, TREATMENT, Experiment
 from pipeline.stats.frequentist import compare_conversion
 from pipeline.stats.models import MESSAGES
@@ -346,7 +346,7 @@ def load_dashboard(
     small (a scan of one table) and opens its own connection, so they overlap well."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from pipeline.dashboard.queries import page_queries
+    from streamlit_app.data.queries import page_queries
 
     config = config or ReadoutConfig()
     run = query or wh.query
@@ -371,7 +371,7 @@ def load_bounds_and_dashboard(
     None when its part failed (the caller loads it again alone, to report that failure)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from pipeline.dashboard.queries import bounds_sql, page_queries
+    from streamlit_app.data.queries import bounds_sql, page_queries
 
     config = config or ReadoutConfig()
     sqls = page_queries(wh, Filters(), config.winsorize_at)

@@ -1,4 +1,4 @@
-"""`python -m pipeline.dashboard.launch run streamlit_app/app.py [options]`: Streamlit's own
+"""`python -m streamlit_app.launch run streamlit_app/app.py [options]`: Streamlit's own
 command line, after importing what the app imports.
 
 Streamlit imports a script's modules on its first run, that is while the first visitor waits:
@@ -20,15 +20,15 @@ PRELOAD = (
     "pyarrow",
     "httpx",
     "pipeline.abtest",
-    "pipeline.dashboard.api_client",
-    "pipeline.dashboard.bulk",
-    "pipeline.dashboard.freshness",
-    "pipeline.dashboard.metrics",
-    "pipeline.dashboard.monitoring",
-    "pipeline.dashboard.queries",
+    "streamlit_app.data.api_client",
+    "streamlit_app.data.bulk",
+    "streamlit_app.data.freshness",
+    "streamlit_app.data.metrics",
+    "streamlit_app.data.monitoring",
+    "streamlit_app.data.queries",
     "pipeline.warehouse.duckdb",
     "pipeline.abtest.recorded",
-    "pipeline.dashboard.filters",
+    "streamlit_app.data.filters",
     # Not streamlit_app.resources nor the tabs: their st.cache_* functions must be made once
     # the runtime exists (made here, they would fall back to a cache outside it).
     "streamlit_app.charts",

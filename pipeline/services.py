@@ -65,10 +65,10 @@ def pick_port(host: str, wanted: int) -> int:
 
 
 def app_command(host: str, port: int) -> list[str]:
-    """`streamlit run` through pipeline.dashboard.launch, which imports the app's dependencies
+    """`streamlit run` through streamlit_app.launch, which imports the app's dependencies
     before the server answers (so its first visitor does not wait for them)."""
     return [
-        sys.executable, "-m", "pipeline.dashboard.launch", "run", str(APP_SCRIPT),
+        sys.executable, "-m", "streamlit_app.launch", "run", str(APP_SCRIPT),
         "--server.headless", "true",
         "--server.address", host,
         "--server.port", str(port),
