@@ -194,14 +194,14 @@ def first_render(context, url: str) -> tuple[float, object]:
 def browser_times(s, log: Path) -> dict[str, float]:
     from playwright.sync_api import sync_playwright
 
-    from pipeline.services import app_command, environment, free_port, started
+    from pipeline.services import app_service, free_port, started
     from tests.app.test_browser import CHROMIUM_ARGS
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = environment(s, API_URL=f"http://127.0.0.1:{free_port()}")  # the dashboard needs no API
-    server = started("app", app_command("127.0.0.1", port), env, f"{url}/_stcore/health", url, log)
-    with server, sync_playwright() as playwright:
+    api_url = f"http://127.0.0.1:{free_port()}"  # the dashboard needs no API
+    app = app_service(s, host="127.0.0.1", port=port, api_url=api_url, output=log)
+    with started(app), sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )

@@ -1,24 +1,30 @@
-"""Serving the app (and, for the demo, the API beside it) as child processes on loopback.
+"""Starting the scoring API and the app as processes on this machine: the one place that does.
 
-`ecom serve app` runs Streamlit; `ecom demo` ends by running both and printing their URLs.
-Each server is its own process group, so Ctrl-C (or a failed start) stops both and leaves
-nothing behind.
+`ecom serve api`, `ecom serve app` and `ecom demo` describe what to run (a `Service`) and hand
+it to `run`, which starts each in its own process group, waits until it answers its health
+check, and stops all of them on Ctrl-C, on SIGTERM, or when one exits; a failed start stops
+the others too and leaves nothing behind. The children get this process's settings as explicit
+variables (`settings_environment`): this process's own environment is never changed.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import httpx
+from pydantic import AliasChoices
 
 from pipeline.errors import EcomError
 from pipeline.settings import REPO_ROOT, Settings
@@ -28,10 +34,28 @@ API_FACTORY = "api.main:create_app"
 DEFAULT_API_PORT = 8000
 DEFAULT_APP_PORT = 8501
 START_TIMEOUT_S = 120.0
+# prometheus-client's variable: with several workers, /metrics adds up every worker's counts.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# Where a child's output goes: a log file, this terminal, or nowhere.
+Output = Path | Literal["terminal", "discard"]
 
 
 class ServeError(EcomError):
     """A server did not start (port taken, crash at start-up)."""
+
+
+@dataclass(frozen=True)
+class Service:
+    """One server to run: its command, environment, and the URL that says it is up."""
+
+    name: str
+    command: list[str]
+    env: Mapping[str, str]
+    url: str
+    health_url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    output: Output = "discard"
 
 
 @dataclass(frozen=True)
@@ -41,6 +65,7 @@ class Running:
     process: subprocess.Popen
 
 
+# ---- ports and addresses ------------------------------------------------------------------------
 def port_is_free(host: str, port: int) -> bool:
     """Whether a server could listen there now. SO_REUSEADDR, as uvicorn and Streamlit set it:
     connections of a stopped server lingering in TIME_WAIT do not make the port taken."""
@@ -53,6 +78,11 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def require_free(host: str, port: int) -> None:
+    if not port_is_free(host, port):
+        raise ServeError(f"Port {port} on {host} is taken: pass --port with a free one.")
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -62,6 +92,45 @@ def free_port(host: str = "127.0.0.1") -> int:
 def pick_port(host: str, wanted: int) -> int:
     """The wanted port when it is free, else any free one (the demo says which)."""
     return wanted if port_is_free(host, wanted) else free_port(host)
+
+
+def local_url(host: str, port: int) -> str:
+    """Where this machine reaches a server bound to `host` (all interfaces: loopback)."""
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+# ---- what the children run, and with which settings ----------------------------------------------
+def settings_environment(settings: Settings, **extra: str) -> dict[str, str]:
+    """The caller's environment with every setting made explicit (paths absolute), so a child
+    reads the same data dir, warehouse, models and experiment whatever its working directory,
+    and whatever came from a CLI option rather than the environment."""
+    env = dict(os.environ)
+    prefix = Settings.model_config.get("env_prefix", "")
+    for name, info in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        alias = info.validation_alias
+        key = alias.choices[0] if isinstance(alias, AliasChoices) else f"{prefix}{name}".upper()
+        if isinstance(value, Path):
+            value = value.resolve()
+        elif name == "lake_uri" and "://" not in value:
+            value = Path(value).resolve()
+        env[str(key)] = str(value)
+    return {**env, **extra}
+
+
+def api_command(host: str, port: int, workers: int = 1) -> list[str]:
+    return [
+        sys.executable, "-m", "uvicorn", "--factory", API_FACTORY,
+        "--host", host, "--port", str(port), "--workers", str(workers),
+        # The app logs every request itself, in JSON, with its id.
+        "--no-access-log",
+        # A worker imports xgboost, shap and pyarrow before it answers the supervisor's health
+        # pings: on a busy 2-core machine that can take longer than the default 5 s.
+        "--timeout-worker-healthcheck", "60",
+    ]  # fmt: skip
 
 
 def app_command(host: str, port: int) -> list[str]:
@@ -77,24 +146,53 @@ def app_command(host: str, port: int) -> list[str]:
     ]  # fmt: skip
 
 
-def api_command(host: str, port: int, workers: int = 1) -> list[str]:
-    return [
-        sys.executable, "-m", "uvicorn", "--factory", API_FACTORY,
-        "--host", host, "--port", str(port), "--workers", str(workers),
-    ]  # fmt: skip
+def api_service(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    workers: int = 1,
+    ready: bool = True,
+    output: Output = "discard",
+    **extra_env: str,
+) -> Service:
+    """The scoring API (uvicorn --factory api.main:create_app): up once /ready answers (the
+    model is loaded), or with `ready=False` once the process answers /health."""
+    url = local_url(host, port)
+    return Service(
+        "API",
+        api_command(host, port, workers),
+        settings_environment(settings, **extra_env),
+        url,
+        f"{url}/ready" if ready else f"{url}/health",
+        {"X-API-Key": settings.api_key} if settings.api_key else {},
+        output,
+    )
 
 
-def environment(settings: Settings, **extra: str) -> dict[str, str]:
-    """The caller's environment with the settings that locate the data made explicit, so the
-    children read the same data dir, warehouse and models whatever their working directory."""
-    env = dict(os.environ)
-    env["ECOM_DATA_DIR"] = str(settings.data_dir.resolve())
-    env["ECOM_MODELS_DIR"] = str(Path(settings.models_dir).resolve())
-    if settings.duckdb_path is not None:
-        env["ECOM_DUCKDB_PATH"] = str(settings.duckdb_path.resolve())
-    return {**env, **extra}
+def app_service(
+    settings: Settings, *, host: str, port: int, api_url: str, output: Output = "discard"
+) -> Service:
+    """The Streamlit app, calling the API at `api_url`."""
+    url = local_url(host, port)
+    env = settings_environment(settings, API_URL=api_url)
+    return Service("app", app_command(host, port), env, url, f"{url}/_stcore/health", {}, output)
 
 
+@contextmanager
+def metrics_dir(workers: int) -> Iterator[dict[str, str]]:
+    """For several workers, a prometheus multiprocess folder (unless one is set), removed after."""
+    if workers <= 1 or os.environ.get(MULTIPROC_ENV):
+        yield {}
+        return
+    path = tempfile.mkdtemp(prefix="ecom-api-metrics-")
+    try:
+        yield {MULTIPROC_ENV: path}
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+# ---- running them ------------------------------------------------------------------------------
 def _stop(process: subprocess.Popen) -> None:
     if process.poll() is not None:
         return
@@ -110,23 +208,21 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @contextmanager
-def started(
-    name: str,
-    command: list[str],
-    env: Mapping[str, str],
-    health_url: str,
-    url: str,
-    log: Path | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> Iterator[Running]:
-    """Start one server in its own process group, wait until `health_url` answers 200."""
-    out = log.open("ab") if log else subprocess.DEVNULL
+def started(service: Service) -> Iterator[Running]:
+    """Start one server in its own process group, wait until its health URL answers 200."""
+    log = service.output if isinstance(service.output, Path) else None
+    if log is not None:
+        out = log.open("ab")
+    elif service.output == "terminal":
+        out = None  # inherited, stderr too
+    else:
+        out = subprocess.DEVNULL
     process = subprocess.Popen(
-        command,
+        service.command,
         cwd=REPO_ROOT,
-        env=dict(env),
+        env=dict(service.env),
         stdout=out,
-        stderr=subprocess.STDOUT,
+        stderr=subprocess.STDOUT if out is not None else None,
         start_new_session=True,
     )
     try:
@@ -135,71 +231,74 @@ def started(
             if process.poll() is not None:
                 where = f" (its output: {log})" if log else ""
                 raise ServeError(
-                    f"The {name} exited with code {process.returncode} while starting{where}."
+                    f"The {service.name} exited with code {process.returncode} while "
+                    f"starting{where}."
                 )
             try:
-                if httpx.get(health_url, timeout=1.0, headers=headers).status_code == 200:
+                answer = httpx.get(service.health_url, timeout=1.0, headers=service.headers)
+                if answer.status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
                 raise ServeError(
-                    f"The {name} did not answer {health_url} within {START_TIMEOUT_S:.0f} s."
+                    f"The {service.name} did not answer {service.health_url} within "
+                    f"{START_TIMEOUT_S:.0f} s."
                 )
             time.sleep(0.25)
-        yield Running(name, url, process)
+        yield Running(service.name, service.url, process)
     finally:
         _stop(process)
-        if log:
+        if log is not None:
             out.close()  # type: ignore[union-attr]
 
 
-def serve(
-    settings: Settings,
-    *,
-    host: str = "127.0.0.1",
-    app_port: int = DEFAULT_APP_PORT,
-    api_port: int | None = DEFAULT_API_PORT,
-    log_dir: Path | None = None,
+def run(
+    services: Sequence[Service],
     announce: Callable[[list[Running]], None] = lambda running: None,
 ) -> int:
-    """Run the app (and the API when `api_port` is given) until Ctrl-C or one of them exits.
+    """Run the services, in order, until Ctrl-C (or SIGTERM) or one of them exits.
 
-    Returns 0 after Ctrl-C (or SIGTERM), else the exit code of the server that stopped."""
+    Returns 0 after Ctrl-C or SIGTERM, else the exit code of the server that stopped."""
 
     def interrupt(signum, frame):  # a `kill` stops the children too, as Ctrl-C does
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        return _serve(settings, host, app_port, api_port, log_dir, announce)
+        with ExitStack() as stack:
+            running = [stack.enter_context(started(service)) for service in services]
+            announce(running)
+            while True:
+                for server in running:
+                    code = server.process.poll()
+                    if code is not None:
+                        return code or 1
+                time.sleep(0.5)
     except KeyboardInterrupt:
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _serve(settings, host, app_port, api_port, log_dir, announce) -> int:
-    with ExitStack() as stack:
-        running: list[Running] = []
-        api_url = settings.api_url
-        if api_port is not None:
-            api_url = f"http://{host}:{api_port}"
-            running.append(stack.enter_context(started(
-                "API", api_command(host, api_port),
-                environment(settings), f"{api_url}/ready", api_url,
-                log_dir / "api.log" if log_dir else None,
-                {"X-API-Key": settings.api_key} if settings.api_key else None,
-            )))  # fmt: skip
-        app_url = f"http://{host}:{app_port}"
-        running.append(stack.enter_context(started(
-            "app", app_command(host, app_port), environment(settings, API_URL=api_url),
-            f"{app_url}/_stcore/health", app_url, log_dir / "app.log" if log_dir else None,
-        )))  # fmt: skip
-        announce(running)
-        while True:
-            for server in running:
-                code = server.process.poll()
-                if code is not None:
-                    return code or 1
-            time.sleep(0.5)
+def serve_api_and_app(
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    api_port: int = DEFAULT_API_PORT,
+    app_port: int = DEFAULT_APP_PORT,
+    log_dir: Path | None = None,
+    announce: Callable[[list[Running]], None] = lambda running: None,
+) -> int:
+    """What `ecom demo` ends with: the API, then the app calling it, until Ctrl-C."""
+    api = api_service(
+        settings, host=host, port=api_port, output=log_dir / "api.log" if log_dir else "discard"
+    )
+    app = app_service(
+        settings,
+        host=host,
+        port=app_port,
+        api_url=api.url,
+        output=log_dir / "app.log" if log_dir else "discard",
+    )
+    return run([api, app], announce)

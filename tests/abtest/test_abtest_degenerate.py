@@ -164,7 +164,7 @@ def test_readout_json_grows_without_breaking_readers(settings: Settings, tmp_pat
     ("args", "code", "text"),
     [
         ([], 4, "ecom ingest"),  # no warehouse yet
-        (["--correction", "bonferroni"], 2, "holm or bh"),
+        (["--correction", "bonferroni"], 2, "'holm', 'bh'"),
         (["--winsorize", "1.5"], 2, "percentile"),
         (["--sequential-tuning", "nan"], 2, "sequential_tuning must be a finite number"),
         (["--target-lift", "nan"], 2, "target_relative_lift must be a finite number"),

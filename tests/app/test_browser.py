@@ -66,11 +66,11 @@ def browser():
         browser.close()
 
 
-# What `ecom demo` ends with (pipeline.services.serve), in its own process so the
+# What `ecom demo` ends with (pipeline.services.serve_api_and_app), in its own process so the
 # last test can press Ctrl-C.
 SERVE = """
 import sys
-from pipeline.services import serve
+from pipeline.services import serve_api_and_app
 from pipeline.settings import Settings
 
 def announce(running):
@@ -78,7 +78,9 @@ def announce(running):
         print(server.name, server.url, flush=True)
     print("ready", flush=True)
 
-sys.exit(serve(Settings(), app_port={app_port}, api_port={api_port}, announce=announce))
+sys.exit(serve_api_and_app(
+    Settings(), app_port={app_port}, api_port={api_port}, announce=announce
+))
 """
 
 

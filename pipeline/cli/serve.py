@@ -1,0 +1,83 @@
+"""`ecom serve api`, `ecom serve app`: one service on this machine until Ctrl-C (started by
+pipeline.services, as the demo's are)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from pipeline.cli.boundary import DataDir, handles_errors, settings_for
+from pipeline.progress import console
+
+app = typer.Typer(help="Run a service on this machine (Ctrl-C stops it).", no_args_is_help=True)
+
+
+@app.command("app")
+@handles_errors
+def serve_app(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8501,
+    data_dir: DataDir = None,
+) -> None:
+    """The Streamlit app (streamlit_app/app.py): dashboard, predictor, bulk, monitoring.
+
+    It calls the scoring API at API_URL (default http://127.0.0.1:8000) and reads the
+    warehouse through ECOM_* settings.
+    """
+    from pipeline import services
+
+    settings = settings_for(data_dir)
+    services.require_free(host, port)
+    service = services.app_service(settings, host=host, port=port, api_url=settings.api_url)
+    code = services.run(
+        [service],
+        announce=lambda running: console.print(
+            f"app: {running[-1].url}  (API_URL {settings.api_url}; Ctrl-C stops it)",
+            highlight=False,
+        ),
+    )
+    raise typer.Exit(code)
+
+
+@app.command("api")
+@handles_errors
+def serve_api(
+    host: Annotated[str, typer.Option(help="Address to bind (0.0.0.0 in a container).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="uvicorn worker processes (about one per core).")
+    ] = 1,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve the scoring API: uvicorn --factory api.main:create_app.
+
+    Serves the current model version (or ECOM_MODEL_ID) under ECOM_MODELS_DIR; ECOM_API_KEY,
+    ECOM_API_CORS_ORIGINS and ECOM_BULK_MAX_* configure it. Docs at http://HOST:PORT/docs.
+    """
+    from pipeline import services
+    from pipeline.model.registry import resolve
+
+    settings = settings_for(data_dir)
+    resolve(settings.models_dir, settings.model_id)  # no model: say `ecom train` now, not later
+    services.require_free(host, port)
+    with services.metrics_dir(workers) as metrics_env:
+        service = services.api_service(
+            settings,
+            host=host,
+            port=port,
+            workers=workers,
+            ready=False,  # up as soon as it answers; /ready says when the model is loaded
+            output="terminal",
+            **metrics_env,
+        )
+        code = services.run(
+            [service],
+            announce=lambda running: console.print(
+                f"API: {running[0].url}  (docs at {running[0].url}/docs; Ctrl-C stops it)",
+                highlight=False,
+            ),
+        )
+    raise typer.Exit(code)
