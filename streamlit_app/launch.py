@@ -11,7 +11,10 @@ the process, so every later session is unaffected either way.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import sys
+
+import streamlit_app.data
 
 PRELOAD = (
     "polars",
@@ -20,23 +23,22 @@ PRELOAD = (
     "pyarrow",
     "httpx",
     "pipeline.abtest",
-    "streamlit_app.data.api_client",
-    "streamlit_app.data.bulk",
-    "streamlit_app.data.freshness",
-    "streamlit_app.data.metrics",
-    "streamlit_app.data.monitoring",
-    "streamlit_app.data.queries",
     "pipeline.warehouse.duckdb",
     "pipeline.abtest.recorded",
-    "streamlit_app.data.filters",
+    # Every module of the app's data layer (streamlit_app.data), found by preload_modules().
     # Not streamlit_app.resources nor the tabs: their st.cache_* functions must be made once
     # the runtime exists (made here, they would fall back to a cache outside it).
     "streamlit_app.charts",
 )
 
 
+def preload_modules() -> list[str]:
+    data = streamlit_app.data
+    return [*PRELOAD, *(f"{data.__name__}.{m.name}" for m in pkgutil.iter_modules(data.__path__))]
+
+
 def preload() -> None:
-    for module in PRELOAD:
+    for module in preload_modules():
         importlib.import_module(module)
 
 

@@ -1,7 +1,8 @@
 """What the Streamlit app shows, computed without Streamlit.
 
-The app (streamlit_app/) holds UI only; everything it queries or computes lives here, so tests
-call it directly:
+The app's other modules (app.py, tabs/, charts, resources) hold UI only; everything they query
+or compute lives here, in plain modules that never import streamlit, so tests call them directly
+(tests/app/data/):
 
   filters      the dashboard's sidebar filters and the price bands, as data
   queries      SQL aggregates on the gold layer (engine-neutral through warehouse.dialect)

@@ -17,11 +17,11 @@ import polars as pl
 from pipeline.abtest import build_readout
 from pipeline.abtest import queries as readout_queries
 from pipeline.abtest.readout import Readout, ReadoutConfig
-from streamlit_app.data.filters import BAND_BY_KEY, PRICE_BANDS, USER_TYPE_LABELS, Filters
 from pipeline.experiment import CONTROL, GROUPS, TREATMENT, Experiment
 from pipeline.stats.frequentist import compare_conversion
 from pipeline.stats.models import MESSAGES
 from pipeline.stats.sufficient import Proportion
+from streamlit_app.data.filters import BAND_BY_KEY, PRICE_BANDS, USER_TYPE_LABELS, Filters
 
 EPOCH = date(1970, 1, 1)
 FUNNEL_STAGES = ("viewed", "carted", "purchased")

@@ -17,9 +17,9 @@ Engine-neutral SQL except for pipeline.warehouse.dialect's expressions.
 from __future__ import annotations
 
 from pipeline.abtest import queries as readout_queries
-from streamlit_app.data.filters import Filters, band_sql, epoch_day
 from pipeline.warehouse import Warehouse
 from pipeline.warehouse.dialect import dialect_for
+from streamlit_app.data.filters import Filters, band_sql, epoch_day
 
 TABLE = readout_queries.TABLE  # gold.fct_experiment_users, the readout's table
 
