@@ -69,7 +69,8 @@ class Running:
 def port_is_free(host: str, port: int) -> bool:
     """Whether a server could listen there now. SO_REUSEADDR, as uvicorn and Streamlit set it:
     connections of a stopped server lingering in TIME_WAIT do not make the port taken."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))

@@ -192,7 +192,7 @@ def python_statements(
         ("bronze load: first load", swap_script(wh, "2019-Oct.csv", staged, None)),
         ("bronze load: counts", count_sql(wh, "2019-Oct.csv")),
     ]
-    # The dashboard's page, unfiltered and with every kind of filter (pipeline.dashboard).
+    # The dashboard's page, unfiltered and with every kind of filter (streamlit_app.data).
     every_filter = Filters(
         start=date(2019, 11, 3),
         end=date(2020, 1, 20),
