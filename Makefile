@@ -6,16 +6,18 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup bqemu gbstats infra-tools deploy-check chromium demo test cloud-check lint format bench serve clean
+.PHONY: setup bqemu gbstats infra-tools deploy-check chromium demo test cloud-check lint format bench docs serve clean
 
 # The distribution's extras (pyproject.toml): the service, the warehouse interface, the pipeline
 # and the dashboard. Development installs all of them; each image installs only its own.
+# Groups: `dev` (uv's default) and `docs` (the documentation site); the images install neither.
 EXTRAS := api warehouse batch app
+GROUPS := docs
 
 $(STAMP): pyproject.toml uv.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv sync --frozen --quiet $(addprefix --extra ,$(EXTRAS))
+	$(BIN)/uv sync --frozen --quiet $(addprefix --extra ,$(EXTRAS)) $(addprefix --group ,$(GROUPS))
 	@touch $@
 
 setup: $(STAMP)
@@ -69,7 +71,7 @@ test: setup bqemu gbstats infra-tools chromium lint ## the whole test suite
 	$(BIN)/pytest
 
 # The BigQuery path alone: Google's SQL analyzer (ZetaSQL) on every statement, and the scale-out
-# run end to end on fake-gcs-server + bqemulator beside the embedded one (README: Run on Google Cloud).
+# run end to end on fake-gcs-server + bqemulator beside the embedded one (docs/explanation/testing.md).
 cloud-check: setup bqemu
 	CI=true $(BIN)/pytest tests/bigquery tests/warehouse/test_bigquery_dbt.py tests/warehouse/test_bigquery_warehouse.py -v
 
@@ -81,12 +83,18 @@ format: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: setup ## speed and memory figures against baselines measured in the same run
+bench: setup ## speed and memory figures against baselines measured in the same run -> docs/results/benchmarks.md
 	@command -v wrk >/dev/null || apt-get install -y wrk || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python benchmarks/run_all.py
+
+# The documentation site (mkdocs.yml, docs/) into site/: open site/index.html, no server needed.
+# Strict: a broken link, a missing page or one left out of the navigation fails the build
+# (tests/docs runs the same build inside make test).
+docs: setup ## the documentation site in site/
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build
 
 serve: setup ## the scoring API on http://127.0.0.1:8000 (needs a trained model: make demo)
 	$(BIN)/ecom serve api
 
 clean:
-	rm -rf data dbt/target dbt/logs
+	rm -rf data dbt/target dbt/logs site

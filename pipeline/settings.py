@@ -39,18 +39,30 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(default=Path("data"), description="Root for generated and derived data.")
-    warehouse: Literal["duckdb", "bigquery"] = "duckdb"
+    warehouse: Literal["duckdb", "bigquery"] = Field(
+        default="duckdb", description="The warehouse engine: embedded DuckDB, or BigQuery."
+    )
     lake_uri: str | None = Field(
         default=None, description="Parquet lake: a local folder or gs://bucket/prefix."
     )
     duckdb_path: Path | None = Field(
         default=None, description="DuckDB file; default data/warehouse.duckdb."
     )
-    gcp_project: str | None = None
-    bq_location: str = "US"
-    bq_bronze_dataset: str = "cosmetics_bronze"
-    bq_silver_dataset: str = "cosmetics_silver"
-    bq_gold_dataset: str = "cosmetics_gold"
+    gcp_project: str | None = Field(
+        default=None, description="Google Cloud project that holds the datasets and runs the jobs."
+    )
+    bq_location: str = Field(
+        default="US", description="BigQuery location of the datasets (the bucket's too)."
+    )
+    bq_bronze_dataset: str = Field(
+        default="cosmetics_bronze", description="BigQuery dataset of the bronze layer."
+    )
+    bq_silver_dataset: str = Field(
+        default="cosmetics_silver", description="BigQuery dataset of the silver layer."
+    )
+    bq_gold_dataset: str = Field(
+        default="cosmetics_gold", description="BigQuery dataset of the gold layer."
+    )
     bq_api_endpoint: str | None = Field(
         default=None, description="BigQuery API endpoint override (an emulator on loopback)."
     )
@@ -62,7 +74,9 @@ class Settings(BaseSettings):
     bq_price_per_tib: float = Field(
         default=6.25, ge=0, description="On-demand USD per TiB processed, for dry-run estimates."
     )
-    gcs_bucket: str | None = None
+    gcs_bucket: str | None = Field(
+        default=None, description="Cloud Storage bucket for BigQuery ML's model exports."
+    )
     models_dir: Path = Field(
         default=None,  # filled from data_dir below; ECOM_MODELS_DIR moves it (a mounted volume)
         description="Model versions and the `current` pointer; default <data_dir>/models.",
@@ -94,7 +108,9 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("API_URL", "api_url"),
         description="Base URL of the scoring API, as the app calls it.",
     )
-    seed: int = 42
+    seed: int = Field(
+        default=42, description="Seed of every random choice (data, splits, training)."
+    )
     # The experiment (pipeline.experiment.Experiment): recorded in every ingest manifest.
     uplift_rate: float = Field(
         default=UPLIFT_RATE,
