@@ -1,6 +1,6 @@
 """Request and response models, kept apart: what callers send, what they get back.
 
-Every input field comes from the feature contract (pipeline.model.features): its range is the
+Every input field comes from the feature contract (pipeline.serving.features): its range is the
 validation rule. Counts are whole JSON numbers (no `true`, no `"3"`, no `3.5`; `3.0` is an
 integer in JSON Schema), the duration a finite JSON number, null means missing (the trees'
 default branch, as SQL NULL).
@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, with_config
 from typing_extensions import TypedDict
 
-from pipeline.model.features import BY_NAME, GROUP_CODES
-from pipeline.model.risk import BANDS
+from pipeline.serving.features import BY_NAME, GROUP_CODES
+from pipeline.serving.risk import BANDS
 
 GROUPS = tuple(GROUP_CODES)  # ("control", "treatment")
 Group = Literal["control", "treatment"]

@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from pipeline.model.artifact import LoadedModel, read_reference
-from pipeline.model.risk import thresholds_for
+from pipeline.serving.artifact import LoadedModel, read_reference
+from pipeline.serving.risk import thresholds_for
 
 log = logging.getLogger("api.scorer")
 

@@ -425,7 +425,7 @@ def explain(model_id: ModelId = None, data_dir: DataDir = None) -> None:
     """SHAP plots of the current model (or --model-id): beeswarm, mean |SHAP| bar, waterfall
     of the highest-risk reference session."""
     from pipeline.model.explain import explain_model
-    from pipeline.model.registry import resolve
+    from pipeline.serving.registry import resolve
 
     settings = settings_for(data_dir, model_id=model_id)
     model_dir = resolve(settings.models_dir, settings.model_id)
@@ -534,7 +534,7 @@ def models_list(data_dir: DataDir = None) -> None:
     from rich.table import Table
 
     from pipeline.errors import ModelError
-    from pipeline.model import registry
+    from pipeline.serving import registry
 
     settings = settings_for(data_dir)
     versions = registry.list_versions(settings.models_dir)
@@ -590,9 +590,9 @@ def models_show(
     """Print a version's model card (intended use, limitations, evaluation, thresholds)."""
     import json
 
-    from pipeline.model.artifact import load_model
     from pipeline.model.card import render_markdown
-    from pipeline.model.registry import resolve
+    from pipeline.serving.artifact import load_model
+    from pipeline.serving.registry import resolve
 
     settings = settings_for(data_dir)
     model = load_model(resolve(settings.models_dir, model_id or settings.model_id))
@@ -607,7 +607,7 @@ def models_promote(
     data_dir: DataDir = None,
 ) -> None:
     """Make a version current (after checking that it loads)."""
-    from pipeline.model import registry
+    from pipeline.serving import registry
 
     settings = settings_for(data_dir)
     before = _current_or_none(settings)
@@ -620,7 +620,7 @@ def models_promote(
 @handles_errors
 def models_rollback(data_dir: DataDir = None) -> None:
     """Go back to the version that was current before this one."""
-    from pipeline.model import registry
+    from pipeline.serving import registry
 
     settings = settings_for(data_dir)
     before = _current_or_none(settings)
@@ -636,7 +636,7 @@ def models_prune(
     data_dir: DataDir = None,
 ) -> None:
     """Delete all but the newest --keep versions; the current (and a pinned) one always stays."""
-    from pipeline.model import registry
+    from pipeline.serving import registry
 
     settings = settings_for(data_dir)
     protect = [settings.model_id] if settings.model_id else []
@@ -651,7 +651,7 @@ def models_prune(
 @handles_errors
 def models_migrate(data_dir: DataDir = None) -> None:
     """Keep a model of the old single-folder layout as a version (training does it too)."""
-    from pipeline.model import registry
+    from pipeline.serving import registry
 
     settings = settings_for(data_dir)
     model_id = registry.migrate_legacy(settings.models_dir)
@@ -670,7 +670,7 @@ def _table_console():
 
 def _current_or_none(settings: Settings) -> str | None:
     from pipeline.errors import ModelError
-    from pipeline.model import registry
+    from pipeline.serving import registry
 
     try:
         return registry.current_id(settings.models_dir)

@@ -22,7 +22,7 @@ def serve_api(
 ) -> None:
     import uvicorn
 
-    from pipeline.model.registry import resolve
+    from pipeline.serving.registry import resolve
 
     resolve(settings.models_dir, settings.model_id)  # no model: say `ecom train` now, not later
     if data_dir:

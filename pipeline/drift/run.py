@@ -35,8 +35,8 @@ from pipeline.drift.verdict import (
     pinned_methods,
     slice_regime,
 )
-from pipeline.model.artifact import load_model
-from pipeline.model.registry import resolve
+from pipeline.serving.artifact import load_model
+from pipeline.serving.registry import resolve
 from pipeline.settings import Settings
 
 LATEST = "latest.json"

@@ -18,10 +18,10 @@ from string import Template
 from typing import Any
 
 from pipeline.errors import InputError, ModelError, WarehouseError
-from pipeline.model import artifact, registry
 from pipeline.model.dataset import SPLIT_COLUMN, training_query
-from pipeline.model.features import FEATURES, LABEL
 from pipeline.model.train import TRAIN_PARAMS, TrainResult
+from pipeline.serving import artifact, registry
+from pipeline.serving.features import FEATURES, LABEL
 from pipeline.settings import BQML_SQL_DIR, Settings
 
 MODEL_ID = "abandonment_model"
@@ -266,7 +266,6 @@ def import_export(
     """
     from pipeline.model.dataset import time_split
     from pipeline.model.evaluate import band_table, baselines, evaluate
-    from pipeline.model.risk import DEFAULT_THRESHOLDS
     from pipeline.model.train import (
         REFIT_BOOSTER,
         evaluate_split,
@@ -277,6 +276,7 @@ def import_export(
         model_card,
         reference_sample,
     )
+    from pipeline.serving.risk import DEFAULT_THRESHOLDS
 
     model = artifact.load_model(export_dir)  # raises naming the file when it does not fit
     data = load_training_set(settings)

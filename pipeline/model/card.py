@@ -5,7 +5,7 @@ this module puts those numbers into the card's sections (`honest_sections`) and 
 readable card (`render_markdown`: model_card.md, and what `ecom models show` prints). The
 renderer tolerates cards of older releases: a section whose numbers are missing is left out.
 
-Standard library only (plus pipeline.model.risk): the API serves and prints the card.
+Standard library only (plus pipeline.serving.risk): the API serves and prints the card.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pipeline.model.risk import CARD_KEY as RISK_KEY
-from pipeline.model.risk import DEFAULT_THRESHOLDS
+from pipeline.serving.risk import CARD_KEY as RISK_KEY
+from pipeline.serving.risk import DEFAULT_THRESHOLDS
 
 DECISION_THRESHOLD = 0.5
 SPLITS = (("random_split", "random split"), ("time_split", "time split"))
@@ -235,7 +235,7 @@ def honest_sections(
         },
         RISK_KEY: dict(DEFAULT_THRESHOLDS),
         "risk_thresholds_note": (
-            "Bands for people reading a score (pipeline/model/risk.py defaults): medium from "
+            "Bands for people reading a score (pipeline/serving/risk.py defaults): medium from "
             f"{DEFAULT_THRESHOLDS['medium']} (the decision threshold), high from "
             f"{DEFAULT_THRESHOLDS['high']}. Each split's risk_bands give the band's share of "
             "test sessions and their observed abandonment."

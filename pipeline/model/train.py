@@ -19,7 +19,6 @@ import numpy as np
 import xgboost as xgb
 
 from pipeline.errors import DataContractError, EcomError
-from pipeline.model import artifact, registry
 from pipeline.model.card import honest_sections
 from pipeline.model.dataset import (
     Split,
@@ -31,9 +30,10 @@ from pipeline.model.dataset import (
     training_query,
 )
 from pipeline.model.evaluate import band_table, baselines, evaluate, mean_abs_contributions
-from pipeline.model.features import FEATURES, LABEL
 from pipeline.model.gold import injected_purchase_share, read_cart_sessions
-from pipeline.model.risk import DEFAULT_THRESHOLDS
+from pipeline.serving import artifact, registry
+from pipeline.serving.features import FEATURES, LABEL
+from pipeline.serving.risk import DEFAULT_THRESHOLDS
 from pipeline.settings import Settings
 
 # The model's hyper-parameters, written out in full so BigQuery ML can be given the same ones
@@ -206,7 +206,7 @@ def model_card(
     }
     if booster_sha256:
         card["booster_sha256"] = booster_sha256
-    # A content hash (pipeline.model.registry); trained_at is not in it.
+    # A content hash (pipeline.serving.registry); trained_at is not in it.
     card["model_id"] = registry.compute_model_id(registry.identity_of(card))
     card.update(
         honest_sections(

@@ -11,7 +11,7 @@ import streamlit as st
 
 from pipeline.dashboard.api_client import ApiError, ApiUnavailable
 from pipeline.dashboard.bulk import check_upload, template_csv
-from pipeline.model.features import FEATURES
+from pipeline.serving.features import FEATURES
 from pipeline.settings import Settings
 from streamlit_app import resources
 

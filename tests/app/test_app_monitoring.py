@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.dashboard.monitoring import read_drift
 from pipeline.errors import DataContractError
-from pipeline.model import registry
+from pipeline.serving import registry
 from tests.app.apptest import Downloads, no_exception, open_app, texts
 from tests.app.conftest import Pipeline
 

@@ -22,7 +22,7 @@ import pytest
 from pipeline.dashboard import metrics
 from pipeline.dashboard.filters import Filters
 from pipeline.dashboard.serving import port_is_free
-from pipeline.model import registry
+from pipeline.serving import registry
 from pipeline.settings import REPO_ROOT
 from pipeline.warehouse import connect
 from tests.app.conftest import API_KEY, KEY_HEADER, Pipeline, app_env, free_port

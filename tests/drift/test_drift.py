@@ -199,7 +199,7 @@ def test_imports_stay_light():
     runs (`import evidently` takes seconds). One fresh interpreter checks both."""
     code = (
         "import sys, xgboost; before = set(sys.modules); "
-        "import pipeline.model.registry, pipeline.model.artifact, pipeline.model.risk, "
+        "import pipeline.serving.registry, pipeline.serving.artifact, pipeline.serving.risk, "
         "pipeline.model.card; "
         "extra = {m.split('.')[0] for m in set(sys.modules) - before}; "
         "assert extra == {'pipeline'}, extra; "

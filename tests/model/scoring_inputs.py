@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow as pa
 import xgboost as xgb
 
-from pipeline.model import artifact
-from pipeline.model.features import FEATURES
+from pipeline.serving import artifact
+from pipeline.serving.features import FEATURES
 from tests.model.conftest import cart_sessions, design_matrix
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)

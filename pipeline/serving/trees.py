@@ -3,7 +3,7 @@ margin as intercept plus signed trees, and the grid of cells on which the model 
 
 Written by hand because no maintained library exposes xgboost's trees this way (m2cgen emits
 code, not SQL, and knows nothing of cells). Every fact here is checked against the booster by
-tests/model/test_tree_grid.py:
+tests/serving/test_trees.py:
 
 - xgboost routes x left when float32(x) < threshold. `float32_edge` turns that into a double
   comparison, `x < edge`, true for exactly the same doubles: ±inf, -0.0 and values beyond
@@ -33,7 +33,7 @@ import xgboost as xgb
 from pipeline.errors import ModelError
 
 if TYPE_CHECKING:
-    from pipeline.model.artifact import LoadedModel
+    from pipeline.serving.artifact import LoadedModel
 
 # Largest grid one part of the lookup table may have (cells, 12 bytes each in DuckDB). The
 # shipped model's grid has ~0.6M cells; bigger models are split into parts that add up.

@@ -33,8 +33,8 @@ import numpy as np
 import xgboost as xgb
 
 from pipeline.errors import ModelError
-from pipeline.model import features as contract
 from pipeline.model.card import render_markdown
+from pipeline.serving import features as contract
 
 MODEL_NAME = "abandonment"
 BOOSTER_FILE = "model.bst"
@@ -79,7 +79,7 @@ class LoadedModel:
     columns: tuple[InputColumn, ...]
     metadata: dict[str, Any]
     card: dict[str, Any] = field(default_factory=dict)
-    # The version's id (pipeline.model.registry): the card's, or for an export imported without
+    # The version's id (pipeline.serving.registry): the card's, or for an export imported without
     # a card, "export-" + a hash of its booster file.
     model_id: str = ""
 

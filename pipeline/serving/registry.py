@@ -1,7 +1,7 @@
 """Model versions: every training adds a folder, and one pointer names the version in use.
 
     <models_dir>/abandonment/
-      versions/<model_id>/   a complete model folder (pipeline.model.artifact's layout)
+      versions/<model_id>/   a complete model folder (pipeline.serving.artifact's layout)
       current.json           {"model_id", "promoted_at", "history": [earlier current ids]}
       .lock                  taken by every writer (register, promote, rollback, prune)
 
@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ModelError
-from pipeline.model.artifact import (
+from pipeline.serving.artifact import (
     BOOSTER_FILE,
     CARD_FILE,
     CARD_MARKDOWN_FILE,
