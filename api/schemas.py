@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, with_config
 from typing_extensions import TypedDict
 
+from pipeline.serving.card import ModelCard
 from pipeline.serving.features import BY_NAME, GROUP_CODES
 from pipeline.serving.risk import BANDS
 
@@ -183,13 +184,12 @@ class ReadyOut(BaseModel):
     model_id: str
 
 
-class ModelCardOut(BaseModel):
-    """The model card (model_card.json) as written by training, plus the served model_id."""
-
-    model_config = ConfigDict(extra="allow")
+class ModelCardOut(ModelCard):
+    """The model card (model_card.json) as written by training, plus the served model_id and
+    the risk thresholds in use."""
 
     model_id: str
-    risk_thresholds: RiskThresholds
+    risk_thresholds: RiskThresholds  # type: ignore[assignment]
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -20,6 +20,7 @@ from typing import Any
 from pipeline.errors import InputError, ModelError, WarehouseError
 from pipeline.model.dataset import SPLIT_COLUMN, training_query
 from pipeline.model.train import TRAIN_PARAMS, TrainResult
+from pipeline.model.writer import write_model
 from pipeline.serving import artifact, registry
 from pipeline.serving.features import FEATURES, LABEL
 from pipeline.settings import BQML_SQL_DIR, Settings
@@ -320,13 +321,15 @@ def import_export(
         booster_sha256=hashlib.sha256(
             (export_dir / artifact.BOOSTER_FILE).read_bytes()
         ).hexdigest(),
+        extra={
+            "trainer": f"BigQuery ML BOOSTED_TREE_CLASSIFIER, exported as {model.objective}",
+            "objective": model.objective,
+            "feature_ranges": feature_stats(data.X[train]),
+        },
     )
-    card["trainer"] = f"BigQuery ML BOOSTED_TREE_CLASSIFIER, exported as {model.objective}"
-    card["objective"] = model.objective
-    card["feature_ranges"] = feature_stats(data.X[train])
 
     def write(folder: Path) -> Path:
-        return artifact.write_model(
+        return write_model(
             folder,
             model.booster,
             model.metadata,
@@ -336,4 +339,4 @@ def import_export(
         )
 
     folder = write(out_dir) if out_dir else registry.save_version(settings.models_dir, write)
-    return TrainResult(folder, card)
+    return TrainResult(folder, card.to_dict())
