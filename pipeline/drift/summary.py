@@ -16,6 +16,8 @@ from typing import Any, Literal
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline import markdown
+
 Kind = Literal["p_value", "distance"]
 
 
@@ -96,15 +98,7 @@ def _number(value: float | None, spec: str) -> str:
 
 @cache
 def _template() -> jinja2.Template:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("pipeline.drift"),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters["number"] = _number
-    return env.get_template("drift_summary.md.j2")
+    return markdown.template("pipeline.drift", "drift_summary.md.j2", number=_number)
 
 
 def render_markdown(summary: DriftSummary) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 from pydantic import BaseModel
 
+from pipeline import markdown
 from pipeline.serving.card import DataWindow, Evaluation, ModelCard, Rows
 from pipeline.serving.risk import CARD_KEY as RISK_KEY
 from pipeline.serving.risk import DEFAULT_THRESHOLDS
@@ -282,16 +283,7 @@ def _is_set(section: BaseModel | None) -> bool:
 
 @cache
 def _template() -> jinja2.Template:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("pipeline.model"),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters["fmt"] = _fmt
-    env.filters["f"] = format
-    return env.get_template("model_card.md.j2")
+    return markdown.template("pipeline.model", "model_card.md.j2", fmt=_fmt, f=format)
 
 
 def render_markdown(card: ModelCard | Mapping[str, Any]) -> str:
