@@ -13,7 +13,9 @@ SHAP values. `SessionTables` asks xgboost once, at load time, for the leaf and S
 one representative row per cell, tree by tree (at most a few hundred cells each), and a request
 looks its cells up. Nothing is approximated: the numbers are xgboost's own, summed in float64
 like the SQL scorer sums leaves. The tables are checked against the TreeExplainer and the loader
-when built; if they ever disagree the service uses the explainer directly and says so.
+when built; if they ever disagree the service uses the explainer directly and says so. The trees,
+their thresholds, the split rule, the intercept and the sigmoid are pipeline.serving.trees',
+the one reading of the booster the SQL scorer compiles too.
 """
 
 from __future__ import annotations
