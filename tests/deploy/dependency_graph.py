@@ -72,7 +72,10 @@ def installed_by(extras: Iterable[str]) -> set[str]:
 @cache
 def _graph() -> grimp.ImportGraph:
     return grimp.build_graph(
-        *PROJECT_PACKAGES, include_external_packages=True, exclude_type_checking_imports=True
+        *PROJECT_PACKAGES,
+        include_external_packages=True,
+        exclude_type_checking_imports=True,
+        cache_dir=None,  # no cache folder in the repository
     )
 
 
