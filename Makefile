@@ -75,9 +75,10 @@ test: setup bqemu gbstats infra-tools chromium lint ## the whole test suite
 cloud-check: setup bqemu
 	CI=true $(BIN)/pytest tests/bigquery tests/warehouse/test_bigquery_dbt.py tests/warehouse/test_bigquery_warehouse.py -v
 
-lint: setup
+lint: setup ## ruff, and the import boundaries (import-linter's contracts in pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: setup
 	$(BIN)/ruff check --fix .

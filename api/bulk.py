@@ -28,7 +28,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from api.errors import MAX_LISTED_ERRORS, ApiError, summarize, validation_items
 from api.schemas import SessionRow
-from pipeline.model.features import BY_NAME, FEATURES, GROUP_CODES
+from pipeline.serving.features import BY_NAME, FEATURES, GROUP_CODES
 
 _ROWS = TypeAdapter(list[SessionRow])
 # Syntax of a CSV cell, after trimming: a whole number, or any finite decimal number.

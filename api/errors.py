@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from pipeline.model.features import FEATURES
+from pipeline.serving.features import FEATURES
 
 # A response lists at most this many row/field errors; the detail gives the total.
 MAX_LISTED_ERRORS = 100

@@ -1,6 +1,6 @@
 """Request and response models, kept apart: what callers send, what they get back.
 
-Every input field comes from the feature contract (pipeline.model.features): its range is the
+Every input field comes from the feature contract (pipeline.serving.features): its range is the
 validation rule. Counts are whole JSON numbers (no `true`, no `"3"`, no `3.5`; `3.0` is an
 integer in JSON Schema), the duration a finite JSON number, null means missing (the trees'
 default branch, as SQL NULL).
@@ -13,8 +13,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, with_config
 from typing_extensions import TypedDict
 
-from pipeline.model.features import BY_NAME, GROUP_CODES
-from pipeline.model.risk import BANDS
+from pipeline.serving.card import ModelCard
+from pipeline.serving.features import BY_NAME, GROUP_CODES
+from pipeline.serving.risk import BANDS
 
 GROUPS = tuple(GROUP_CODES)  # ("control", "treatment")
 Group = Literal["control", "treatment"]
@@ -183,13 +184,12 @@ class ReadyOut(BaseModel):
     model_id: str
 
 
-class ModelCardOut(BaseModel):
-    """The model card (model_card.json) as written by training, plus the served model_id."""
-
-    model_config = ConfigDict(extra="allow")
+class ModelCardOut(ModelCard):
+    """The model card (model_card.json) as written by training, plus the served model_id and
+    the risk thresholds in use."""
 
     model_id: str
-    risk_thresholds: RiskThresholds
+    risk_thresholds: RiskThresholds  # type: ignore[assignment]
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -13,13 +13,13 @@ SHAP values. `SessionTables` asks xgboost once, at load time, for the leaf and S
 one representative row per cell, tree by tree (at most a few hundred cells each), and a request
 looks its cells up. Nothing is approximated: the numbers are xgboost's own, summed in float64
 like the SQL scorer sums leaves. The tables are checked against the TreeExplainer and the loader
-when built; if they ever disagree the service uses the explainer directly and says so.
+when built; if they ever disagree the service uses the explainer directly and says so. The trees,
+their thresholds, the split rule, the intercept and the sigmoid are pipeline.serving.trees',
+the one reading of the booster the SQL scorer compiles too.
 """
 
 from __future__ import annotations
 
-import bisect
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -29,8 +29,19 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from pipeline.model.artifact import LoadedModel, read_reference
-from pipeline.model.risk import thresholds_for
+from pipeline.serving.artifact import LoadedModel, read_reference
+from pipeline.serving.risk import thresholds_for
+from pipeline.serving.trees import (
+    MarginModel,
+    bin_of,
+    bins,
+    float32_edge,
+    leaf_table,
+    margin_model,
+    representatives,
+    round_thresholds,
+    sigmoid,
+)
 
 log = logging.getLogger("api.scorer")
 
@@ -57,78 +68,37 @@ class Explained:
         return self.base_value + math.fsum(self.contributions)
 
 
-def sigmoid(x: float) -> float:
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    z = math.exp(x)
-    return z / (1.0 + z)
-
-
-def _float32(value: float) -> float:
-    return float(np.float32(value))
-
-
-def _splits(node: dict[str, Any], out: dict[int, set[float]]) -> None:
-    if "leaf" in node:
-        return
-    out.setdefault(int(str(node["split"]).lstrip("f")), set()).add(
-        _float32(node["split_condition"])
-    )
-    for child in node["children"]:
-        _splits(child, out)
-
-
-def _leaves(node: dict[str, Any], out: dict[int, float]) -> None:
-    if "leaf" in node:
-        out[int(node["nodeid"])] = float(np.float32(node["leaf"]))
-        return
-    for child in node["children"]:
-        _leaves(child, out)
-
-
-def _representatives(thresholds: Sequence[float]) -> list[float]:
-    """One value per cell of sorted thresholds: below the first, each threshold, missing."""
-    if not thresholds:
-        return [0.0, math.nan]
-    below = float(np.nextafter(np.float32(thresholds[0]), np.float32(-np.inf)))
-    return [below, *thresholds, math.nan]
-
-
 class SessionTables:
-    """Per-tree lookup tables of leaf values and SHAP values (see the module docstring)."""
+    """Per-round lookup tables of leaf values and SHAP values (see the module docstring), built
+    on the one reading of the trees (pipeline.serving.trees): its thresholds, its split rule
+    and its leaves."""
 
-    def __init__(self, model: LoadedModel, positive: int, negative: int | None) -> None:
+    def __init__(self, model: LoadedModel, margin: MarginModel, negative: int | None) -> None:
         booster = model.booster
         n_features = booster.num_features()
-        trees = [json.loads(t) for t in booster.get_dump(dump_format="json")]
-        n_class = len(model.class_names) if model.objective == "multi:softprob" else 1
-        n_iter = len(trees) // n_class
-        per_iter = [trees[i * n_class : (i + 1) * n_class] for i in range(n_iter)]
-
-        # The thresholds of every feature across all trees define the request's global cells.
-        global_thr: list[list[float]] = []
-        iter_thr: list[dict[int, list[float]]] = []
+        positive = model.positive_index
+        per_round = [
+            {f: sorted(v) for f, v in round_thresholds(margin, first, end).items()}
+            for first, end in margin.rounds
+        ]
         union: dict[int, set[float]] = {}
-        for group in per_iter:
-            found: dict[int, set[float]] = {}
-            for tree in group:
-                _splits(tree, found)
-            iter_thr.append({f: sorted(v) for f, v in found.items()})
+        for found in per_round:
             for f, v in found.items():
                 union.setdefault(f, set()).update(v)
-        global_thr = [sorted(union.get(f, ())) for f in range(n_features)]
-        self.thresholds = global_thr
-        self.column_offsets = np.cumsum([0] + [len(t) + 2 for t in global_thr[:-1]])
+        # The thresholds of every feature across all trees define the request's global cells.
+        self.thresholds = [sorted(union.get(f, ())) for f in range(n_features)]
+        self.edges = [[float32_edge(t) for t in thr] for thr in self.thresholds]
+        self.column_offsets = np.cumsum([0] + [len(t) + 2 for t in self.thresholds[:-1]])
         self._offsets = [int(o) for o in self.column_offsets]
-        width = int(sum(len(t) + 2 for t in global_thr))
+        width = int(sum(len(t) + 2 for t in self.thresholds))
 
-        mapping = np.zeros((n_iter, width), dtype=np.int64)
-        offsets = np.zeros(n_iter, dtype=np.int64)
+        mapping = np.zeros((len(per_round), width), dtype=np.int64)
+        offsets = np.zeros(len(per_round), dtype=np.int64)
         contribution_blocks, leaf_blocks = [], []
         start = 0
-        for i, (group, local) in enumerate(zip(per_iter, iter_thr, strict=True)):
+        for i, ((first, end), local) in enumerate(zip(margin.rounds, per_round, strict=True)):
             used = sorted(local)
-            reps = [_representatives(local[f]) for f in used]
+            reps = [representatives(local[f]) for f in used]
             sizes = [len(r) for r in reps]
             cells = int(np.prod(sizes)) if sizes else 1
             if cells > MAX_CELLS_PER_TREE:
@@ -137,37 +107,30 @@ class SessionTables:
             grid = np.zeros((cells, n_features), dtype=np.float32)
             for f, r, stride, size in zip(used, reps, strides, sizes, strict=True):
                 grid[:, f] = np.tile(
-                    np.repeat(np.asarray(r, np.float32), stride), cells // (stride * size)
+                    np.repeat(r.astype(np.float32), stride), cells // (stride * size)
                 )
-            # global cell g of feature f -> this tree's cell index (times its stride)
+            # global cell g of feature f -> this round's cell index (times its stride)
             for f, stride in zip(used, strides, strict=True):
-                reps_global = _representatives(global_thr[f])
-                local_cells = [
-                    len(local[f]) + 1 if math.isnan(v) else bisect.bisect_right(local[f], v)
-                    for v in reps_global
-                ]
+                reps_global = representatives(self.thresholds[f])
+                local_edges = [float32_edge(t) for t in local[f]]
                 col = int(self.column_offsets[f])
-                mapping[i, col : col + len(reps_global)] = np.asarray(local_cells) * stride
+                mapping[i, col : col + len(reps_global)] = bins(reps_global, local_edges) * stride
             dmatrix = xgb.DMatrix(grid, missing=np.nan, nthread=PREDICT_THREADS)
-            one = booster[i : i + 1]  # the iteration's trees alone (xgboost's model slicing)
+            one = booster[i : i + 1]  # the round's trees alone (xgboost's model slicing)
             one.set_param({"nthread": PREDICT_THREADS})
-            contribs = one.predict(dmatrix, pred_contribs=True)
-            leaf_ids = one.predict(dmatrix, pred_leaf=True)
-            leaf_ids = np.asarray(leaf_ids).reshape(cells, n_class).astype(np.int64)
-            leaf_values = np.empty((cells, n_class))
-            for k, tree in enumerate(group):
-                values: dict[int, float] = {}
-                _leaves(tree, values)
-                leaf_values[:, k] = [values[int(j)] for j in leaf_ids[:, k]]
-            contribs = np.asarray(contribs, dtype=np.float64)
+            contribs = np.asarray(one.predict(dmatrix, pred_contribs=True), dtype=np.float64)
+            leaf_ids = np.asarray(one.predict(dmatrix, pred_leaf=True))
+            leaf_ids = leaf_ids.reshape(cells, end - first).astype(np.int64)
+            leaf_sum = np.zeros(cells)
+            for k, t in enumerate(range(first, end)):  # signed as in the margin, in double
+                leaf_sum += margin.signs[t] * leaf_table(margin.trees[t])[leaf_ids[:, k]]
             if negative is None:  # binary:logistic: (cells, features + 1)
                 contribution_blocks.append(contribs[:, :n_features])
-                leaf_blocks.append(leaf_values[:, 0])
             else:  # multi:softprob: (cells, classes, features + 1)
                 contribution_blocks.append(
                     contribs[:, positive, :n_features] - contribs[:, negative, :n_features]
                 )
-                leaf_blocks.append(leaf_values[:, positive] - leaf_values[:, negative])
+            leaf_blocks.append(leaf_sum)
             offsets[i] = start
             start += cells
         self.mapping = mapping
@@ -179,13 +142,10 @@ class SessionTables:
         self.cells = start
 
     def cell_columns(self, row: Sequence[float]) -> list[int]:
-        out = []
-        for thr, offset, value in zip(self.thresholds, self._offsets, row, strict=True):
-            if value != value:  # NaN: missing
-                out.append(offset + len(thr) + 1)
-            else:  # xgboost compares the float32 value
-                out.append(offset + bisect.bisect_right(thr, float(np.float32(value))))
-        return out
+        return [
+            offset + bin_of(value, edges)
+            for edges, offset, value in zip(self.edges, self._offsets, row, strict=True)
+        ]
 
     def lookup(self, row: Sequence[float]) -> tuple[float, np.ndarray]:
         """(sum of leaf values on the log-odds scale, SHAP contributions) for one row."""
@@ -210,14 +170,17 @@ class Scorer:
                 raise ValueError("the API explains two-class models only")
             self.negative = 1 - self.positive
         self.base_value = self._base_value()
-        self.intercept = self._intercept()
+        # The log-odds every row starts from before its leaves (as the SQL scorer has it).
+        self.intercept = 0.0
         self.tables: SessionTables | None = None
         self.fast_path_problem: str | None = None
         if not model.is_numeric_only:
             self.fast_path_problem = "the model has categorical encodings"
         else:
             try:
-                self.tables = SessionTables(model, self.positive, self.negative)
+                margin = margin_model(model)
+                self.intercept = margin.intercept
+                self.tables = SessionTables(model, margin, self.negative)
                 self._check_tables()
             except Exception as err:  # never fail to serve because of the optimisation
                 self.tables = None
@@ -272,14 +235,6 @@ class Scorer:
         if self.negative is None:
             return float(bias[0, -1])
         return float(bias[0, self.positive, -1] - bias[0, self.negative, -1])
-
-    def _intercept(self) -> float:
-        """The log-odds every row starts from before its leaves (as the SQL scorer has it)."""
-        if self.negative is not None:
-            return 0.0  # the same base margin is added to both classes and cancels
-        params = json.loads(self.model.booster.save_config())["learner"]["learner_model_param"]
-        base = float(str(params["base_score"]).strip("[]"))
-        return math.log(base / (1.0 - base))
 
     def _check_rows(self) -> np.ndarray:
         rng = np.random.default_rng(0)

@@ -73,8 +73,8 @@ class ServingState:
     def load(self) -> Served:
         from api.scorer import build_scorer
         from api.waterfall import Waterfall, render_png
-        from pipeline.model.artifact import load_model
-        from pipeline.model.registry import resolve
+        from pipeline.serving.artifact import load_model
+        from pipeline.serving.registry import resolve
 
         started = time.perf_counter()
         folder = resolve(self.settings.models_dir, self.settings.model_id)

@@ -24,6 +24,8 @@ import matplotlib
 from matplotlib.ticker import MaxNLocator
 from PIL import Image, ImageDraw, ImageFont
 
+from pipeline.serving.trees import sigmoid
+
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 WIDTH = 760
 ROW_HEIGHT = 46
@@ -63,10 +65,6 @@ def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
         name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
         cache[key] = ImageFont.truetype(str(FONT_DIR / name), size)
     return cache[key]
-
-
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
 
 
 def _fmt(x: float) -> str:
@@ -110,8 +108,8 @@ def render_png(w: Waterfall) -> bytes:
     )
     draw.text(
         (16, 57),
-        f"from the average session (base {w.base_value:.2f}, p = {_sigmoid(w.base_value):.0%}) "
-        f"to this one ({margin:.2f}, p = {_sigmoid(margin):.0%}).",
+        f"from the average session (base {w.base_value:.2f}, p = {sigmoid(w.base_value):.0%}) "
+        f"to this one ({margin:.2f}, p = {sigmoid(margin):.0%}).",
         font=small,
         fill=GREY,
     )

@@ -210,7 +210,7 @@ def ensure_model() -> Path:
     """A data dir whose current model the API serves (data/bench, or a small one trained now)."""
     data_dir = Path(os.environ.get("ECOM_DATA_DIR") or REPO_ROOT / "data" / "bench")
     from pipeline.errors import ModelError
-    from pipeline.model.registry import resolve
+    from pipeline.serving.registry import resolve
 
     try:
         resolve(Settings(data_dir=data_dir).models_dir)

@@ -26,11 +26,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.model import artifact
-from pipeline.model.features import FEATURES
 from pipeline.model.report import metrics_lines
 from pipeline.model.sql_scoring import compile_expression, install_macros
 from pipeline.model.train import TRAIN_PARAMS, fit_booster, load_training_set, train_local
+from pipeline.serving import artifact
+from pipeline.serving.features import FEATURES
 from pipeline.settings import REPO_ROOT, Settings
 
 FEATURE_SQL = (
@@ -63,7 +63,7 @@ def main() -> None:
     s = settings()
     ensure_gold(s)
     if "--scoring-only" in sys.argv[1:]:  # the current model, no training figures
-        from pipeline.model.registry import resolve
+        from pipeline.serving.registry import resolve
 
         bench_scoring(s, artifact.load_model(resolve(s.models_dir, s.model_id)))
         return

@@ -15,8 +15,8 @@ from api.deps import ScoringContext
 from api.errors import ApiError, JSONBytes
 from api.schemas import BulkOut, error_responses
 from api.security import SECURITY, ApiKey
-from pipeline.model.features import FEATURES
-from pipeline.model.risk import risk_bands
+from pipeline.serving.features import FEATURES
+from pipeline.serving.risk import risk_bands
 
 router = APIRouter(prefix="/bulk_predict", tags=["scoring"], dependencies=[ApiKey])
 

@@ -17,11 +17,11 @@ from starlette.responses import Response
 from api.deps import scoring_of
 from api.errors import JSONBytes, dumps
 from api.schemas import PredictionOut, SessionIn, error_responses
-from api.scorer import sigmoid
 from api.security import SECURITY, require_api_key
 from api.waterfall import Waterfall, render_png
-from pipeline.model.features import FEATURES, encode_value
-from pipeline.model.risk import risk_band
+from pipeline.serving.features import FEATURES, encode_value
+from pipeline.serving.risk import risk_band
+from pipeline.serving.trees import sigmoid
 
 router = APIRouter(prefix="/predict", tags=["scoring"])
 MAX_BODY_BYTES = 64 * 1024  # one session is ~120 bytes

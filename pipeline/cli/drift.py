@@ -81,13 +81,13 @@ def run(
         )
     summary = result.summary
     out = table_console()
-    for piece in summary["slices"]:
+    for piece in summary.slices:
         out.print(
-            f"[bold]{piece['label']}[/]: {piece['rows']:,} sessions vs "
-            f"{summary['reference_rows']:,} reference rows ({summary['reference']}), "
-            f"{piece['method_regime']} regime, {piece['drifted_count']}/"
-            f"{piece['columns_checked']} columns drifted"
-            + (" [bold red](data set drifted)[/]" if piece["dataset_drifted"] else ""),
+            f"[bold]{piece.label}[/]: {piece.rows:,} sessions vs "
+            f"{summary.reference_rows:,} reference rows ({summary.reference}), "
+            f"{piece.method_regime} regime, {piece.drifted_count}/"
+            f"{piece.columns_checked} columns drifted"
+            + (" [bold red](data set drifted)[/]" if piece.dataset_drifted else ""),
             highlight=False,
         )
         table = Table()
@@ -95,14 +95,14 @@ def run(
             table.add_column(
                 column, justify="right" if column in ("threshold", "score") else "left"
             )
-        for c in piece["columns"]:
-            score = "–" if c["score"] is None else f"{c['score']:.4g}"
-            threshold = "–" if c["threshold"] is None else f"{c['threshold']:g}"
-            flag = "[bold red]yes[/]" if c["drifted"] else "no"
-            table.add_row(c["column"], c["method"], threshold, score, flag)
+        for c in piece.columns:
+            score = "–" if c.score is None else f"{c.score:.4g}"
+            threshold = "–" if c.threshold is None else f"{c.threshold:g}"
+            flag = "[bold red]yes[/]" if c.drifted else "no"
+            table.add_row(c.column, c.method, threshold, score, flag)
         out.print(table)
     console.print(
         f"model {result.model_id}; reports in {result.out_dir} (latest: {result.latest.name})",
         highlight=False,
     )
-    return any(p["dataset_drifted"] for p in summary["slices"])
+    return any(p.dataset_drifted for p in summary.slices)

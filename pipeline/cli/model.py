@@ -110,7 +110,7 @@ def explain(model_id: ModelId = None, data_dir: DataDir = None) -> None:
 
 def run_explain(settings: Settings) -> None:
     from pipeline.model.explain import explain_model
-    from pipeline.model.registry import resolve
+    from pipeline.serving.registry import resolve
 
     model_dir = resolve(settings.models_dir, settings.model_id)
     console.print(f"explaining {model_dir.name}", highlight=False)

@@ -29,7 +29,7 @@ def models_list(data_dir: DataDir = None) -> None:
     from rich.table import Table
 
     from pipeline.errors import ModelError
-    from pipeline.model import registry
+    from pipeline.serving import registry
 
     settings = settings_for(data_dir)
     versions = registry.list_versions(settings.models_dir)
@@ -85,9 +85,9 @@ def models_show(
     """Print a version's model card (intended use, limitations, evaluation, thresholds)."""
     import json
 
-    from pipeline.model.artifact import load_model
     from pipeline.model.card import render_markdown
-    from pipeline.model.registry import resolve
+    from pipeline.serving.artifact import load_model
+    from pipeline.serving.registry import resolve
 
     settings = settings_for(data_dir)
     model = load_model(resolve(settings.models_dir, model_id or settings.model_id))
@@ -102,7 +102,7 @@ def models_promote(
     data_dir: DataDir = None,
 ) -> None:
     """Make a version current (after checking that it loads)."""
-    from pipeline.model import registry
+    from pipeline.serving import registry
 
     settings = settings_for(data_dir)
     before = _current_or_none(settings)
@@ -115,7 +115,7 @@ def models_promote(
 @handles_errors
 def models_rollback(data_dir: DataDir = None) -> None:
     """Go back to the version that was current before this one."""
-    from pipeline.model import registry
+    from pipeline.serving import registry
 
     settings = settings_for(data_dir)
     before = _current_or_none(settings)
@@ -131,7 +131,7 @@ def models_prune(
     data_dir: DataDir = None,
 ) -> None:
     """Delete all but the newest --keep versions; the current (and a pinned) one always stays."""
-    from pipeline.model import registry
+    from pipeline.serving import registry
 
     settings = settings_for(data_dir)
     protect = [settings.model_id] if settings.model_id else []
@@ -146,7 +146,7 @@ def models_prune(
 @handles_errors
 def models_migrate(data_dir: DataDir = None) -> None:
     """Keep a model of the old single-folder layout as a version (training does it too)."""
-    from pipeline.model import registry
+    from pipeline.serving import registry
 
     settings = settings_for(data_dir)
     model_id = registry.migrate_legacy(settings.models_dir)
@@ -157,7 +157,7 @@ def models_migrate(data_dir: DataDir = None) -> None:
 
 def _current_or_none(settings: Settings) -> str | None:
     from pipeline.errors import ModelError
-    from pipeline.model import registry
+    from pipeline.serving import registry
 
     try:
         return registry.current_id(settings.models_dir)

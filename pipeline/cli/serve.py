@@ -58,7 +58,7 @@ def serve_api(
     ECOM_API_CORS_ORIGINS and ECOM_BULK_MAX_* configure it. Docs at http://HOST:PORT/docs.
     """
     from pipeline import services
-    from pipeline.model.registry import resolve
+    from pipeline.serving.registry import resolve
 
     settings = settings_for(data_dir)
     resolve(settings.models_dir, settings.model_id)  # no model: say `ecom train` now, not later

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from pipeline.drift.verdict import DriftError
-from pipeline.model.artifact import LoadedModel, read_reference
 from pipeline.model.dataset import group_code_sql
-from pipeline.model.features import CONTRACT, FEATURES, GROUP_CODES
 from pipeline.model.gold import read_cart_sessions
+from pipeline.serving.artifact import LoadedModel, read_reference
+from pipeline.serving.features import CONTRACT, FEATURES, GROUP_CODES
 from pipeline.settings import Settings, month_key
 
 PREDICTION = "abandonment_probability"

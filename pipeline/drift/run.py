@@ -1,10 +1,12 @@
 """`ecom drift`: the current model's reference against later cart sessions, one report a month.
 
-Outputs under settings.drift_dir (data/reports/drift/), the shape agreed for the app:
+Outputs under settings.drift_dir (data/reports/drift/), the shape agreed for the app
+(pipeline/drift/summary.py's models):
     drift_<label>.html   Evidently's report, self-contained
     drift_<label>.json   {"model_id", "generated_at", "reference", "reference_rows",
-                          "slices": [this slice], "html"}
+                          "training_months", "slices": [this slice], "html"}
     latest.json          the same with every slice of the newest run (what the app reads)
+    latest.md            latest.json for people
 Each slice lists, per column, Evidently's method, threshold and score and the project's own
 drifted yes/no (pipeline.drift.verdict), the regime that applied, and missing-value shares
 (Evidently drops missing values before testing, so a column that empties out shows there).
@@ -24,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.drift import data as drift_data
+from pipeline.drift.summary import DriftSummary, SliceDrift, render_markdown
 from pipeline.drift.verdict import (
     DATASET_DRIFT_SHARE,
     REGIME_RULES,
@@ -35,11 +38,12 @@ from pipeline.drift.verdict import (
     pinned_methods,
     slice_regime,
 )
-from pipeline.model.artifact import load_model
-from pipeline.model.registry import resolve
+from pipeline.serving.artifact import load_model
+from pipeline.serving.registry import resolve
 from pipeline.settings import Settings
 
 LATEST = "latest.json"
+LATEST_MARKDOWN = "latest.md"
 # Fewer current rows than this and a slice's tests have little power: the slice says so.
 FEW_ROWS = 100
 
@@ -48,7 +52,7 @@ FEW_ROWS = 100
 class Comparison:
     """One slice compared with the reference: the summary and the Evidently snapshot."""
 
-    summary: dict[str, Any]
+    summary: SliceDrift
     snapshot: Any = field(repr=False)
 
 
@@ -118,11 +122,10 @@ def compare(reference: pd.DataFrame, current: pd.DataFrame, label: str) -> Compa
     }
     if len(current) < FEW_ROWS:
         summary["note"] = f"only {len(current)} sessions: the tests have little power here"
-    return Comparison(finite_json(summary), snapshot)
+    return Comparison(SliceDrift.model_validate(finite_json(summary)), snapshot)
 
 
-def _write_json(path: Path, payload: dict[str, Any]) -> Path:
-    text = json.dumps(finite_json(payload), indent=2, allow_nan=False) + "\n"
+def _write(path: Path, text: str) -> Path:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
@@ -134,7 +137,7 @@ class DriftRun:
     model_id: str
     out_dir: Path
     latest: Path
-    summary: dict[str, Any]
+    summary: DriftSummary
     reports: list[tuple[Path, Path]]  # (html, json) per slice
 
 
@@ -165,25 +168,32 @@ def run_drift(
         "reference_rows": len(ref),
         "training_months": drift_data.training_months(model),
     }
-    slices, reports = [], []
+    slices: list[SliceDrift] = []
+    reports = []
     for piece in drift_data.build_slices(model, settings, chosen, shift):
         comparison = compare(ref, piece.frame, piece.label)
         html = save_html(comparison.snapshot, out_dir / f"drift_{piece.label}.html")
         json_path = out_dir / f"drift_{piece.label}.json"
-        entry = {
-            **comparison.summary,
-            "month": piece.month,
-            "shifted": piece.shifted,
-            "html": html.name,
-            "json": json_path.name,
-        }
-        if piece.shifted:
-            entry["shift"] = dict(drift_data.SHIFT_FACTORS)
-        _write_json(json_path, {**header, "slices": [entry], "html": html.name})
+        entry = comparison.summary.model_copy(
+            update={
+                "month": piece.month,
+                "shifted": piece.shifted,
+                "html": html.name,
+                "json_file": json_path.name,
+            }
+            | ({"shift": dict(drift_data.SHIFT_FACTORS)} if piece.shifted else {})
+        )
+        one = DriftSummary.model_validate({**header, "slices": [entry], "html": html.name})
+        _write(json_path, _json(one))
         slices.append(entry)
         reports.append((html, json_path))
         if progress is not None:
             progress.advance(task)
-    summary = {**header, "slices": slices, "html": slices[-1]["html"]}
-    latest = _write_json(out_dir / LATEST, summary)
+    summary = DriftSummary.model_validate({**header, "slices": slices, "html": slices[-1].html})
+    latest = _write(out_dir / LATEST, _json(summary))
+    _write(out_dir / LATEST_MARKDOWN, render_markdown(summary))
     return DriftRun(model.model_id, out_dir, latest, summary, reports)
+
+
+def _json(summary: DriftSummary) -> str:
+    return json.dumps(summary.to_dict(), indent=2, allow_nan=False) + "\n"

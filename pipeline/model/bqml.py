@@ -18,10 +18,11 @@ from string import Template
 from typing import Any
 
 from pipeline.errors import InputError, ModelError, WarehouseError
-from pipeline.model import artifact, registry
 from pipeline.model.dataset import SPLIT_COLUMN, training_query
-from pipeline.model.features import FEATURES, LABEL
 from pipeline.model.train import TRAIN_PARAMS, TrainResult
+from pipeline.model.writer import write_model
+from pipeline.serving import artifact, registry
+from pipeline.serving.features import FEATURES, LABEL
 from pipeline.settings import BQML_SQL_DIR, Settings
 
 MODEL_ID = "abandonment_model"
@@ -266,7 +267,6 @@ def import_export(
     """
     from pipeline.model.dataset import time_split
     from pipeline.model.evaluate import band_table, baselines, evaluate
-    from pipeline.model.risk import DEFAULT_THRESHOLDS
     from pipeline.model.train import (
         REFIT_BOOSTER,
         evaluate_split,
@@ -277,6 +277,7 @@ def import_export(
         model_card,
         reference_sample,
     )
+    from pipeline.serving.risk import DEFAULT_THRESHOLDS
 
     model = artifact.load_model(export_dir)  # raises naming the file when it does not fit
     data = load_training_set(settings)
@@ -320,13 +321,15 @@ def import_export(
         booster_sha256=hashlib.sha256(
             (export_dir / artifact.BOOSTER_FILE).read_bytes()
         ).hexdigest(),
+        extra={
+            "trainer": f"BigQuery ML BOOSTED_TREE_CLASSIFIER, exported as {model.objective}",
+            "objective": model.objective,
+            "feature_ranges": feature_stats(data.X[train]),
+        },
     )
-    card["trainer"] = f"BigQuery ML BOOSTED_TREE_CLASSIFIER, exported as {model.objective}"
-    card["objective"] = model.objective
-    card["feature_ranges"] = feature_stats(data.X[train])
 
     def write(folder: Path) -> Path:
-        return artifact.write_model(
+        return write_model(
             folder,
             model.booster,
             model.metadata,
@@ -336,4 +339,4 @@ def import_export(
         )
 
     folder = write(out_dir) if out_dir else registry.save_version(settings.models_dir, write)
-    return TrainResult(folder, card)
+    return TrainResult(folder, card.to_dict())

@@ -1,20 +1,26 @@
 """The model card's reading half: what the model is for, what it is not, and how to read it.
 
 Training measures (metrics, calibration, the injected-purchase share, feature importance);
-this module puts those numbers into the card's sections (`honest_sections`) and writes the
-readable card (`render_markdown`: model_card.md, and what `ecom models show` prints). The
-renderer tolerates cards of older releases: a section whose numbers are missing is left out.
-
-Standard library only (plus pipeline.model.risk): the API serves and prints the card.
+this module puts those numbers into the card's sections (`honest_sections`) and renders the
+readable card (`render_markdown`, from templates/model_card.md.j2: model_card.md, and what
+`ecom models show` prints). The renderer tolerates cards of older releases: a section whose
+numbers are missing is left out. The card's data is pipeline.serving.card.ModelCard; this
+module is training's (Jinja2 is in the batch extra, not the API's).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
-from pipeline.model.risk import CARD_KEY as RISK_KEY
-from pipeline.model.risk import DEFAULT_THRESHOLDS
+import jinja2
+from pydantic import BaseModel
+
+from pipeline import markdown
+from pipeline.serving.card import DataWindow, Evaluation, ModelCard, Rows
+from pipeline.serving.risk import CARD_KEY as RISK_KEY
+from pipeline.serving.risk import DEFAULT_THRESHOLDS
 
 DECISION_THRESHOLD = 0.5
 SPLITS = (("random_split", "random split"), ("time_split", "time split"))
@@ -235,7 +241,7 @@ def honest_sections(
         },
         RISK_KEY: dict(DEFAULT_THRESHOLDS),
         "risk_thresholds_note": (
-            "Bands for people reading a score (pipeline/model/risk.py defaults): medium from "
+            "Bands for people reading a score (pipeline/serving/risk.py defaults): medium from "
             f"{DEFAULT_THRESHOLDS['medium']} (the decision threshold), high from "
             f"{DEFAULT_THRESHOLDS['high']}. Each split's risk_bands give the band's share of "
             "test sessions and their observed abandonment."
@@ -253,6 +259,12 @@ def honest_sections(
 
 # ----------------------------------------------------------------------------- markdown
 
+_SCORERS = (
+    ("xgboost (this model)", "model"),
+    ("logistic regression", "logistic_regression"),
+    ("majority class", "majority_class"),
+)
+
 
 def _fmt(value: Any, spec: str = ".4f") -> str:
     if value is None:
@@ -264,182 +276,37 @@ def _fmt(value: Any, spec: str = ".4f") -> str:
     return str(value)
 
 
-def _ci(m: Mapping[str, Any], key: str) -> str:
-    low, high = m.get(f"{key}_ci") or (None, None)
-    return f"{_fmt(m.get(key))} [{_fmt(low)}, {_fmt(high)}]"
+def _is_set(section: BaseModel | None) -> bool:
+    """A section that holds anything (an empty object in the JSON counts as absent)."""
+    return bool(section is not None and section.model_dump(exclude_unset=True))
 
 
-def _metrics_table(report: Mapping[str, Any]) -> list[str]:
-    lines = [
-        "| scorer | ROC-AUC [95% CI] | PR-AUC [95% CI] | accuracy | log-loss | Brier |",
-        "|---|---|---|---|---|---|",
-    ]
-    scorers = [("xgboost (this model)", report.get("model"))]
-    baselines = report.get("baselines") or {}
-    scorers += [
-        ("logistic regression", baselines.get("logistic_regression")),
-        ("majority class", baselines.get("majority_class")),
-    ]
-    for name, m in scorers:
-        if not m:
-            continue
-        lines.append(
-            f"| {name} | {_ci(m, 'roc_auc')} | {_ci(m, 'pr_auc')} | {_fmt(m.get('accuracy'))} "
-            f"| {_fmt(m.get('log_loss'))} | {_fmt(m.get('brier'))} |"
-        )
-    return lines
+@cache
+def _template() -> jinja2.Template:
+    return markdown.template("pipeline.model", "model_card.md.j2", fmt=_fmt, f=format)
 
 
-def _calibration_table(report: Mapping[str, Any]) -> list[str]:
-    table = (report.get("model") or {}).get("calibration") or []
-    if not table:
-        return []
-    lines = ["| predicted | mean predicted | observed | sessions |", "|---|---|---|---|"]
-    lines += [
-        f"| {b['bin_low']:.1f}–{b['bin_high']:.1f} | {b['mean_predicted']:.3f} "
-        f"| {b['observed_rate']:.3f} | {b['rows']:,} |"
-        for b in table
-    ]
-    return lines
-
-
-def _bands_table(report: Mapping[str, Any]) -> list[str]:
-    bands = report.get("risk_bands") or []
-    if not bands:
-        return []
-    lines = [
-        "| band | P(abandoned) | share of sessions | observed abandonment |",
-        "|---|---|---|---|",
-    ]
-    lines += [
-        f"| {b['band']} | {b['from']:.2f}–{b['to']:.2f} | {_fmt(b['share'], '.1%')} "
-        f"| {_fmt(b['observed_abandonment'], '.3f')} |"
-        for b in bands
-    ]
-    return lines
-
-
-def render_markdown(card: Mapping[str, Any]) -> str:
-    """The readable model card: every section the card has numbers for."""
-    rows = card.get("rows") or {}
-    window = card.get("data_window") or {}
-    out = [
-        f"# Model card: {card.get('model_id') or card.get('model', 'model')}",
-        "",
-        f"- **engine**: {card.get('engine', '–')}"
-        + (f" ({card['trainer']})" if card.get("trainer") else ""),
-        f"- **trained at**: {card.get('trained_at', '–')}",
-        f"- **features**: {', '.join(card.get('features', []))}; label `{card.get('label', '–')}`",
-        f"- **training window**: {window.get('first_session_start', '–')} .. "
-        f"{window.get('last_session_start', '–')} (months {', '.join(window.get('months', []))})",
-        f"- **rows**: {_fmt(rows.get('total'))} cart sessions, {_fmt(rows.get('abandoned'))} "
-        f"abandoned, {_fmt(rows.get('purchased'))} purchased",
-    ]
-    use = card.get("intended_use")
-    if use:
-        out += ["", "## Intended use", "", use["summary"], "", "Suitable for:", ""]
-        out += [f"- {item}" for item in use.get("suitable_for", [])]
-        out += ["", "Not suitable for:", ""]
-        out += [f"- {item}" for item in use.get("not_suitable_for", [])]
-    limitations = card.get("limitations")
-    if limitations:
-        out += ["", "## Limitations", ""]
-        out += [f"- **{item['topic']}**: {item['text']}" for item in limitations]
-    data = card.get("evaluation_data")
-    evaluation = card.get("evaluation") or {}
-    if data or evaluation:
-        out += ["", "## Evaluation"]
-        if data:
-            out += ["", f"Data: {data['source']}.", "", f"Baselines: {data['baselines']}."]
+def render_markdown(card: ModelCard | Mapping[str, Any]) -> str:
+    """The readable model card (templates/model_card.md.j2): every section the card has
+    numbers for."""
+    if not isinstance(card, ModelCard):
+        card = ModelCard.model_validate(card)
+    evaluation = card.evaluation or Evaluation()
+    reports = []
     for split, title in SPLITS:
-        report = evaluation.get(split)
-        if not report:
+        report = getattr(evaluation, split)
+        if not _is_set(report):
             continue
-        out += [
-            "",
-            f"### {title.capitalize()}",
-            "",
-            f"{report.get('description', '')} (train {_fmt(report.get('train_rows'))}, "
-            f"test {_fmt(report.get('test_rows'))}).",
-        ]
-        if report.get("booster"):
-            out += ["", f"Scored: {report['booster']}."]
-        out += ["", *_metrics_table(report)]
-        summary = (card.get("calibration") or {}).get(split)
-        calibration = _calibration_table(report)
-        if calibration:
-            out += ["", "Calibration (test rows, equal-width bins):", "", *calibration]
-        if summary:
-            low, high = summary["max_gap_bin"]
-            out += [
-                "",
-                f"Expected calibration error {summary['expected_calibration_error']:.4f}; "
-                f"largest gap {summary['max_gap']:.4f} in {low:.1f}–{high:.1f} "
-                f"({summary['max_gap_bin_rows']:,} sessions).",
-            ]
-    if evaluation.get("ml_evaluate"):
-        out += ["", "BigQuery ML's own ML.EVALUATE:", "", f"`{evaluation['ml_evaluate']}`"]
-    policy = card.get("decision_policy")
-    if policy:
-        out += [
-            "",
-            "## Decision threshold",
-            "",
-            f"**{policy['threshold']}**. {policy['how_chosen']}",
-        ]
-        for split, title in SPLITS:
-            at = (policy.get("at_threshold") or {}).get(split)
-            if at:
-                out.append(
-                    f"- {title}: precision {at['precision_abandoned']:.3f}, recall "
-                    f"{at['recall_abandoned']:.3f} for abandoned, accuracy {at['accuracy']:.3f}"
-                    + (
-                        f", {at['flagged_share']:.1%} of sessions flagged"
-                        if at.get("flagged_share") is not None
-                        else ""
-                    )
-                )
-    thresholds = card.get(RISK_KEY)
-    if thresholds:
-        out += [
-            "",
-            "## Risk bands",
-            "",
-            f"`{RISK_KEY}`: medium from {thresholds['medium']}, high from {thresholds['high']}. "
-            + card.get("risk_thresholds_note", ""),
-        ]
-        bands = _bands_table(evaluation.get("random_split") or {})
-        if bands:
-            out += ["", "On the random split's test sessions:", "", *bands]
-    importance = card.get("feature_importance")
-    if importance:
-        out += ["", "## Feature importance", "", f"{importance['method']}:", ""]
-        ordered = sorted(importance["values"].items(), key=lambda kv: -kv[1])
-        out += [f"- {name}: {value:.3f}" for name, value in ordered]
-    params = card.get("parameters")
-    if params:
-        out += ["", "## Parameters", "", ", ".join(f"{k}={v}" for k, v in params.items())]
-    versions = card.get("library_versions")
-    if versions:
-        out += [
-            "",
-            "## Library versions",
-            "",
-            ", ".join(f"{k} {v}" for k, v in versions.items())
-            + (
-                " (the machine that evaluated and imported the export; BigQuery ML trained it)"
-                if card.get("engine") == "bqml"
-                else ""
-            ),
-        ]
-    out += [
-        "",
-        "## Identity",
-        "",
-        f"- model id: `{card.get('model_id', '–')}` (hash of the training-data fingerprint, "
-        "parameters, engine and library versions; not of the time it was trained)",
-        f"- training data SHA-256: `{card.get('training_data_fingerprint', '–')}`",
-    ]
-    if card.get("booster_sha256"):
-        out.append(f"- booster SHA-256: `{card['booster_sha256']}`")
-    return "\n".join(out) + "\n"
+        metrics = {"model": report.model, **report.baselines}
+        scorers = [(name, metrics[key]) for name, key in _SCORERS if _is_set(metrics.get(key))]
+        reports.append((title, report, scorers, card.calibration.get(split)))
+    random_split = evaluation.random_split
+    return _template().render(
+        card=card,
+        window=card.data_window or DataWindow(),
+        rows=card.rows or Rows(),
+        has_evaluation=_is_set(card.evaluation),
+        reports=reports,
+        splits=SPLITS,
+        bands=random_split.risk_bands if random_split else [],
+    )

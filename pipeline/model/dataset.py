@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.errors import DataContractError
-from pipeline.model.features import FEATURES, GROUP_CODES, LABEL
+from pipeline.serving.features import FEATURES, GROUP_CODES, LABEL
 from pipeline.settings import month_key
 from pipeline.warehouse.dialect import Engine, dialect_named
 

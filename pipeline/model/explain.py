@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import shap
 
-from pipeline.model.artifact import LoadedModel, load_model, read_reference
+from pipeline.serving.artifact import LoadedModel, load_model, read_reference
 
 # pyplot keeps global state and is not thread-safe: one figure at a time per process.
 _PLOT_LOCK = threading.Lock()

@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from pipeline.errors import EcomError, WarehouseError
-from pipeline.model.features import FEATURES, LABEL
+from pipeline.serving.features import FEATURES, LABEL
 from pipeline.settings import Settings
 
 TABLE = "fct_cart_sessions"

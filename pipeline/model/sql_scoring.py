@@ -1,6 +1,6 @@
 """Score in plain SQL, exactly as the booster does, on DuckDB and on BigQuery.
 
-Two compilations of the same trees (pipeline/model/tree_grid.py has the matching rules):
+Two compilations of the same trees (pipeline/serving/trees.py has the matching rules):
 
 - DuckDB, the fast path: `predict_abandonment(total_views, total_carts,
   session_duration_minutes, experiment_group)`, a macro over one lookup table. The trees cut
@@ -29,8 +29,8 @@ import numpy as np
 
 from pipeline.errors import ModelError, WarehouseError
 from pipeline.model.dataset import group_code_sql
-from pipeline.model.features import CONTRACT, FEATURES, GROUP_CODES
-from pipeline.model.tree_grid import (
+from pipeline.serving.features import CONTRACT, FEATURES, GROUP_CODES
+from pipeline.serving.trees import (
     MAX_GRID_CELLS,
     GridPart,
     Leaf,
@@ -41,7 +41,7 @@ from pipeline.model.tree_grid import (
 )
 
 if TYPE_CHECKING:
-    from pipeline.model.artifact import LoadedModel
+    from pipeline.serving.artifact import LoadedModel
     from pipeline.settings import Settings
     from pipeline.warehouse.build import BuildResult
 
@@ -348,9 +348,9 @@ def score_warehouse(
     The model is `model_dir`, else version `model_id` (else ECOM_MODEL_ID, else the current
     one). A model trained in BigQuery ML keeps ML.PREDICT on BigQuery; everything else scores
     through the compiled macro (DuckDB) or function (BigQuery)."""
-    from pipeline.model.artifact import load_model
     from pipeline.model.gold import require_cart_sessions
-    from pipeline.model.registry import resolve
+    from pipeline.serving.artifact import load_model
+    from pipeline.serving.registry import resolve
     from pipeline.warehouse.build import SCORING_SELECTOR, run_dbt
     from pipeline.warehouse.duckdb import DuckDBWarehouse
 

@@ -19,7 +19,6 @@ import numpy as np
 import xgboost as xgb
 
 from pipeline.errors import DataContractError, EcomError
-from pipeline.model import artifact, registry
 from pipeline.model.card import honest_sections
 from pipeline.model.dataset import (
     Split,
@@ -31,9 +30,12 @@ from pipeline.model.dataset import (
     training_query,
 )
 from pipeline.model.evaluate import band_table, baselines, evaluate, mean_abs_contributions
-from pipeline.model.features import FEATURES, LABEL
 from pipeline.model.gold import injected_purchase_share, read_cart_sessions
-from pipeline.model.risk import DEFAULT_THRESHOLDS
+from pipeline.model.writer import contract_metadata, write_model
+from pipeline.serving import artifact, registry
+from pipeline.serving.card import ModelCard
+from pipeline.serving.features import FEATURES, LABEL
+from pipeline.serving.risk import DEFAULT_THRESHOLDS
 from pipeline.settings import Settings
 
 # The model's hyper-parameters, written out in full so BigQuery ML can be given the same ones
@@ -69,7 +71,7 @@ REFIT_BOOSTER = (
 @dataclass
 class TrainResult:
     model_dir: Path
-    card: dict[str, Any]
+    card: dict[str, Any]  # the card's JSON object, as model_card.json holds it
 
 
 def fit_booster(X: np.ndarray, y: np.ndarray, params: Mapping[str, Any], seed: int) -> xgb.Booster:
@@ -178,7 +180,10 @@ def model_card(
     importance: Mapping[str, float] | None = None,
     injected: Mapping[str, Any] | None = None,
     booster_sha256: str | None = None,
-) -> dict[str, Any]:
+    extra: Mapping[str, Any] | None = None,
+) -> ModelCard:
+    """The card of a trained model; `extra` holds what one engine adds (BigQuery ML: the
+    trainer, the export's objective, the training rows' feature ranges)."""
     card: dict[str, Any] = {
         "model": artifact.MODEL_NAME,
         "model_id": None,  # filled below, from what determines the model
@@ -206,14 +211,12 @@ def model_card(
     }
     if booster_sha256:
         card["booster_sha256"] = booster_sha256
-    # A content hash (pipeline.model.registry); trained_at is not in it.
+    # A content hash (pipeline.serving.registry); trained_at is not in it.
     card["model_id"] = registry.compute_model_id(registry.identity_of(card))
-    card.update(
-        honest_sections(
-            card, importance=importance, injected=injected, reference_rows=REFERENCE_ROWS
-        )
+    sections = honest_sections(
+        card, importance=importance, injected=injected, reference_rows=REFERENCE_ROWS
     )
-    return card
+    return ModelCard.model_validate({**card, **sections, **(extra or {})})
 
 
 def train_local(
@@ -251,13 +254,13 @@ def train_local(
         importance=importance_on(booster, reference),
         injected=measure_injected(settings),
     )
-    metadata = artifact.contract_metadata(feature_stats(data.X[split.train]))
+    metadata = contract_metadata(feature_stats(data.X[split.train]))
 
     def write(folder: Path) -> Path:
-        return artifact.write_model(folder, booster, metadata, card, reference)
+        return write_model(folder, booster, metadata, card, reference)
 
     # A new version under the models directory, made current (nothing is overwritten);
     # `out_dir` writes a plain folder instead (imports and tests).
     folder = write(out_dir) if out_dir else registry.save_version(settings.models_dir, write)
     step()
-    return TrainResult(folder, card)
+    return TrainResult(folder, card.to_dict())

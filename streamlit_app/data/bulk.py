@@ -12,7 +12,7 @@ import csv
 import io
 from dataclasses import dataclass
 
-from pipeline.model.features import FEATURES
+from pipeline.serving.features import FEATURES
 
 BOM = "\ufeff"
 

@@ -25,8 +25,8 @@ from typing import Any
 import polars as pl
 
 from pipeline.errors import DataContractError, ModelError
-from pipeline.model import registry
-from pipeline.model.risk import thresholds_for
+from pipeline.serving import registry
+from pipeline.serving.risk import thresholds_for
 
 LATEST = "latest.json"
 

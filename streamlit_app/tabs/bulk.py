@@ -9,7 +9,7 @@ import math
 import polars as pl
 import streamlit as st
 
-from pipeline.model.features import FEATURES
+from pipeline.serving.features import FEATURES
 from pipeline.settings import Settings
 from streamlit_app import resources
 from streamlit_app.data.api_client import ApiError, ApiUnavailable

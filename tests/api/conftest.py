@@ -20,8 +20,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from pipeline.model import artifact, registry
 from pipeline.model.train import train_local
+from pipeline.serving import artifact, registry
 from pipeline.settings import REPO_ROOT, Settings
 from tests.model.conftest import bqml_like_export, cart_sessions, write_warehouse
 from tests.processes import stop

@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.model.features import FEATURES
-from pipeline.model.risk import DEFAULT_THRESHOLDS, risk_band
+from pipeline.serving.features import FEATURES
+from pipeline.serving.risk import DEFAULT_THRESHOLDS, risk_band
 from tests.api.conftest import ready_client
 from tests.api.test_predict import SESSIONS, encoded
 

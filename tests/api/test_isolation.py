@@ -36,4 +36,4 @@ def test_api_imports_no_batch_stack(tmp_path):
     # `google.cloud` packages in every interpreter; no client library may be imported.
     clients = [m for m in modules if m.startswith("google.cloud.") or m.startswith("google.api")]
     assert clients == []
-    assert "api.main" in modules and "pipeline.model.artifact" in modules
+    assert "api.main" in modules and "pipeline.serving.artifact" in modules

@@ -14,9 +14,9 @@ import pytest
 import xgboost as xgb
 from PIL import Image
 
-from pipeline.model.features import FEATURES
-from pipeline.model.risk import DEFAULT_THRESHOLDS, risk_band
 from pipeline.model.sql_scoring import install_macros
+from pipeline.serving.features import FEATURES
+from pipeline.serving.risk import DEFAULT_THRESHOLDS, risk_band
 from tests.api.conftest import SESSION, ready_client
 
 # Sessions with missing values and values on and around split thresholds.

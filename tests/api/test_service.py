@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from pipeline.model import registry
+from pipeline.serving import registry
 from pipeline.settings import Settings
 from tests.api.conftest import API_KEY, SESSION, ready_client
 

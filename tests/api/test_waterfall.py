@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from api.waterfall import Waterfall, render_png
-from pipeline.model.features import FEATURES
+from pipeline.serving.features import FEATURES
 
 
 def pictures(n: int) -> list[Waterfall]:

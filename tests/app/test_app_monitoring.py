@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import DataContractError
-from pipeline.model import registry
+from pipeline.serving import registry
 from streamlit_app.data.monitoring import read_drift
 from tests.app.apptest import Downloads, no_exception, open_app, texts
 from tests.app.conftest import Pipeline

@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipeline.model import registry
 from pipeline.services import port_is_free
+from pipeline.serving import registry
 from pipeline.settings import REPO_ROOT
 from pipeline.warehouse import connect
 from streamlit_app.data import metrics

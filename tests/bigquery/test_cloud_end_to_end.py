@@ -18,7 +18,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from polars.testing import assert_frame_equal
 
-from pipeline.model.registry import resolve
+from pipeline.serving.registry import resolve
 from pipeline.settings import Settings
 from pipeline.warehouse import connect
 from tests.bigquery.cloud_run import BUCKET, LAKE_URI, CloudRun, read_json

@@ -207,8 +207,8 @@ def python_statements(
     if models_dir is not None:
         # `create or replace function ... predict_abandonment(...)` of the run's model.
         from pipeline.model import sql_scoring
-        from pipeline.model.artifact import load_model
-        from pipeline.model.registry import resolve
+        from pipeline.serving.artifact import load_model
+        from pipeline.serving.registry import resolve
 
         model = load_model(resolve(models_dir))
         statements.append(

@@ -9,7 +9,7 @@ import duckdb
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.model.registry import resolve
+from pipeline.serving.registry import resolve
 from pipeline.settings import MONTHS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

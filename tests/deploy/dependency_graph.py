@@ -1,9 +1,10 @@
-"""What the lock installs for an extra, and what a package's code imports.
+"""What the lock installs for an extra, and which third-party modules a package's code reaches.
 
-The lock side reads uv.lock (every marker taken: a superset, so a forbidden package reachable on
-any platform is caught). The code side walks the import statements of the project's own modules
-from an entry package, following project imports, and maps third-party modules to the
-distributions that provide them in this environment.
+What the service may import is kept by import-linter's contracts (pyproject.toml, `make lint`);
+this is what they cannot say: whether each image's extra installs every distribution its code
+imports. The lock side reads uv.lock (every marker taken: a superset). The code side walks the
+import graph import-linter builds (grimp) from a package's modules, marking what is reached
+only through imports inside functions (lazy: needed only when such a function runs).
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
+
+import grimp
 
 from pipeline.settings import REPO_ROOT
 
 PROJECT = "ecom-growth"
-PROJECT_PACKAGES = {"pipeline", "api", "streamlit_app"}
+PROJECT_PACKAGES = ("pipeline", "api", "streamlit_app")
 
 
 def canonical(name: str) -> str:
@@ -67,145 +69,75 @@ def installed_by(extras: Iterable[str]) -> set[str]:
 # ---------------------------------------------------------------- imports
 
 
-def _module_file(module: str) -> Path | None:
+@cache
+def _graph() -> grimp.ImportGraph:
+    return grimp.build_graph(
+        *PROJECT_PACKAGES,
+        include_external_packages=True,
+        exclude_type_checking_imports=True,
+        cache_dir=None,  # no cache folder in the repository
+    )
+
+
+@cache
+def _function_lines(module: str) -> frozenset[int]:
+    """The lines of a project module that lie inside a function."""
     base = REPO_ROOT.joinpath(*module.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.exists():
-            return candidate
-    return None
+    path = base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+    return frozenset(
+        line
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+        for line in range(node.lineno, (node.end_lineno or node.lineno) + 1)
+    )
 
 
-class _ImportCollector(ast.NodeVisitor):
-    """Import statements of one file: (dotted module, inside a function?), TYPE_CHECKING blocks
-    (only type checkers run them) left out."""
-
-    def __init__(self, package: str) -> None:
-        self.package = package
-        self.depth = 0
-        self.found: list[tuple[str, bool]] = []
-
-    def _function(self, node: ast.AST) -> None:
-        self.depth += 1
-        self.generic_visit(node)
-        self.depth -= 1
-
-    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
-
-    def visit_If(self, node: ast.If) -> None:
-        if "TYPE_CHECKING" in ast.unparse(node.test):
-            for child in node.orelse:
-                self.visit(child)
-            return
-        self.generic_visit(node)
-
-    def visit_Import(self, node: ast.Import) -> None:
-        self.found += [(alias.name, self.depth > 0) for alias in node.names]
-
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        base = node.module or ""
-        if node.level:
-            parts = self.package.split(".")
-            parent = parts[: len(parts) - node.level + 1]
-            base = ".".join([*parent, base] if base else parent)
-        self.found.append((base, self.depth > 0))
-        self.found += [(f"{base}.{alias.name}", self.depth > 0) for alias in node.names]
-
-
-def _imports(path: Path, module: str) -> list[tuple[str, bool]]:
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    collector = _ImportCollector(package)
-    collector.visit(ast.parse(path.read_text()))
-    return collector.found
+def _lazy(importer: str, imported: str) -> bool:
+    details = _graph().get_import_details(importer=importer, imported=imported)
+    return all(d["line_number"] in _function_lines(importer) for d in details)
 
 
 @dataclass
 class Use:
-    """Where a third-party module is imported from, and whether only inside functions (lazy:
-    needed only when such a function runs)."""
+    """Where a third-party module is imported from, and whether only lazily."""
 
     importers: set[str] = field(default_factory=set)
     lazy: bool = True
 
 
-def _files(entry: str | Path) -> list[Path]:
-    """An entry: a package folder (every file in it) or one file, relative to the repository."""
-    path = REPO_ROOT / entry
-    return sorted(path.rglob("*.py")) if path.is_dir() else [path]
+def modules_of(package: str) -> set[str]:
+    return {package, *_graph().find_descendants(package)}
 
 
-def _module_name(path: Path) -> str:
-    if not path.is_relative_to(REPO_ROOT):
-        return path.stem
-    return ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts).removesuffix(".__init__")
-
-
-def imported_modules(entries: Iterable[str | Path]) -> dict[str, Use]:
-    """Third-party modules reachable from the entries' files. A project module is
-    followed wherever it is imported; one reached only from inside functions is lazy, and so is
-    everything it imports."""
-    todo = [(path, _module_name(path), False) for entry in entries for path in _files(entry)]
-    # A module is walked once eagerly; a lazily reached one is walked again if reached eagerly.
-    walked: dict[Path, bool] = {}
+def imported_modules(starts: Iterable[str]) -> dict[str, Use]:
+    """Third-party top-level modules reachable from the project modules `starts` (a module's
+    parent packages run first, so they are reached with it)."""
+    graph = _graph()
+    lazy_at = dict.fromkeys(starts, False)  # project module -> reached only lazily
+    todo = list(lazy_at)
     external: dict[str, Use] = {}
     while todo:
-        path, module, lazy_here = todo.pop(0)
-        if path in walked and (walked[path] is False or lazy_here):
-            continue
-        walked[path] = lazy_here
-        for name, in_function in _imports(path, module):
-            lazy = lazy_here or in_function
-            top = name.partition(".")[0]
+        module = todo.pop()
+        for imported in graph.find_modules_directly_imported_by(module):
+            lazy = lazy_at[module] or _lazy(module, imported)
+            top = imported.partition(".")[0]
             if top in PROJECT_PACKAGES:
-                if (target := _module_file(name)) is not None:
-                    todo.append((target, name, lazy))
+                parts = imported.split(".")
+                for depth in range(1, len(parts) + 1):
+                    target = ".".join(parts[:depth])
+                    if target not in lazy_at or (lazy_at[target] and not lazy):
+                        lazy_at[target] = lazy
+                        todo.append(target)
             elif top not in sys.stdlib_module_names and top != "__future__":
-                use = external.setdefault(name, Use())
+                use = external.setdefault(top, Use())
                 use.importers.add(module)
                 use.lazy = use.lazy and lazy
     return external
 
 
 @cache
-def _module_owners() -> dict[str, set[str]]:
-    """{"google/cloud/bigquery": {"google-cloud-bigquery"}, ...}: every folder and module path
-    that installed distributions' RECORD files list (nothing is imported to find out)."""
-    owners: dict[str, set[str]] = {}
-    for dist in importlib.metadata.distributions():
-        name = canonical(dist.metadata["Name"])
-        for file in dist.files or ():
-            parts = file.parts
-            if not parts or parts[0].endswith((".dist-info", ".data")) or parts[0] == "..":
-                continue
-            stem = [*parts[:-1], parts[-1].removesuffix(".py")]
-            for depth in range(1, len(stem) + 1):
-                owners.setdefault("/".join(stem[:depth]), set()).add(name)
-    return owners
-
-
-def distribution_of(module: str) -> str | None:
-    """The installed distribution providing a module: the longest leading part of its dotted
-    name that one distribution alone provides (`google.cloud.bigquery` is
-    google-cloud-bigquery's, though many distributions share `google`)."""
-    parts = module.split(".")
-    for depth in range(len(parts), 0, -1):
-        owners = _module_owners().get("/".join(parts[:depth]), set())
-        if len(owners) == 1:
-            return next(iter(owners))
-    return None
-
-
-def distributions_imported(entries: Iterable[str | Path]) -> dict[str, Use]:
-    """{distribution: Use} for the entries' import graph (package folders or files). A module no installed
-    distribution provides shows as "<not installed: name>"."""
-    used: dict[str, Use] = {}
-    for module, use in imported_modules(entries).items():
-        dist = distribution_of(module)
-        if dist is None:
-            top = module.partition(".")[0]
-            if _module_owners().get(top):
-                continue  # a name imported from a module (`from pydantic import Field`)
-            dist = f"<not installed: {top}>"
-        merged = used.setdefault(dist, Use())
-        merged.importers |= use.importers
-        merged.lazy = merged.lazy and use.lazy
-    return used
+def providers(module: str) -> frozenset[str]:
+    """The installed distributions providing a top-level module (several share a namespace:
+    google, dbt), or "<not installed: module>"."""
+    found = importlib.metadata.packages_distributions().get(module)
+    return frozenset(map(canonical, found) if found else [f"<not installed: {module}>"])

@@ -205,7 +205,7 @@ def test_context_keeps_out_data_models_environments_and_secrets():
         "api/__pycache__/main.cpython-312.pyc",
     ):
         assert ignored(path), f"{path} would be sent to the build"
-    assert not ignored("pipeline/model/artifact.py")
+    assert not ignored("pipeline/serving/artifact.py")
 
 
 @pytest.mark.parametrize("image", IMAGES)

@@ -75,19 +75,17 @@ def test_development_installs_every_extra():
     assert "$(addprefix --extra ,$(EXTRAS))" in makefile
 
 
-# Imported only inside functions an image never calls, so its extra leaves them out. Each entry
-# must still be such an import (a stale one fails), with the reason.
+# Imported only inside functions an image never calls, so its extra leaves them out (as import
+# names). Each entry must still be such an import (a stale one fails), with the reason.
 LAZY_NOT_RUN = {
     "app": {
-        "dbt-core": "pipeline.warehouse.build runs dbt inside build_warehouse()/run_dbt(); the "
-        "app imports that module for dbt_paths() only",
-        "dbt-duckdb": "the same functions of pipeline.warehouse.build",
-        "rich": "pipeline.progress, imported by run_dbt() only (the CLI's progress bars)",
+        "dbt": "pipeline.warehouse.build runs dbt inside build_warehouse()/run_dbt(); the app "
+        "imports that module for dbt_paths() only",
     },
     "api": {
         "polars": "pipeline.experiment imports it inside its frame functions (ingestion's); the "
         "service reaches the module through pipeline.settings for the experiment's constants",
-        "polars-hash": "the same frame functions of pipeline.experiment",
+        "polars_hash": "the same frame functions of pipeline.experiment",
     },
 }
 
@@ -103,46 +101,65 @@ def test_each_image_installs_what_its_code_imports(package, extra, lands_with):
     """Every third-party import reachable from the package (through pipeline/, imports inside
     functions included) is installed by its extra: the image cannot fail on an import."""
     df.require_file(*lands_with)
-    used = graph.distributions_imported([package])
+    used = graph.imported_modules(graph.modules_of(package))
     assert used, f"{package} imports nothing third-party: the walk found no code"
     installed = graph.installed_by([extra])
     allowed = LAZY_NOT_RUN[extra]
     missing = {
-        dist: sorted(use.importers)
-        for dist, use in used.items()
-        if dist not in installed and not (use.lazy and dist in allowed)
+        module: sorted(use.importers)
+        for module, use in used.items()
+        if not graph.providers(module) & installed and not (use.lazy and module in allowed)
     }
     assert not missing, f"add to the `{extra}` extra (or stop importing): {missing}"
-    stale = {d for d in allowed if d in installed or d not in used or not used[d].lazy}
+    stale = {
+        m for m in allowed if m not in used or not used[m].lazy or graph.providers(m) & installed
+    }
     assert not stale, f"LAZY_NOT_RUN[{extra!r}] no longer needs {sorted(stale)}"
 
 
+SERVICE_CONTRACT = "The service and the serving core import nothing of the batch stack"
+
+
 def test_the_service_code_reaches_none_of_the_batch_stack():
-    """Not even lazily, but for the imports LAZY_NOT_RUN lists (functions the service never
-    calls): such a call would fail in the image, where the package is not installed."""
+    """import-linter's contract (pyproject.toml) holds, forbids a module of every distribution
+    the service must not carry, and excuses only the lazy imports LAZY_NOT_RUN gives reasons
+    for (functions the service never calls: such a call would fail in the image)."""
     df.require_file(df.API_MODULE, "the API, issue 9")
-    used = graph.distributions_imported(["api"])
-    reached = {
-        d: sorted(used[d].importers)
-        for d in set(used) & NOT_IN_THE_SERVICE
-        if not (used[d].lazy and d in LAZY_NOT_RUN["api"])
+    config = PYPROJECT["tool"]["importlinter"]
+    (contract,) = [c for c in config["contracts"] if c["name"].startswith(SERVICE_CONTRACT)]
+    assert set(contract["source_modules"]) == {"api", "pipeline.serving"}
+    forbidden = {m for m in contract["forbidden_modules"] if "." not in m}
+    uncovered = {
+        dist
+        for dist in NOT_IN_THE_SERVICE
+        if not any(dist in graph.providers(module) for module in forbidden)
     }
-    assert not reached, reached
+    assert not uncovered, f"forbid a module of {sorted(uncovered)} in the contract"
+    excused = {line.split(" -> ")[1] for line in contract["ignore_imports"]}
+    assert excused == set(LAZY_NOT_RUN["api"])
+    result = subprocess.run(
+        [str(REPO_ROOT / ".venv" / "bin" / "lint-imports"), "--no-cache"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)
+    assert re.search(rf"{SERVICE_CONTRACT}.* KEPT", plain), plain
 
 
-def test_the_import_walk_sees_lazy_imports(tmp_path):
-    """The walk the two tests above rely on: from pipeline.warehouse it finds the BigQuery
-    client imported inside connect()'s engine (lazy), DuckDB's module-level import of duckdb
-    reached only through connect() (lazy too), and polars imported at module level (eager)."""
-    used = graph.distributions_imported(["pipeline/warehouse/__init__.py"])
-    assert used["google-cloud-bigquery"].lazy
-    assert "pipeline.warehouse.bigquery" in used["google-cloud-bigquery"].importers
-    assert used["duckdb"].lazy
+def test_the_import_walk_sees_lazy_imports():
+    """The walk the tests above rely on: from pipeline.warehouse it finds the BigQuery client
+    imported inside connect()'s engine (lazy), DuckDB's module-level import of duckdb reached
+    only through connect() (lazy too), and polars imported at module level (eager); an import
+    no distribution provides is named as such."""
+    used = graph.imported_modules(["pipeline.warehouse"])
+    assert used["google"].lazy and used["duckdb"].lazy
+    assert "pipeline.warehouse.bigquery" in used["google"].importers
     assert not used["polars"].lazy
-    assert graph.distribution_of("google.cloud.bigquery") == "google-cloud-bigquery"
-    assert graph.distribution_of("dbt.cli.main") == "dbt-core"
-    script = tmp_path / "script.py"
-    script.write_text("import no_such_module\n\n\ndef later():\n    import yaml\n")
-    used = graph.distributions_imported([script])
-    assert not used["<not installed: no_such_module>"].lazy
-    assert used["pyyaml"].lazy
+    assert "google-cloud-bigquery" in graph.providers("google")
+    assert graph.providers("dbt") >= {"dbt-core", "dbt-duckdb"}
+    assert graph.providers("no_such_module") == {"<not installed: no_such_module>"}
+    whole = graph.imported_modules(graph.modules_of("pipeline.warehouse"))
+    assert not whole["duckdb"].lazy  # pipeline.warehouse.duckdb itself imports it at the top

@@ -27,8 +27,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipeline.model import artifact, registry, risk
 from pipeline.model.train import train_local
+from pipeline.serving import artifact, registry, risk
 from pipeline.settings import REPO_ROOT, Settings
 from tests.deploy import deploy_files as df
 from tests.model.conftest import cart_sessions, write_warehouse

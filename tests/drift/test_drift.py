@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from pipeline.cli import app
 from pipeline.drift import data as drift_data
 from pipeline.drift.run import compare
+from pipeline.drift.summary import DriftSummary
 from pipeline.errors import ModelError
 from pipeline.model.train import train_local
 from pipeline.settings import REPO_ROOT, Settings
@@ -56,10 +57,10 @@ def test_a_shifted_slice_is_flagged_and_an_unshifted_one_is_not(trained, rows, r
     model = trained.model
     reference = frame(model, rows, seed=21)
     current = frame(model, rows, seed=22)
-    quiet = compare(reference, current, "unshifted").summary
+    quiet = compare(reference, current, "unshifted").summary.to_dict()
     assert quiet["method_regime"] == regime == quiet["regime_expected"]
     assert quiet["drifted_columns"] == [] and quiet["dataset_drifted"] is False
-    moved = compare(reference, drift_data.shifted(current, model), "shifted").summary
+    moved = compare(reference, drift_data.shifted(current, model), "shifted").summary.to_dict()
     assert moved["method_regime"] == regime
     assert set(moved["drifted_columns"]) >= SHIFTED
     assert not UNTOUCHED & set(moved["drifted_columns"])
@@ -90,14 +91,14 @@ def test_constant_and_empty_columns_give_verdicts_and_no_nan(trained):
         f["total_carts"] = 1.0  # constant, the same on both sides
     reference["experiment_group"] = "treatment"
     current["experiment_group"] = "treatment"
-    calm = compare(reference, current, "constant").summary
+    calm = compare(reference, current, "constant").summary.to_dict()
     columns = {c["column"]: c for c in calm["columns"]}
     assert columns["total_carts"]["drifted"] is False
     assert columns["experiment_group"]["drifted"] is False
     json.dumps(calm, allow_nan=False)
     current["experiment_group"] = "control"  # a constant that changed
     current["session_duration_minutes"] = np.nan  # a column that emptied out
-    moved = compare(reference, current, "moved").summary
+    moved = compare(reference, current, "moved").summary.to_dict()
     columns = {c["column"]: c for c in moved["columns"]}
     assert columns["experiment_group"]["drifted"] is True
     duration = columns["session_duration_minutes"]
@@ -150,6 +151,12 @@ def test_drift_reports_each_month_after_the_training_window(monitored, monkeypat
         assert html.lstrip().lower().startswith("<!doctype html") or "<html" in html[:500]
         assert not re.search(r"<script[^>]+src=[\"']https?:", html)  # self-contained
     assert "K-S p_value" in result.output and "abandonment_probability" in result.output
+    # The files hold exactly the summary's model; latest.md is the same run for people.
+    assert DriftSummary.model_validate_json((out / "latest.json").read_text()).to_dict() == latest
+    markdown = (out / "latest.md").read_text()
+    assert [line for line in markdown.splitlines() if line.startswith("## ")] == [
+        f"## {label}" for label in LATER
+    ]
 
 
 def test_drift_shift_month_and_window_reference(monitored, monkeypatch):
@@ -194,15 +201,21 @@ def test_drift_errors_say_what_to_do(monitored, monkeypatch, tmp_path: Path):
 
 
 def test_imports_stay_light():
-    """The modules the API imports (registry, artifact, risk, card) add nothing beyond
-    numpy/xgboost/stdlib; the CLI and the drift package import Evidently only when a report
-    runs (`import evidently` takes seconds). One fresh interpreter checks both."""
+    """The modules the API imports (registry, artifact, risk, trees) add nothing beyond
+    numpy/xgboost/stdlib, and the card's data adds pydantic only (no Jinja2: training renders
+    the card); the CLI and the drift package import Evidently only when a report runs
+    (`import evidently` takes seconds). One fresh interpreter checks all three."""
     code = (
         "import sys, xgboost; before = set(sys.modules); "
-        "import pipeline.model.registry, pipeline.model.artifact, pipeline.model.risk, "
-        "pipeline.model.card; "
+        "import pipeline.serving.registry, pipeline.serving.artifact, pipeline.serving.risk, "
+        "pipeline.serving.trees; "
         "extra = {m.split('.')[0] for m in set(sys.modules) - before}; "
         "assert extra == {'pipeline'}, extra; "
+        "import pipeline.serving.card; "
+        "extra = {m.split('.')[0] for m in set(sys.modules) - before}; "
+        "extra -= set(sys.stdlib_module_names); "
+        "assert extra <= {'pipeline', 'pydantic', 'pydantic_core', 'typing_extensions', "
+        "'annotated_types', 'typing_inspection'}, extra; "
         "import pipeline.cli, pipeline.drift; "
         "assert 'evidently' not in sys.modules, 'evidently imported eagerly'"
     )

@@ -55,8 +55,8 @@ def test_drift_and_injected_counts_agree_on_both_engines(trained, settings, bq_e
             upload(wh, name, con.sql(f"select * from gold.{name}").pl())
 
     assert injected_purchase_share(bq, "2019-12") == injected_purchase_share(duck, "2019-12")
-    on_duckdb = run_drift(duck).summary
-    on_bigquery = run_drift(bq).summary
+    on_duckdb = run_drift(duck).summary.to_dict()
+    on_bigquery = run_drift(bq).summary.to_dict()
     assert [s["label"] for s in on_bigquery["slices"]] == ["2020-01"]  # after the window
     for left, right in zip(on_duckdb["slices"], on_bigquery["slices"], strict=True):
         assert left["rows"] == right["rows"] > 0

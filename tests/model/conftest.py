@@ -12,9 +12,9 @@ import pyarrow as pa
 import pytest
 import xgboost as xgb
 
-from pipeline.model import artifact
-from pipeline.model.features import FEATURES, LABEL
 from pipeline.model.train import train_local
+from pipeline.serving import artifact
+from pipeline.serving.features import FEATURES, LABEL
 from pipeline.settings import Settings
 
 # Few trees where the tree count is not what a test is about; the real defaults are trained
@@ -24,7 +24,7 @@ FAST = {"n_estimators": 20}
 
 def design_matrix(data) -> np.ndarray:
     """The feature matrix of `cart_sessions` data, encoded by hand (treatment = 1), in contract
-    order: an encoding independent of pipeline.model.features, so tests can check it."""
+    order: an encoding independent of pipeline.serving.features, so tests can check it."""
     return np.column_stack(
         [
             data["total_views"],

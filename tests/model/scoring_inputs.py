@@ -10,8 +10,9 @@ import numpy as np
 import pyarrow as pa
 import xgboost as xgb
 
-from pipeline.model import artifact
-from pipeline.model.features import FEATURES
+from pipeline.model import writer
+from pipeline.serving import artifact
+from pipeline.serving.features import FEATURES
 from tests.model.conftest import cart_sessions, design_matrix
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -50,8 +51,8 @@ def train_with_missing(folder: Path, rows: int = 4000, seed: int = 5, **params) 
     X = with_missing(design_matrix(data), 0.15, seed)
     booster = fit_booster(X, data["abandoned_cart"].astype(int), {**TRAIN_PARAMS, **params}, seed)
     card = {"model_id": f"abandonment-test{seed:08d}", "engine": "local"}
-    return artifact.write_model(
-        folder, booster, artifact.contract_metadata({}), card, {"total_views": X[:2, 0]}
+    return writer.write_model(
+        folder, booster, writer.contract_metadata({}), card, {"total_views": X[:2, 0]}
     )
 
 

@@ -13,8 +13,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.model import artifact
-from pipeline.model.features import FEATURES, GROUP_CODES
 from pipeline.model.sql_scoring import (
     GROUP_MACRO_NAME,
     MACRO_NAME,
@@ -23,6 +21,8 @@ from pipeline.model.sql_scoring import (
     install_bigquery_functions,
     score_warehouse,
 )
+from pipeline.serving import artifact
+from pipeline.serving.features import FEATURES, GROUP_CODES
 from pipeline.settings import Settings
 from pipeline.warehouse.bigquery import BigQueryWarehouse
 from tests.model.conftest import cart_sessions, design_matrix

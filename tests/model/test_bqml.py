@@ -12,9 +12,10 @@ import pytest
 import xgboost as xgb
 
 from pipeline.errors import InputError, WarehouseError
-from pipeline.model import artifact, bqml
-from pipeline.model.features import FEATURES
+from pipeline.model import bqml
 from pipeline.model.train import TRAIN_PARAMS
+from pipeline.serving import artifact
+from pipeline.serving.features import FEATURES
 from pipeline.settings import Settings
 from tests.model.conftest import bqml_like_export
 from tests.warehouse.bq_emulator import EMULATOR_PROJECT, bq_emulator  # noqa: F401 (fixture)
@@ -227,9 +228,9 @@ def test_the_training_window_reaches_the_create_model_sql(bq_settings):
 def test_an_imported_version_is_registered_with_its_booster_in_the_id(trained, tmp_path: Path):
     """Same data and parameters but another exported booster is another version (BigQuery
     ML's trainer version is not recorded anywhere else); the same export again is not."""
-    from pipeline.model import registry
     from pipeline.model.card import render_markdown
     from pipeline.model.train import load_training_set
+    from pipeline.serving import registry
 
     settings = trained.settings.model_copy(update={"models_dir": tmp_path / "models"})
     data = load_training_set(settings)

@@ -12,10 +12,11 @@ import pyarrow as pa
 import pytest
 from sklearn.metrics import precision_score, recall_score
 
-from pipeline.model import artifact, card
-from pipeline.model.features import FEATURES
-from pipeline.model.risk import DEFAULT_THRESHOLDS, thresholds_for
+from pipeline.model import card
 from pipeline.model.train import train_local
+from pipeline.serving import artifact
+from pipeline.serving.features import FEATURES
+from pipeline.serving.risk import DEFAULT_THRESHOLDS, thresholds_for
 from pipeline.settings import Settings
 from tests.model.conftest import FAST, cart_sessions, write_warehouse
 

@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.errors import WarehouseError
-from pipeline.model import artifact, registry
 from pipeline.model.bqml import MODEL_ID as BQML_MODEL
-from pipeline.model.features import FEATURES, GROUP_CODES
 from pipeline.model.sql_scoring import DBT_VAR, MACRO_NAME, dbt_scoring_vars
 from pipeline.model.train import train_local
+from pipeline.serving import artifact, registry
+from pipeline.serving.features import FEATURES, GROUP_CODES
 from pipeline.settings import DBT_PROJECT_DIR, Settings
 from pipeline.warehouse.build import SCORING_SELECTOR, dbt_paths, run_dbt
 from tests.model.conftest import FAST

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import xgboost as xgb
 
-from pipeline.model import artifact
 from pipeline.model.explain import explain_matrix, explain_model, waterfall_png
 from pipeline.model.train import load_training_set
+from pipeline.serving import artifact
 from tests.model.conftest import bqml_like_export
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -9,10 +9,10 @@ import pytest
 
 from pipeline.generate import generate
 from pipeline.ingest import ingest
-from pipeline.model import artifact
-from pipeline.model.features import FEATURES
 from pipeline.model.sql_scoring import score_warehouse
 from pipeline.model.train import train_local
+from pipeline.serving import artifact
+from pipeline.serving.features import FEATURES
 from pipeline.settings import Settings
 from pipeline.warehouse.build import build_warehouse
 from tests.model.conftest import FAST

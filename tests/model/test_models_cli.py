@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.errors import ModelError
-from pipeline.model import artifact, registry
-from tests.model.test_registry import _fake_version
+from pipeline.serving import artifact, registry
+from tests.serving.test_registry import _fake_version
 
 
 @pytest.fixture

@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 
 from pipeline.errors import ModelError
-from pipeline.model import artifact
-from pipeline.model.features import FEATURES, GROUP_CODES
 from pipeline.model.sql_scoring import (
     CELLS_TABLE,
     GROUP_MACRO_NAME,
@@ -21,7 +19,9 @@ from pipeline.model.sql_scoring import (
     compile_expression,
     install_macros,
 )
-from pipeline.model.tree_grid import grid_parts
+from pipeline.serving import artifact
+from pipeline.serving.features import FEATURES, GROUP_CODES
+from pipeline.serving.trees import grid_parts
 from tests.model.conftest import bqml_like_export, cart_sessions, design_matrix
 from tests.model.scoring_inputs import (
     as_table,

@@ -11,11 +11,11 @@ from scipy import stats
 from sklearn.metrics import log_loss, roc_auc_score
 
 from pipeline.errors import DataContractError
-from pipeline.model import artifact
 from pipeline.model.dataset import random_split, time_split
 from pipeline.model.evaluate import bootstrap_interval, calibration_table, evaluate, fast_roc_auc
-from pipeline.model.registry import resolve
 from pipeline.model.train import TRAIN_PARAMS, fit_booster, load_training_set, train_local
+from pipeline.serving import artifact
+from pipeline.serving.registry import resolve
 from tests.model.conftest import FAST, cart_sessions, write_warehouse
 
 

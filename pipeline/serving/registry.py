@@ -1,7 +1,7 @@
 """Model versions: every training adds a folder, and one pointer names the version in use.
 
     <models_dir>/abandonment/
-      versions/<model_id>/   a complete model folder (pipeline.model.artifact's layout)
+      versions/<model_id>/   a complete model folder (pipeline.serving.artifact's layout)
       current.json           {"model_id", "promoted_at", "history": [earlier current ids]}
       .lock                  taken by every writer (register, promote, rollback, prune)
 
@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ModelError
-from pipeline.model.artifact import (
+from pipeline.serving.artifact import (
     BOOSTER_FILE,
     CARD_FILE,
     CARD_MARKDOWN_FILE,
@@ -52,7 +52,7 @@ VERSIONS_DIR = "versions"
 POINTER_FILE = "current.json"
 LOCK_FILE = ".lock"
 _STAGING_PREFIX = ".staging-"
-# A staging folder, or artifact.write_model's temporary folder inside it: both carry the pid.
+# A staging folder, or writer.write_model's temporary folder inside it: both carry the pid.
 _STAGING_PID = re.compile(r"^\.+staging-(\d+)-")
 ID_HEX_DIGITS = 12
 # What an older release wrote straight into the model root (one model, no pointer).
@@ -400,7 +400,7 @@ def register(models_dir: Path | str, staged: Path, *, make_current: bool = True)
 
 
 def save_version(models_dir: Path | str, write: Callable[[Path], Path]) -> Path:
-    """Write a new model with `write(folder)` (e.g. artifact.write_model), register it, make
+    """Write a new model with `write(folder)` (e.g. pipeline.model.writer.write_model), register it, make
     it current; the version's folder. A failed write leaves the versions and pointer as they
     were."""
     staged = write(staging_dir(models_dir))

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import ModelError
-from pipeline.model import artifact, registry
 from pipeline.model.train import train_local
+from pipeline.serving import artifact, registry
 from pipeline.settings import Settings
 from tests.model.conftest import FAST, cart_sessions, write_warehouse
 

@@ -1,14 +1,17 @@
-"""A booster's trees as plain data for SQL compilers: split edges in double precision, the
-margin as intercept plus signed trees, and the grid of cells on which the model is constant.
+"""THE tree engine: a booster's trees read once, as plain data, for every scorer that is not
+xgboost itself: the SQL compilers (pipeline/model/sql_scoring.py) and the API's lookup tables
+(api/scorer.py). Split edges in double precision, the margin as intercept plus signed trees, the
+grid of cells on which the model is constant, and the sigmoid that turns a margin into P.
 
 Written by hand because no maintained library exposes xgboost's trees this way (m2cgen emits
 code, not SQL, and knows nothing of cells). Every fact here is checked against the booster by
-tests/model/test_tree_grid.py:
+tests/serving/test_trees.py:
 
 - xgboost routes x left when float32(x) < threshold. `float32_edge` turns that into a double
   comparison, `x < edge`, true for exactly the same doubles: ±inf, -0.0 and values beyond
   float32's range (which round to ±inf) included. SQL engines need no FLOAT32 then (BigQuery
-  has none; DuckDB's cast fails beyond its range).
+  has none; DuckDB's cast fails beyond its range), and `bin_of`/`bins` place a value among
+  sorted thresholds by the same rule.
 - A missing input (NaN for xgboost; NULL or NaN in SQL) takes the split's default branch.
 - margin = intercept + the sum of leaves: binary:logistic's intercept is logit(base_score)
   (xgboost 3.x stores a probability); a two-class multi:softprob model (BigQuery ML) gives
@@ -20,6 +23,7 @@ tests/model/test_tree_grid.py:
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 from collections.abc import Iterator, Sequence
@@ -33,7 +37,7 @@ import xgboost as xgb
 from pipeline.errors import ModelError
 
 if TYPE_CHECKING:
-    from pipeline.model.artifact import LoadedModel
+    from pipeline.serving.artifact import LoadedModel
 
 # Largest grid one part of the lookup table may have (cells, 12 bytes each in DuckDB). The
 # shipped model's grid has ~0.6M cells; bigger models are split into parts that add up.
@@ -57,6 +61,28 @@ def float32_edge(threshold: float) -> float:
     with np.errstate(over="ignore"):
         rounds_up = np.float32(middle) == t
     return middle if rounds_up else float(np.nextafter(middle, np.inf))
+
+
+def bin_of(value: float, edges: Sequence[float]) -> int:
+    """The bin of one value among sorted float32 edges: k when edges[k-1] <= value < edges[k]
+    (that is, thresholds[k-1] <= float32(value) < thresholds[k]); len(edges) + 1 if missing."""
+    return len(edges) + 1 if value != value else bisect.bisect_right(edges, value)
+
+
+def bins(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+    """`bin_of` over an array (NaN = missing)."""
+    values = np.asarray(values, dtype=np.float64)
+    out = np.searchsorted(np.asarray(edges, dtype=np.float64), values, side="right")
+    out[np.isnan(values)] = len(edges) + 1
+    return out
+
+
+def sigmoid(margin: float) -> float:
+    """P(positive class) of a margin (log-odds), without overflow for large |margin|."""
+    if margin >= 0:
+        return 1.0 / (1.0 + math.exp(-margin))
+    z = math.exp(margin)
+    return z / (1.0 + z)
 
 
 @dataclass(frozen=True)
@@ -144,19 +170,19 @@ def margin_model(model: LoadedModel) -> MarginModel:
     return MarginModel(intercept, trees, signs, rounds)
 
 
-def _leaves(node: Node) -> Iterator[Leaf]:
+def leaves(node: Node) -> Iterator[Leaf]:
     if isinstance(node, Leaf):
         yield node
     else:
-        yield from _leaves(node.yes)
-        yield from _leaves(node.no)
+        yield from leaves(node.yes)
+        yield from leaves(node.no)
 
 
-def _splits(node: Node) -> Iterator[Split]:
+def splits(node: Node) -> Iterator[Split]:
     if isinstance(node, Split):
         yield node
-        yield from _splits(node.yes)
-        yield from _splits(node.no)
+        yield from splits(node.yes)
+        yield from splits(node.no)
 
 
 # ----------------------------------------------------------------------------- the grid
@@ -204,10 +230,11 @@ def _merge(a: dict[int, set[float]], b: dict[int, set[float]]) -> dict[int, set[
     return {f: a.get(f, set()) | b.get(f, set()) for f in sorted(set(a) | set(b))}
 
 
-def _round_thresholds(margin: MarginModel, first: int, end: int) -> dict[int, set[float]]:
+def round_thresholds(margin: MarginModel, first: int, end: int) -> dict[int, set[float]]:
+    """The split thresholds of trees first..end-1, by feature."""
     found: dict[int, set[float]] = {}
     for tree in margin.trees[first:end]:
-        for split in _splits(tree):
+        for split in splits(tree):
             found.setdefault(split.feature, set()).add(split.threshold)
     return found
 
@@ -218,16 +245,16 @@ def _groups(margin: MarginModel, max_cells: int) -> list[tuple[int, int, dict[in
     groups: list[tuple[int, int, dict[int, set[float]]]] = []
     start, current = 0, {}
     for r, (first, end) in enumerate(margin.rounds):
-        merged = _merge(current, _round_thresholds(margin, first, end))
+        merged = _merge(current, round_thresholds(margin, first, end))
         if r > start and _cells(merged) > max_cells:
             groups.append((start, r, current))
-            start, merged = r, _round_thresholds(margin, first, end)
+            start, merged = r, round_thresholds(margin, first, end)
         current = merged
     groups.append((start, len(margin.rounds), current))
     return groups
 
 
-def _representatives(thresholds: Sequence[float]) -> np.ndarray:
+def representatives(thresholds: Sequence[float]) -> np.ndarray:
     """One value of each bin: below the first threshold, each threshold, NaN (missing)."""
     ts = np.asarray(thresholds, dtype=np.float32)
     below = np.nextafter(ts[0], np.float32(-np.inf))
@@ -249,37 +276,37 @@ def grid_parts(model: LoadedModel, max_cells: int = MAX_GRID_CELLS) -> tuple[Gri
     for first_round, end_round, found in _groups(margin, max_cells):
         features = tuple(found)
         thresholds = tuple(tuple(sorted(found[f])) for f in features)
-        values = [_representatives(ts) for ts in thresholds]
+        values = [representatives(ts) for ts in thresholds]
         shape = [len(v) for v in values]
         n_cells = math.prod(shape)
         sliced = booster[first_round:end_round]
         whole = (first_round, end_round) == (0, len(margin.rounds))
         trees = range(margin.rounds[first_round][0], margin.rounds[end_round - 1][1])
-        leaf_values = [_leaf_table(margin.trees[t]) for t in trees]
+        leaf_values = [leaf_table(margin.trees[t]) for t in trees]
         margins = np.empty(n_cells, dtype=np.float64)
         for start in range(0, n_cells, _CHUNK_CELLS):
             index = np.arange(start, min(start + _CHUNK_CELLS, n_cells))
             X = np.full((index.size, width), np.nan)
             if features:
-                bins = np.unravel_index(index, shape)
+                cell_bins = np.unravel_index(index, shape)
                 for i, column in enumerate(features):
-                    X[:, column] = values[i][bins[i]]
+                    X[:, column] = values[i][cell_bins[i]]
             X = model.impute(X)
             if whole:
-                margins[index] = _booster_margin(model, sliced, X) - margin.intercept
+                margins[index] = booster_margin(model, sliced, X) - margin.intercept
             else:
-                leaves = sliced.predict(xgb.DMatrix(X, missing=np.nan), pred_leaf=True)
-                leaves = leaves.astype(np.int64).reshape(index.size, len(leaf_values))
+                leaf_ids = sliced.predict(xgb.DMatrix(X, missing=np.nan), pred_leaf=True)
+                leaf_ids = leaf_ids.astype(np.int64).reshape(index.size, len(leaf_values))
                 total = np.zeros(index.size)
                 for i, t in enumerate(trees):  # in tree order, in double
-                    total += margin.signs[t] * leaf_values[i][leaves[:, i]]
+                    total += margin.signs[t] * leaf_values[i][leaf_ids[:, i]]
                 margins[index] = total
         parts.append(GridPart(features, thresholds, offset, margins))
         offset += n_cells
     return tuple(parts)
 
 
-def _booster_margin(model: LoadedModel, booster: xgb.Booster, X: np.ndarray) -> np.ndarray:
+def booster_margin(model: LoadedModel, booster: xgb.Booster, X: np.ndarray) -> np.ndarray:
     """xgboost's margin of the positive class (two-class softprob: m_positive - m_other)."""
     raw = np.asarray(booster.inplace_predict(X, missing=np.nan, predict_type="margin"))
     raw = raw.astype(np.float64)
@@ -289,11 +316,11 @@ def _booster_margin(model: LoadedModel, booster: xgb.Booster, X: np.ndarray) -> 
     return raw[:, model.positive_index] - raw[:, 1 - model.positive_index]
 
 
-def _leaf_table(tree: Node) -> np.ndarray:
+def leaf_table(tree: Node) -> np.ndarray:
     """Leaf value by node id (what pred_leaf returns)."""
-    leaves = list(_leaves(tree))
-    table = np.full(max(leaf.node_id for leaf in leaves) + 1, np.nan)
-    for leaf in leaves:
+    found = list(leaves(tree))
+    table = np.full(max(leaf.node_id for leaf in found) + 1, np.nan)
+    for leaf in found:
         table[leaf.node_id] = leaf.value
     return table
 
@@ -306,9 +333,6 @@ def grid_margin(parts: Sequence[GridPart], intercept: float, X: np.ndarray) -> n
     for part in parts:
         key = np.zeros(X.shape[0], dtype=np.int64)
         for column, edges, stride in zip(part.features, part.edges, part.strides, strict=True):
-            x = X[:, column]
-            bins = np.searchsorted(np.asarray(edges), x, side="right")
-            bins[np.isnan(x)] = len(edges) + 1
-            key += bins * stride
+            key += bins(X[:, column], edges) * stride
         total += part.margins[key]
     return total

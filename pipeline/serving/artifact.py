@@ -6,12 +6,13 @@ Layout (what BigQuery ML's EXPORT MODEL writes for a boosted-tree model, plus ou
     assets/model_metadata.json   feature names in model order, their encodings, class names
     assets/<i>.txt, <i>_array.txt  vocabularies of categorical features (BigQuery ML only)
     model_card.json              metrics, parameters, data window, row counts, versions, fingerprint,
-                                 intended use and limitations (pipeline.model.card)
+                                 intended use and limitations (pipeline.serving.card)
     model_card.md                the same card for people (what `ecom models show` prints)
     reference_sample.csv         1,000 training rows for SHAP backgrounds and drift reports
 
-Keep this module importable with numpy + xgboost + json only: the API image loads models with it.
-No pickle: a booster file is data, and the SHAP explainer is rebuilt from it at load time.
+This module reads the folder; training writes it (pipeline/model/writer.py). Keep it importable
+with numpy + xgboost + json only: the API image loads models with it. No pickle: a booster file
+is data, and the SHAP explainer is rebuilt from it at load time.
 """
 
 from __future__ import annotations
@@ -20,9 +21,6 @@ import csv
 import hashlib
 import json
 import math
-import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,8 +31,7 @@ import numpy as np
 import xgboost as xgb
 
 from pipeline.errors import ModelError
-from pipeline.model import features as contract
-from pipeline.model.card import render_markdown
+from pipeline.serving import features as contract
 
 MODEL_NAME = "abandonment"
 BOOSTER_FILE = "model.bst"
@@ -79,7 +76,7 @@ class LoadedModel:
     columns: tuple[InputColumn, ...]
     metadata: dict[str, Any]
     card: dict[str, Any] = field(default_factory=dict)
-    # The version's id (pipeline.model.registry): the card's, or for an export imported without
+    # The version's id (pipeline.serving.registry): the card's, or for an export imported without
     # a card, "export-" + a hash of its booster file.
     model_id: str = ""
 
@@ -354,74 +351,7 @@ def _check_shapes(
         raise ModelError(f"{folder / METADATA_FILE}: a binary:logistic model needs two classes.")
 
 
-# ----------------------------------------------------------------------------- writing
-
-
-def contract_metadata(stats: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
-    """Metadata for a locally trained model: the contract's features, all numeric.
-
-    No `mean` is written: the local booster routes missing values down its default branches,
-    and a mean would make the loader impute instead.
-    """
-    return {
-        "model_type": "boosted_tree_classifier",
-        "label_col": contract.LABEL,
-        "class_names": ["0", "1"],
-        "feature_names": list(contract.FEATURES),
-        "features": {name: dict(stats.get(name, {})) for name in contract.FEATURES},
-    }
-
-
-def write_model(
-    folder: Path,
-    booster: xgb.Booster,
-    metadata: Mapping[str, Any],
-    card: Mapping[str, Any],
-    reference: Mapping[str, np.ndarray],
-    assets_from: Path | None = None,
-) -> Path:
-    """Write the model folder atomically: a failed run never leaves a half-written model.
-
-    `assets_from` copies vocabularies from an imported export.
-    """
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private; the API container must read it
-    try:
-        (staging / "assets").mkdir()
-        if assets_from is not None:
-            for item in assets_from.glob("*.txt"):
-                shutil.copy2(item, staging / "assets" / item.name)
-        booster.save_model(str(staging / BOOSTER_FILE))  # UBJSON for non-.json names
-        (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
-        card_json = json.dumps(card, indent=2, default=_json_default, allow_nan=False)
-        (staging / CARD_FILE).write_text(card_json + "\n")
-        (staging / CARD_MARKDOWN_FILE).write_text(render_markdown(json.loads(card_json)))
-        write_reference(staging / REFERENCE_FILE, reference)
-        if folder.exists():
-            backup = folder.with_name(folder.name + ".previous")
-            shutil.rmtree(backup, ignore_errors=True)
-            os.replace(folder, backup)
-            os.replace(staging, folder)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            os.replace(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return folder
-
-
-def write_reference(path: Path, columns: Mapping[str, np.ndarray]) -> None:
-    """The reference sample as CSV (empty cell = missing): readable by anything, no pickle."""
-    names = list(columns)
-    n = len(next(iter(columns.values()))) if columns else 0
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(names)
-        for i in range(n):
-            writer.writerow(_csv_cell(columns[name][i]) for name in names)
+# ----------------------------------------------------------------------------- the reference sample
 
 
 def read_reference(folder: Path | str) -> dict[str, np.ndarray]:
@@ -436,22 +366,3 @@ def read_reference(folder: Path | str) -> dict[str, np.ndarray]:
         name: np.array([float(r[i]) if r[i] != "" else math.nan for r in body])
         for i, name in enumerate(header)
     }
-
-
-def _csv_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    number = float(value)
-    if math.isnan(number):
-        return ""
-    return repr(int(number)) if number.is_integer() else repr(number)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")

@@ -1,4 +1,4 @@
-"""The trees as data (pipeline/model/tree_grid.py) against xgboost itself, without SQL: the
+"""The trees as data (pipeline/serving/trees.py) against xgboost itself, without SQL: the
 float32 edge of a threshold, and the grid of cells the DuckDB scorer looks margins up in."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.model import artifact
-from pipeline.model.tree_grid import float32_edge, grid_margin, grid_parts, margin_model
+from pipeline.serving import artifact
+from pipeline.serving.trees import float32_edge, grid_margin, grid_parts, margin_model
 from tests.model.conftest import bqml_like_export, cart_sessions, design_matrix
 from tests.model.scoring_inputs import hard_inputs, with_missing
 

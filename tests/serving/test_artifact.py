@@ -12,8 +12,8 @@ import pytest
 import xgboost as xgb
 
 from pipeline.errors import ModelError
-from pipeline.model import artifact
-from pipeline.model.features import FEATURES
+from pipeline.serving import artifact
+from pipeline.serving.features import FEATURES
 from tests.model.conftest import bqml_like_export, cart_sessions, design_matrix
 
 

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from pipeline.model import features
+from pipeline.serving import features
 from pipeline.settings import REPO_ROOT
 
 
@@ -71,7 +71,7 @@ def test_contract_and_loader_import_without_the_batch_stack():
     (xgboost itself imports sklearn and pandas when they are installed; they are optional.)
     """
     code = (
-        "import sys, pipeline.model.features, pipeline.model.artifact\n"
+        "import sys, pipeline.serving.features, pipeline.serving.artifact\n"
         "heavy = {'polars', 'duckdb', 'dbt', 'evidently', 'shap', 'matplotlib'}\n"
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.model.risk import (
+from pipeline.serving.risk import (
     DEFAULT_THRESHOLDS,
     check_thresholds,
     risk_band,
