@@ -27,8 +27,8 @@ from pipeline.warehouse.dialect import (
     dialect_named,
     engine_macros,
 )
-from tests.warehouse.dbt_sample import Built
 from tests.warehouse.bq_emulator import EMULATOR_PROJECT, bq_emulator  # noqa: F401  (fixture)
+from tests.warehouse.dbt_sample import Built
 
 MOMENTS = [
     dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
