@@ -41,6 +41,7 @@ def _variants() -> dict[str, Callable[..., str]]:
     return {name: macro for name, macro in vars(module).items() if callable(macro)}
 
 
+@cache
 def engine_macros(engine: Engine) -> dict[str, Callable[..., str]]:
     """The engine's variant of every dispatched macro, by the name models call it by
     (`md5_hex`, `type_int64`, ...)."""
