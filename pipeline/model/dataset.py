@@ -1,9 +1,10 @@
 """The training set, read from gold.fct_cart_sessions, and the two evaluation splits.
 
-The random split is defined in SQL (sql/model/training_set.sql) so that BigQuery ML (DATA_SPLIT_METHOD='CUSTOM') and local
-training hold out exactly the same sessions: within each label, sessions are ordered by the MD5
-of "<seed>|<session_id>" and the first fifth is the evaluation set. Stratified, seeded, and the
-same on DuckDB and BigQuery (both render MD5 as lower-case hex).
+The random split is defined in SQL (sql/model/training_set.sql) so that BigQuery ML
+(DATA_SPLIT_METHOD='CUSTOM') and local training hold out exactly the same sessions: within each
+label, sessions are ordered by the MD5 of "<seed>|<session_id>" and the first fifth is the
+evaluation set. Stratified, seeded, and the same on DuckDB and BigQuery (both render MD5 as
+lower-case hex).
 """
 
 from __future__ import annotations
