@@ -8,7 +8,7 @@ its own child process so its peak RSS is its own:
      time including dbt's start-up and as the model's own SQL time;
   3. baseline: the same sessionization in Polars from the Parquet lake, written to Parquet,
      through the reference implementation the warehouse tests check dbt against
-     (pipeline/warehouse/polars_sessions.py: the same silver rules, gap rule and totals).
+     (tests/oracles/polars_sessions.py: the same silver rules, gap rule and totals).
 Targets: whole build < 60 s, sessionization within 2x of Polars, peak RSS < 4 GB.
 Run on an otherwise idle machine: `.venv/bin/python benchmarks/bench_warehouse.py` (or `make bench`).
 """
@@ -94,7 +94,7 @@ def child_sessions() -> dict:
 def child_polars() -> dict:
     import polars as pl
 
-    from pipeline.warehouse.polars_sessions import sessionize, silver_events
+    from tests.oracles.polars_sessions import sessionize, silver_events
 
     s = settings()
     out = s.data_dir / "bench_polars_sessions.parquet"

@@ -15,7 +15,9 @@ from pipeline.experiment import UPLIFT_RATE, Experiment
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt"
-BQML_SQL_DIR = REPO_ROOT / "sql" / "bqml"
+# The fixed queries outside dbt (Jinja2 templates, pipeline.warehouse.templates).
+SQL_DIR = REPO_ROOT / "sql"
+BQML_SQL_DIR = SQL_DIR / "bqml"
 
 # The months of the public data set, in order; file names are "<month>.csv".
 MONTHS: tuple[str, ...] = ("2019-Oct", "2019-Nov", "2019-Dec", "2020-Jan", "2020-Feb")

@@ -1,6 +1,10 @@
 {#
     The few places where DuckDB and BigQuery SQL differ, as dispatched macros with a
     duckdb__ and a bigquery__ variant. Models call these and stay engine-neutral.
+
+    The one dialect of the project: the Python side (pipeline/warehouse/dialect.py and the
+    queries of sql/) renders these same variants with plain Jinja2, without dbt. Keep every
+    variant a one-line expression of its arguments (no dbt context: no adapter, ref or var).
 #}
 
 {# Microseconds since the epoch: exact elapsed time (DuckDB's date_diff counts boundaries). #}
@@ -31,12 +35,15 @@
 {% macro duckdb__utc_month(ts) -%}strftime(timezone('UTC', {{ ts }}), '%Y-%m'){%- endmacro %}
 {% macro bigquery__utc_month(ts) -%}format_timestamp('%Y-%m', {{ ts }}, 'UTC'){%- endmacro %}
 
-{# Lower-case hex MD5 of a value's text, equal to Python's hashlib.md5(str(v)).hexdigest(). #}
-{% macro md5_hex(value) -%}
-    {{ return(adapter.dispatch('md5_hex', 'ecom_growth')(value)) }}
+{#
+    Lower-case hex MD5 of a string, equal to Python's hashlib.md5(text.encode()).hexdigest()
+    (BigQuery's md5 returns bytes, DuckDB's a hex string).
+#}
+{% macro md5_hex(text) -%}
+    {{ return(adapter.dispatch('md5_hex', 'ecom_growth')(text)) }}
 {%- endmacro %}
-{% macro duckdb__md5_hex(value) -%}md5(cast({{ value }} as varchar)){%- endmacro %}
-{% macro bigquery__md5_hex(value) -%}to_hex(md5(cast({{ value }} as string))){%- endmacro %}
+{% macro duckdb__md5_hex(text) -%}md5({{ text }}){%- endmacro %}
+{% macro bigquery__md5_hex(text) -%}to_hex(md5({{ text }})){%- endmacro %}
 
 {#
     Last hex character of that MD5: its parity is the experiment assignment
@@ -71,3 +78,18 @@
 {%- endmacro %}
 {% macro duckdb__type_bool() -%}boolean{%- endmacro %}
 {% macro bigquery__type_bool() -%}bool{%- endmacro %}
+
+{#
+    A select of one row, `alias`: the `share` percentile of `column` over `source`, linearly
+    interpolated (numpy's default). BigQuery has percentile_cont only as an analytic function,
+    hence the outer aggregate. The readout's winsorization cap (sql/readout/group_totals.sql).
+#}
+{% macro percentile_select(column, share, source, alias) -%}
+    {{ return(adapter.dispatch('percentile_select', 'ecom_growth')(column, share, source, alias)) }}
+{%- endmacro %}
+{% macro duckdb__percentile_select(column, share, source, alias) -%}
+select quantile_cont({{ column }}, {{ share }}) as {{ alias }} from {{ source }}
+{%- endmacro %}
+{% macro bigquery__percentile_select(column, share, source, alias) -%}
+select max({{ alias }}) as {{ alias }} from (select percentile_cont({{ column }}, {{ share }}) over () as {{ alias }} from {{ source }})
+{%- endmacro %}

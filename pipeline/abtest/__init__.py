@@ -1,6 +1,7 @@
 """`ecom abtest`: the experiment readout on the gold layer.
 
-queries (SQL -> sufficient statistics) -> readout (pipeline.stats) -> report (JSON, Markdown)
+queries (sql/readout/ -> sufficient statistics) -> readout (pipeline.stats) -> document
+(readout.json's pydantic models) -> report (JSON, and Markdown from templates/readout.md.j2)
 and plots (PNG, HTML), written to settings.reports_dir / "abtest". The dashboard calls
 `compute_readout` (with its filters as `where`) or `build_readout` on statistics it has.
 """
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.abtest import plots, queries, report
+from pipeline.abtest.document import ReadoutDocument
 from pipeline.abtest.readout import Readout, ReadoutConfig, build_readout
 from pipeline.abtest.recorded import recorded_experiment, start_mismatch
 from pipeline.errors import WarehouseError
@@ -19,6 +21,7 @@ from pipeline.settings import Settings
 from pipeline.warehouse import Warehouse, connect
 
 __all__ = [
+    "OUTPUT_MODELS",
     "AbtestOutputs",
     "Readout",
     "ReadoutConfig",
@@ -26,6 +29,9 @@ __all__ = [
     "compute_readout",
     "run_abtest",
 ]
+
+# The outputs this package writes, as pydantic models (their JSON Schemas document them).
+OUTPUT_MODELS = (ReadoutDocument,)
 
 STEPS = ("query the gold layer", "compute the statistics", "write reports and plots")
 

@@ -1,44 +1,387 @@
-"""Reading readout.json: its schema version says what a reader may rely on.
+"""readout.json as pydantic models: what `ecom abtest` writes, its JSON Schema, and how a reader
+checks a document.
+
+`ReadoutDocument.model_validate(readout)` reads the computed `Readout` (pipeline.abtest.readout,
+pipeline.stats' result dataclasses) by attribute, derived values such as `p_value` and
+`significant` included, so no conversion is written by hand. JSON has no NaN: a value that is
+not a finite number is written as null (`Number`).
 
 `schema_version` is "major.minor". Within a major version the document only grows: a minor
 version adds fields and never removes, renames or re-types one, so a reader written for 2.0
 reads 2.7 unchanged (it ignores what it does not know). A breaking change bumps the major,
-which readers refuse with a clear message. `REQUIRED_V2` lists the paths a 2.x reader may use;
-tests/abtest pins it, so a change that drops one of them fails there.
+which readers refuse with a clear message. `read_readout` validates a document against these
+models: every 2.0 field must be there.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pipeline.abtest.report import KIND
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from pipeline.abtest.decision import Outcome
 from pipeline.errors import InputError
+from pipeline.stats.bayesian import LiftScale
+from pipeline.stats.guardrails import GoodDirection, GuardrailStatus
+from pipeline.stats.models import MESSAGES, MessageCode
+from pipeline.stats.multiple import Correction
+from pipeline.stats.power import PowerTest
 
+KIND = "ecom.abtest.readout"
+# Major.minor: a minor version only adds fields; readers check the major.
+SCHEMA_VERSION = "2.0"
 SUPPORTED_MAJOR = 2
 
-REQUIRED_V2: tuple[tuple[str, ...], ...] = (
-    ("decision", "outcome"),
-    ("decision", "headline"),
-    ("decision", "rule"),
-    ("experiment", "uplift_rate"),
-    ("experiment", "start"),
-    ("experiment", "end"),
-    ("experiment", "hypothesis"),
-    ("primary", "srm", "p_value"),
-    ("primary", "conversion", "p_value"),
-    ("primary", "conversion", "absolute"),
-    ("all_users", "conversion", "p_value"),
-    ("cuped", "adjusted"),
-    ("guardrails",),
-    ("bayesian", "conversion", "chance_to_win"),
-    ("power", "mde_absolute"),
-    ("sequential", "looks"),
-    ("segments",),
-    ("truth", "absolute"),
-    ("warnings",),
+# Written into every document and at the end of the Markdown.
+GLOSSARY: tuple[tuple[str, str], ...] = (
+    (
+        "pp",
+        "percentage points: the difference of two percentages (7.0% to 8.0% is +1.0 pp, "
+        "a +14% relative lift).",
+    ),
+    (
+        "relative lift",
+        "the difference divided by Control's value (its absolute value when negative).",
+    ),
+    (
+        "interval (CI)",
+        "a 95% confidence interval: the range of effects compatible with the "
+        "data; intervals built this way cover the true effect 95% of the time. An interval that "
+        "excludes 0 is the same statement as p < 0.05 here.",
+    ),
+    (
+        "p-value",
+        "how often a difference at least this large would appear by chance if the "
+        "redesign did nothing.",
+    ),
+    (
+        "SRM",
+        "sample ratio mismatch: the groups are not the 50/50 split the assignment "
+        "promises, a sign of broken assignment or logging; flagged at p < 0.001.",
+    ),
+    (
+        "exposed / users who reached the cart",
+        "users with at least one add-to-cart event in the "
+        "experiment, counted before the injection so the trigger means the same in both groups; "
+        "the checkout can only change what they do.",
+    ),
+    (
+        "CUPED",
+        "variance reduction with a pre-period covariate (Deng et al. 2013): each user's "
+        "metric minus theta times their value before the start; same effect, narrower interval.",
+    ),
+    (
+        "guardrail",
+        "a metric the change must not hurt; non-inferiority means a loss larger than "
+        "the margin is ruled out.",
+    ),
+    (
+        "chance to beat control",
+        "the Bayesian posterior probability that Treatment is better "
+        "(flat prior, as GrowthBook's default).",
+    ),
+    (
+        "expected loss",
+        "the lift you expect to give up, on average over the posterior, if the "
+        "choice turns out wrong.",
+    ),
+    (
+        "power / MDE",
+        "the chance a test detects an effect of a given size; the minimum "
+        "detectable effect (MDE) is the smallest one detected 80% of the time.",
+    ),
+    (
+        "sequential",
+        "an always-valid confidence sequence that may be checked every week and "
+        "stopped when it excludes 0 without inflating false positives; a fixed-horizon interval "
+        "checked weekly does inflate them.",
+    ),
+    (
+        "A/A test",
+        "both groups get the same experience (uplift rate 0): any 'effect' is chance; "
+        "about 5% of A/A tests are significant at alpha 0.05.",
+    ),
 )
+
+
+def _finite_or_none(value: Any) -> Any:
+    if hasattr(value, "item") and not isinstance(value, float | int):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _plain_int(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") and not isinstance(value, int) else value
+
+
+Number = Annotated[float | None, BeforeValidator(_finite_or_none)]
+Count = Annotated[int, BeforeValidator(_plain_int)]
+
+
+class Output(BaseModel):
+    """Built from the computed readout's attributes; frozen like the results it records."""
+
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
+
+class Interval(Output):
+    lower: Number
+    upper: Number
+
+
+class Effect(Output):
+    """A lift with its standard error, interval and two-sided p-value against zero."""
+
+    estimate: Number
+    std_error: Number
+    ci: Interval
+    p_value: Number
+
+
+class ChiSquare(Output):
+    statistic: Number
+    p_value: Number
+    yates: bool = Field(description="True: with Yates' continuity correction.")
+
+
+class GroupCounts(Output):
+    """One group of a conversion comparison: `successes` converters of `n` users."""
+
+    n: Count
+    successes: Count
+    mean: Number
+
+
+class Conversion(Output):
+    """Two-proportion comparison. The verdict's test is the Wald z-test of `absolute`; the
+    chi-squares are cross-checks. `p_value` and `significant` are the verdict test's."""
+
+    control: GroupCounts
+    treatment: GroupCounts
+    alpha: float
+    message: MessageCode
+    pearson: ChiSquare | None
+    yates: ChiSquare | None
+    absolute: Effect | None = Field(description="Treatment minus Control, as a share.")
+    relative: Effect | None = Field(description="The difference over Control's rate.")
+    relative_message: MessageCode
+    p_value: Number
+    significant: bool
+
+
+class Means(Output):
+    """Welch's t-test on the difference of means, plus the delta-method relative lift."""
+
+    control_mean: Number
+    treatment_mean: Number
+    n_control: Count
+    n_treatment: Count
+    alpha: float
+    message: MessageCode
+    dof: Number
+    t_statistic: Number
+    absolute: Effect | None
+    relative: Effect | None
+    relative_message: MessageCode
+    p_value: Number
+    significant: bool
+
+
+class Cuped(Output):
+    """A comparison adjusted by a pre-period covariate (theta pooled over both groups)."""
+
+    theta: Number
+    correlation: Number
+    variance_reduction: Number
+    unadjusted: Means
+    adjusted: Means
+    message: MessageCode
+
+
+class SampleRatio(Output):
+    """The chi-square test of the groups' sizes against the 50/50 split the assignment
+    promises."""
+
+    observed: list[Count]
+    expected: list[Number]
+    statistic: Number
+    p_value: Number
+    alpha: float
+    flagged: bool
+    message: MessageCode
+
+
+class Population(Output):
+    name: str
+    description: str
+    srm: SampleRatio
+    conversion: Conversion
+
+
+class Guardrail(Output):
+    """A metric the change must not hurt: a one-sided harm test, adjusted across the
+    guardrails, and (with a margin) a non-inferiority test."""
+
+    metric: str
+    label: str
+    good_direction: GoodDirection
+    comparison: Means
+    alpha: float
+    margin: Number
+    p_harm: Number
+    p_harm_adjusted: Number
+    p_noninferiority: Number
+    status: GuardrailStatus
+    message: MessageCode
+
+
+class Bayesian(Output):
+    """A Gaussian posterior of the lift with a flat prior (GrowthBook's Bayesian engine)."""
+
+    scale: LiftScale
+    alpha: float
+    message: MessageCode
+    posterior_mean: Number
+    posterior_sd: Number
+    credible_interval: Interval | None
+    chance_to_win: Number
+    loss_if_shipped: Number
+    loss_if_kept: Number
+
+
+class Power(Output):
+    baseline: Number
+    n_control: Count
+    n_treatment: Count
+    alpha: float
+    power: float
+    mde_absolute: Number
+    mde_relative: Number
+    target_relative_lift: float
+    required_per_group: Count | None
+    message: MessageCode
+    test: PowerTest
+    true_effect: Number
+    power_at_true_effect: Number
+
+
+class Look(Output):
+    """One cumulative weekly look (`week` counts from 0)."""
+
+    week: Count
+    control: GroupCounts
+    treatment: GroupCounts
+    message: MessageCode
+    estimate: Number
+    fixed_ci: Interval | None
+    fixed_p: Number
+    sequential_ci: Interval | None
+    sequential_p: Number
+
+
+class Sequential(Output):
+    """The weekly looks with an always-valid confidence sequence."""
+
+    looks: list[Look]
+    alpha: float
+    tuning: Number
+    rho: Number
+    message: MessageCode
+    first_fixed_rejection: int | None
+    first_sequential_rejection: int | None
+
+
+class Segment(Output):
+    dimension: str
+    segment: str
+    result: Conversion | None
+    adjusted_p: Number
+    significant_adjusted: bool
+    message: MessageCode
+
+
+class InjectedTruth(Output):
+    """The effect ingestion injected into this sample, beside the estimate."""
+
+    population: str
+    treatment_rate: Number
+    treatment_rate_without_injection: Number
+    control_injected_converters: Count
+    absolute: Number
+    relative: Number
+    absolute_covered: bool | None
+    relative_covered: bool | None
+    placebo: Conversion
+    message: MessageCode
+
+
+class Experiment(Output):
+    """What was tested, when, and with which settings (as recorded at ingestion)."""
+
+    uplift_rate: float
+    start_setting: str | None
+    injection_seed: str
+    settings_source: Literal["manifests", "settings"]
+    start: str | None
+    end: str | None
+    days: Count | None
+    has_pre_period: bool
+    hypothesis: str
+
+
+class Decision(Output):
+    outcome: Outcome
+    headline: str
+    reasons: list[str]
+    rule: str
+    words: str
+
+
+class Config(Output):
+    alpha: float
+    srm_alpha: float
+    power: float
+    target_relative_lift: float
+    winsorize_at: float | None
+    correction: Correction
+    sequential_tuning: float
+    revenue_margin: float
+
+
+class ReadoutDocument(Output):
+    """readout.json: the experiment readout `ecom abtest` writes (reports/abtest/)."""
+
+    kind: Literal["ecom.abtest.readout"] = KIND
+    schema_version: str
+    config: Config
+    experiment: Experiment
+    decision: Decision
+    primary: Population = Field(description="Users who reached the cart: the verdict's.")
+    all_users: Population
+    cuped: Cuped = Field(description="Primary conversion, pre-period conversion as covariate.")
+    revenue: Means = Field(description="Revenue per user, all users.")
+    revenue_cuped: Cuped
+    revenue_winsorized: Means | None
+    revenue_cap: Number
+    revenue_per_order: Means
+    revenue_per_item: Means
+    guardrails: list[Guardrail]
+    bayesian: dict[str, Bayesian]
+    power: Power
+    sequential: Sequential
+    week_ends: list[str] = Field(description="The last day each weekly look covers.")
+    segments: list[Segment]
+    truth: InjectedTruth
+    truth_all_users: InjectedTruth
+    verdict: str
+    warnings: list[str]
+    glossary: dict[str, str] = Field(default_factory=lambda: dict(GLOSSARY))
+    message_texts: dict[str, str] = Field(default_factory=lambda: dict(MESSAGES))
 
 
 def parse_version(text: str) -> tuple[int, int]:
@@ -50,7 +393,8 @@ def parse_version(text: str) -> tuple[int, int]:
 
 
 def read_readout(path: Path) -> dict[str, Any]:
-    """The document, checked to be a readout of a major version this code reads."""
+    """The document, checked to be a readout of a major version this code reads and to hold
+    every field of that version (later minor versions' fields are kept as they are)."""
     try:
         document = json.loads(Path(path).read_text())
     except (OSError, ValueError) as err:
@@ -63,16 +407,28 @@ def read_readout(path: Path) -> dict[str, Any]:
             f"{path} has readout schema {document['schema_version']}; this code reads "
             f"{SUPPORTED_MAJOR}.x. Re-run `ecom abtest` with this version, or upgrade."
         )
-    missing = [".".join(p) for p in REQUIRED_V2 if not _has(document, p)]
-    if missing:
-        raise InputError(f"{path} lacks fields of schema 2.x: {', '.join(missing)}.")
+    try:
+        ReadoutDocument.model_validate(document)
+    except ValidationError as err:
+        problems = sorted({".".join(map(str, e["loc"])) for e in err.errors()})
+        raise InputError(
+            f"{path} lacks fields of schema {SUPPORTED_MAJOR}.x or gives them another type: "
+            f"{', '.join(problems)}."
+        ) from err
     return document
 
 
-def _has(document: dict[str, Any], path: tuple[str, ...]) -> bool:
-    node: Any = document
-    for key in path:
-        if not isinstance(node, dict) or key not in node:
-            return False
-        node = node[key]
-    return True
+def _required_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = []
+    for name, field in model.model_fields.items():
+        path = (*prefix, name)
+        paths.append(path)
+        nested = field.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseModel):
+            paths += _required_paths(nested, path)
+    return paths
+
+
+# Every key path a 2.x reader may rely on (nested objects included; lists and maps by their
+# key), derived from the models above.
+REQUIRED_V2: tuple[tuple[str, ...], ...] = tuple(_required_paths(ReadoutDocument))

@@ -1,9 +1,10 @@
-"""The readout's SQL: each query returns per-group sufficient statistics from the gold layer.
+"""The readout's queries: each returns per-group sufficient statistics from the gold layer.
 
-Everything reads gold.fct_experiment_users (one row per user in the experiment, with the
-pre-period covariates and the cart trigger). The warehouse does the scanning and the sums;
-Python receives a few dozen rows whatever the data size. SQL is engine-neutral except for the
-expressions of pipeline.warehouse.dialect, so BigQuery runs the same builders.
+The SQL is in sql/readout/ (templates rendered for the warehouse's engine); this module fills
+them in and turns their results into pipeline.stats' sufficient statistics. Everything reads
+gold.fct_experiment_users (one row per user in the experiment, with the pre-period covariates
+and the cart trigger). The warehouse does the scanning and the sums; Python receives a few
+dozen rows whatever the data size.
 
 Every builder takes `where`, an optional SQL predicate on that table's columns (e.g.
 "entry_month = '2019-12'", "is_returning"): the dashboard's filters. Filters must use what is
@@ -22,6 +23,7 @@ from pipeline.experiment import GROUPS
 from pipeline.stats.sufficient import Paired, Proportion, RatioMean, SampleMean
 from pipeline.warehouse import Warehouse
 from pipeline.warehouse.dialect import dialect_for
+from pipeline.warehouse.templates import render
 
 POPULATIONS = ("exposed", "all")  # the primary analysis first
 TABLE = "fct_experiment_users"
@@ -68,199 +70,38 @@ class ExperimentStats:
         return self.groups.get((population, group), zero_stats())
 
 
-def _where(where: str | None) -> str:
-    return f"where {where}" if where else ""
-
-
-def _count(condition: str, bigint: str) -> str:
-    return f"cast(sum(case when {condition} then 1 else 0 end) as {bigint})"
-
-
 def totals_sql(wh: Warehouse, winsorize_at: float | None, where: str | None = None) -> str:
     """Per population and group: users, conversions (with and without injected purchases),
-    and the sums, sums of squares and cross products of every metric and covariate.
+    and the sums, sums of squares and cross products of every metric and covariate
+    (sql/readout/group_totals.sql).
 
     Winsorization caps per-user revenue at the `winsorize_at` percentile of the users with
     non-zero revenue, both groups pooled (GrowthBook's ignoreZeros: over all users the cap is 0
     whenever fewer than 1 - p of them buy)."""
-    d = dialect_for(wh)
-    if winsorize_at is None:
-        cap_cte = f"""
-revenue_cap as (
-    select cast(null as {d.double}) as cap, cast(0 as {d.bigint}) as cap_units
-),"""
-    else:
-        buyers = "(select revenue from users where revenue != 0) as buyers"
-        cap_cte = f"""
-revenue_cap_value as (
-    {d.percentile("revenue", winsorize_at, buyers, alias="cap")}
-),
-revenue_cap as (
-    select
-        revenue_cap_value.cap,
-        (select {_count("revenue != 0", d.bigint)} from users) as cap_units
-    from revenue_cap_value
-),"""
-    b = d.bigint
-    return f"""
-with users as (
-    select
-        experiment_group,
-        is_exposed,
-        is_returning,
-        case when converted then 1 else 0 end as converted,
-        case when converted_without_injection then 1 else 0 end as converted_without_injection,
-        case when pre_converted then 1 else 0 end as pre_converted,
-        cast(revenue as {d.double}) as revenue,
-        cast(pre_revenue as {d.double}) as pre_revenue,
-        cast(total_orders as {d.double}) as orders,
-        cast(total_purchases as {d.double}) as items,
-        cast(total_sessions as {d.double}) as sessions,
-        cast(pre_sessions as {d.double}) as pre_sessions,
-        cast(total_removes as {d.double}) as removes,
-        cast(total_carts as {d.double}) as carts
-    from {wh.table("gold", TABLE)}
-    {_where(where)}
-),
-{cap_cte}
-users_capped as (
-    select
-        users.*,
-        case when revenue_cap.cap is null then revenue
-            when revenue > revenue_cap.cap then revenue_cap.cap
-            else revenue end as capped_revenue
-    from users
-    cross join revenue_cap
-),
-populations as (
-    select 'all' as population, users_capped.* from users_capped
-    union all
-    select 'exposed' as population, users_capped.* from users_capped where is_exposed
-)
-select
-    population,
-    experiment_group,
-    cast(count(*) as {b}) as users,
-    cast(sum(converted) as {b}) as converters,
-    cast(sum(converted_without_injection) as {b}) as converters_without_injection,
-    cast(sum(pre_converted) as {b}) as pre_converters,
-    cast(sum(converted * pre_converted) as {b}) as converted_pre_converted,
-    {_count("is_returning", b)} as returning_users,
-    sum(revenue) as revenue_sum,
-    sum(revenue * revenue) as revenue_sum_squares,
-    sum(pre_revenue) as pre_revenue_sum,
-    sum(pre_revenue * pre_revenue) as pre_revenue_sum_squares,
-    sum(revenue * pre_revenue) as revenue_pre_revenue_sum,
-    sum(capped_revenue) as capped_revenue_sum,
-    sum(capped_revenue * capped_revenue) as capped_revenue_sum_squares,
-    sum(orders) as orders_sum,
-    sum(orders * orders) as orders_sum_squares,
-    sum(revenue * orders) as revenue_orders_sum,
-    sum(items) as items_sum,
-    sum(items * items) as items_sum_squares,
-    sum(revenue * items) as revenue_items_sum,
-    sum(sessions) as sessions_sum,
-    sum(sessions * sessions) as sessions_sum_squares,
-    sum(pre_sessions) as pre_sessions_sum,
-    sum(pre_sessions * pre_sessions) as pre_sessions_sum_squares,
-    sum(sessions * pre_sessions) as sessions_pre_sessions_sum,
-    sum(removes) as removes_sum,
-    sum(removes * removes) as removes_sum_squares,
-    sum(carts) as carts_sum,
-    sum(carts * carts) as carts_sum_squares,
-    sum(removes * carts) as removes_carts_sum,
-    max(revenue_cap.cap) as revenue_cap,
-    max(revenue_cap.cap_units) as cap_units
-from populations
-cross join revenue_cap
-group by population, experiment_group
-order by population, experiment_group
-"""
+    return _render("group_totals", wh, where, winsorize_at=winsorize_at)
 
 
 def window_sql(wh: Warehouse, where: str | None = None) -> str:
     """The experiment's first day as the warehouse built it, and the data's last day."""
-    d = dialect_for(wh)
-    return f"""
-select
-    min(experiment_start) as experiment_start,
-    max(last_seen_at) as last_seen_at,
-    cast(count(*) as {d.bigint}) as users
-from {wh.table("gold", TABLE)}
-{_where(where)}
-"""
+    return _render("experiment_window", wh, where)
 
 
 def weekly_sql(wh: Warehouse, where: str | None = None) -> str:
-    """The primary population by (group, week of the first cart, week converted), weeks
-    counted from the experiment's start day. A user counts at look w once their first cart
-    session falls in week w or earlier, and as converted once their first purchase does too
-    (a purchase before the first cart counts from the cart's week)."""
-    d = dialect_for(wh)
-    return f"""
-with exposed as (
-    select experiment_group, first_cart_week, first_purchase_week
-    from {wh.table("gold", TABLE)}
-    where is_exposed{f" and ({where})" if where else ""}
-),
-exposed_weeks as (
-    select
-        experiment_group,
-        first_cart_week as week_seen,
-        case
-            when first_purchase_week is null then null
-            when first_purchase_week < first_cart_week then first_cart_week
-            else first_purchase_week
-        end as week_converted
-    from exposed
-)
-select
-    experiment_group,
-    week_seen,
-    week_converted,
-    cast(count(*) as {d.bigint}) as users
-from exposed_weeks
-group by experiment_group, week_seen, week_converted
-order by experiment_group, week_seen, week_converted
-"""
+    """The primary population by (group, week of the first cart, week converted)
+    (sql/readout/weekly_looks.sql)."""
+    return _render("weekly_looks", wh, where)
 
 
 def segments_sql(wh: Warehouse, where: str | None = None) -> str:
-    """Primary-population users and converters per segment and group. Segments use only what
-    is known when a user enters the experiment: the month of entry, and whether they were
-    seen before the start day (returning) or not (new)."""
-    d = dialect_for(wh)
-    return f"""
-with exposed as (
-    select
-        experiment_group,
-        entry_month,
-        is_returning,
-        case when converted then 1 else 0 end as converted
-    from {wh.table("gold", TABLE)}
-    where is_exposed{f" and ({where})" if where else ""}
-),
-segment_units as (
-    select 'entry_month' as dimension, entry_month as segment, experiment_group, converted
-    from exposed
-    union all
-    select
-        'user_type' as dimension,
-        case when is_returning then 'returning' else 'new' end as segment,
-        experiment_group,
-        converted
-    from exposed
-)
-select
-    dimension,
-    segment,
-    experiment_group,
-    cast(count(*) as {d.bigint}) as users,
-    cast(sum(converted) as {d.bigint}) as converters
-from segment_units
-group by dimension, segment, experiment_group
-order by dimension, segment, experiment_group
-"""
+    """Primary-population users and converters per segment (entry month, new or returning)
+    and group (sql/readout/segments.sql)."""
+    return _render("segments", wh, where)
+
+
+def _render(name: str, wh: Warehouse, where: str | None, **params) -> str:
+    return render(
+        f"readout/{name}.sql", dialect_for(wh), table=wh.table("gold", TABLE), where=where, **params
+    )
 
 
 def zero_stats() -> GroupStats:

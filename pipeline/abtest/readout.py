@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from typing import Literal
 
 from pipeline.abtest.decision import Decision, decide
+from pipeline.abtest.document import SCHEMA_VERSION
 from pipeline.abtest.queries import ExperimentStats, GroupStats, SegmentCounts, WeeklyCounts
 from pipeline.experiment import CONTROL, HYPOTHESIS, TREATMENT, Experiment
 from pipeline.stats.bayesian import BayesianResult, compare_bayesian
@@ -28,8 +29,6 @@ from pipeline.stats.power import PowerResult, power_analysis
 from pipeline.stats.sequential import DEFAULT_TUNING, SequentialResult, conversion_looks
 from pipeline.stats.srm import SRM_ALPHA, SrmResult, srm_test
 
-# Major.minor: a minor version only adds fields; readers check the major (pipeline.abtest.document).
-SCHEMA_VERSION = "2.0"
 PRIMARY_LABEL = "Conversion of users who reached the cart"
 
 
@@ -390,7 +389,3 @@ def build_readout(
         verdict=decision.headline,
         warnings=tuple(notes),
     )
-
-
-def correction_name(config: ReadoutConfig) -> str:
-    return CORRECTION_NAMES[config.correction]

@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 
 from pipeline.drift.verdict import DriftError
-from pipeline.model.dataset import group_code_sql
+from pipeline.model.dataset import encoded_features
 from pipeline.model.gold import read_cart_sessions
 from pipeline.serving.artifact import LoadedModel, read_reference
 from pipeline.serving.features import CONTRACT, FEATURES, GROUP_CODES
 from pipeline.settings import Settings, month_key
+from pipeline.warehouse.templates import render
 
 PREDICTION = "abandonment_probability"
 # The contract's group feature is a category for Evidently; counts, minutes and P are numbers.
@@ -82,31 +83,32 @@ def training_months(model: LoadedModel) -> list[str]:
     return sorted(str(m) for m in (model.card.get("data_window") or {}).get("months") or [])
 
 
+def months_sql(table: str, engine: str) -> str:
+    """Cart sessions per month (sql/drift/cart_sessions_per_month.sql)."""
+    return render("drift/cart_sessions_per_month.sql", engine, table=table)
+
+
+def month_features_sql(table: str, engine: str, months: Sequence[str]) -> str:
+    """The encoded features of the months' cart sessions (sql/drift/month_features.sql)."""
+    keys = [month_key(m) for m in months]
+    return render(
+        "drift/month_features.sql",
+        engine,
+        table=table,
+        months=keys,
+        encoded_features=encoded_features(),
+    )
+
+
 def available_months(settings: Settings) -> dict[str, int]:
     """Cart sessions per month in gold.fct_cart_sessions, oldest first."""
-    frame = read_cart_sessions(
-        settings,
-        lambda table, _: (
-            f"select session_month, count(*) as sessions from {table} "
-            "group by session_month order by session_month"
-        ),
-        "drift report's month list",
-    )
+    frame = read_cart_sessions(settings, months_sql, "drift report's month list")
     return {str(m): int(n) for m, n in zip(frame["session_month"], frame["sessions"], strict=True)}
 
 
 def _month_matrix(settings: Settings, months: Sequence[str], what: str) -> np.ndarray:
-    listed = ", ".join(f"'{month_key(m)}'" for m in months)
-    columns = ", ".join(
-        f"{group_code_sql()} as experiment_group" if name == "experiment_group" else name
-        for name in FEATURES
-    )
     frame = read_cart_sessions(
-        settings,
-        lambda table, _: (
-            f"select {columns} from {table} where session_month in ({listed}) order by session_id"
-        ),
-        what,
+        settings, lambda table, engine: month_features_sql(table, engine, months), what
     )
     return frame.select(FEATURES).cast({name: float for name in FEATURES}).to_numpy()
 

@@ -38,8 +38,8 @@ from pipeline.ingest.manifest import Manifest
 from pipeline.ingest.sources import (
     RawFile,
     check_header,
+    known_month,
     month_bounds,
-    month_key,
     open_raw,
     raw_file,
     raw_lines,
@@ -50,7 +50,7 @@ from pipeline.ingest.storage import is_storage_error, message, storage_errors
 from pipeline.ingest.transforms import bronze_rows, enrich, parse, quarantine_rows, split_fields
 from pipeline.lake import Lake
 from pipeline.schema import QUARANTINE_SCHEMA
-from pipeline.settings import MONTHS, Settings
+from pipeline.settings import MONTHS, Settings, month_key
 from pipeline.warehouse import connect
 
 # Lines per streaming batch and per bronze part file: big enough for few files and fast
@@ -88,7 +88,7 @@ def ingest(
                 f"monthly CSVs there named like {MONTHS[0]}.csv."
             )
     for month in months:
-        month_key(month)  # every name checked before anything is touched
+        known_month(month)  # every name checked before anything is touched
     with commit.ingest_lock(settings):
         for line in commit.recover(settings):
             if report is not None:
@@ -226,7 +226,7 @@ def _ingest_month(
 ) -> Manifest:
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    key = month_key(month)
+    key = month_key(known_month(month))
     path = raw_file(settings, month)
     lake = Lake(settings.lake)
     run = _Run(settings, month, key, uuid.uuid4().hex[:16], lake)

@@ -23,7 +23,7 @@ from pipeline.errors import InputError
 from pipeline.ingest.storage import user
 from pipeline.ingest.transforms import LINE, LINE_INDEX
 from pipeline.schema import RAW_COLUMNS
-from pipeline.settings import MONTHS, Settings
+from pipeline.settings import MONTHS, Settings, month_key
 
 EXPECTED_HEADER = ",".join(RAW_COLUMNS)
 _BOM = b"\xef\xbb\xbf"
@@ -42,28 +42,27 @@ _SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
 )
 
 
-def month_key(month: str) -> str:
-    """'2019-Oct' -> '2019-10', the Hive partition value. Only the five exact file stems.
-
-    (Not a case-insensitive date parse: '2019-oct' would then name October's partition while
-    reading another file.)"""
+def known_month(month: str) -> str:
+    """`month` itself when it names one of the data set's raw files exactly ('2019-Oct'); its
+    partition key is pipeline.settings.month_key(month). A file stem, not a date to parse:
+    '2019-oct' would name October's partition while reading another file."""
     if month not in MONTHS:
         raise InputError(
             f"Unknown month {month!r}: use exactly one of {', '.join(MONTHS)} "
             "(the raw file's name without .csv, case as shown)."
         )
-    return datetime.strptime(month, "%Y-%b").strftime("%Y-%m")
+    return month
 
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:
     """[first instant, first instant of the next month) in UTC: the events a file may hold."""
-    start = datetime.strptime(month_key(month), "%Y-%m").replace(tzinfo=UTC)
+    start = datetime.strptime(month_key(known_month(month)), "%Y-%m").replace(tzinfo=UTC)
     end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
     return start, end
 
 
 def raw_file(settings: Settings, month: str) -> Path:
-    month_key(month)
+    known_month(month)
     path = settings.raw_dir / f"{month}.csv"
     if path.is_dir():
         raise InputError(

@@ -1,7 +1,7 @@
 """`ecom train --engine bqml`: the same model trained in BigQuery ML, imported as our artifact.
 
-sql/bqml/*.sql are templates ($name placeholders, string.Template) filled from settings, the
-feature contract and TRAIN_PARAMS; they run in order through google-cloud-bigquery, the export
+sql/bqml/*.sql are Jinja2 templates (pipeline.warehouse.templates, as every query of sql/)
+filled from settings, the feature contract and TRAIN_PARAMS; they run in order through google-cloud-bigquery, the export
 is copied from GCS and imported into the same model folder layout local training writes.
 No emulator runs BigQuery ML, so tests cover the rendering and the import path.
 """
@@ -14,8 +14,9 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from string import Template
 from typing import Any
+
+import jinja2
 
 from pipeline.errors import InputError, ModelError, WarehouseError
 from pipeline.model.dataset import SPLIT_COLUMN, training_query
@@ -24,6 +25,7 @@ from pipeline.model.writer import write_model
 from pipeline.serving import artifact, registry
 from pipeline.serving.features import FEATURES, LABEL
 from pipeline.settings import BQML_SQL_DIR, Settings
+from pipeline.warehouse import templates
 
 MODEL_ID = "abandonment_model"
 PREDICTIONS_TABLE = "cart_session_predictions"
@@ -126,11 +128,10 @@ def render(step: str, settings: Settings, params: Mapping[str, Any] = TRAIN_PARA
         "label": LABEL,
         "split_column": SPLIT_COLUMN,
     }
-    path = BQML_SQL_DIR / f"{step}.sql"
     try:
-        return Template(path.read_text()).substitute(values)
-    except KeyError as err:
-        raise ModelError(f"{path}: placeholder {err} has no value") from err
+        return templates.render(f"bqml/{step}.sql", "bigquery", **values)
+    except jinja2.UndefinedError as err:
+        raise ModelError(f"{BQML_SQL_DIR / step}.sql: placeholder {err.message}") from err
 
 
 def rendered_features(create_model_sql: str) -> list[str]:

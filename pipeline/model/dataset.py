@@ -1,9 +1,10 @@
 """The training set, read from gold.fct_cart_sessions, and the two evaluation splits.
 
-The random split is defined in SQL so that BigQuery ML (DATA_SPLIT_METHOD='CUSTOM') and local
-training hold out exactly the same sessions: within each label, sessions are ordered by the MD5
-of "<seed>|<session_id>" and the first fifth is the evaluation set. Stratified, seeded, and the
-same on DuckDB and BigQuery (both render MD5 as lower-case hex).
+The random split is defined in SQL (sql/model/training_set.sql) so that BigQuery ML
+(DATA_SPLIT_METHOD='CUSTOM') and local training hold out exactly the same sessions: within each
+label, sessions are ordered by the MD5 of "<seed>|<session_id>" and the first fifth is the
+evaluation set. Stratified, seeded, and the same on DuckDB and BigQuery (both render MD5 as
+lower-case hex).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pipeline.errors import DataContractError
 from pipeline.serving.features import FEATURES, GROUP_CODES, LABEL
 from pipeline.settings import month_key
 from pipeline.warehouse.dialect import Engine, dialect_named
+from pipeline.warehouse.templates import render
 
 Dialect = Engine  # an engine name; its SQL forms live in pipeline.warehouse.dialect
 # One session in EVAL_EVERY (per label) is held out: a 20% test set.
@@ -30,60 +32,32 @@ def group_code_sql(column: str = "experiment_group") -> str:
     return f"case lower({column}) {cases} end"
 
 
-def window_filter(through: str | None) -> str:
-    """The `where` of a training window: months up to and including `through` ('YYYY-MM',
-    checked by Settings), or nothing for every month."""
-    if through is None:
-        return ""
-    return f"\n    where session_month <= '{month_key(through)}'"
+def encoded_features() -> list[str]:
+    """The contract's features as select items, experiment_group encoded as the model reads it."""
+    return [
+        f"{group_code_sql()} as experiment_group" if name == "experiment_group" else name
+        for name in FEATURES
+    ]
 
 
 def training_query(
     table: str, seed: int, dialect: Dialect = "duckdb", through: str | None = None
 ) -> str:
     """Contract features (encoded), the label as 0/1, ids, time columns and the split flag,
-    for the sessions of the training window (every month, or up to `through`)."""
-    key = f"concat('{int(seed)}|', session_id)"
-    sql = dialect_named(dialect)
-    md5 = sql.md5_hex(key)
-    int_type = sql.bigint
-    encoded = ",\n        ".join(
-        f"{group_code_sql()} as experiment_group" if name == "experiment_group" else name
-        for name in FEATURES
+    for the sessions of the training window (every month, or up to `through`):
+    sql/model/training_set.sql."""
+    return render(
+        "model/training_set.sql",
+        dialect_named(dialect),
+        table=table,
+        seed=int(seed),
+        through=None if through is None else month_key(through),
+        encoded_features=encoded_features(),
+        features=FEATURES,
+        label=LABEL,
+        eval_every=EVAL_EVERY,
+        split_column=SPLIT_COLUMN,
     )
-    return f"""with cart_sessions as (
-    select * from {table}{window_filter(through)}
-),
-
-encoded as (
-    select
-        session_id,
-        user_id,
-        session_start,
-        session_month,
-        {encoded},
-        cast({LABEL} as {int_type}) as {LABEL},
-        {md5} as split_key
-    from cart_sessions
-),
-
-ranked as (
-    select
-        *,
-        row_number() over (partition by {LABEL} order by split_key) as split_rank,
-        count(*) over (partition by {LABEL}) as class_rows
-    from encoded
-)
-
-select
-    session_id,
-    user_id,
-    session_start,
-    session_month,
-    {", ".join(FEATURES)},
-    {LABEL},
-    split_rank * {EVAL_EVERY} <= class_rows as {SPLIT_COLUMN}
-from ranked"""
 
 
 @dataclass

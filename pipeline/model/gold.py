@@ -15,7 +15,9 @@ import polars as pl
 
 from pipeline.errors import EcomError, WarehouseError
 from pipeline.serving.features import FEATURES, LABEL
-from pipeline.settings import Settings
+from pipeline.settings import Settings, month_key
+from pipeline.warehouse.dialect import dialect_named
+from pipeline.warehouse.templates import render
 
 TABLE = "fct_cart_sessions"
 SESSIONS_TABLE = "fact_user_sessions"
@@ -52,40 +54,37 @@ def read_gold(
         raise _failure(table, what, err) from err
 
 
+def contract_columns_sql(table: str) -> str:
+    """A query of no rows that fails unless `table` has every column scoring reads."""
+    columns = list(dict.fromkeys((*ID_COLUMNS, *FEATURES, LABEL)))
+    return render("model/contract_columns.sql", "duckdb", table=table, columns=columns)
+
+
 def require_cart_sessions(settings: Settings, what: str) -> None:
     """Fail with the fix when gold.fct_cart_sessions lacks a column scoring reads (no rows read)."""
-    columns = ", ".join(dict.fromkeys((*ID_COLUMNS, *FEATURES, LABEL)))
-    read_cart_sessions(settings, lambda table, _: f"select {columns} from {table} limit 0", what)
+    read_cart_sessions(settings, lambda table, _: contract_columns_sql(table), what)
+
+
+def injected_share_sql(table: str, engine: str, through: str | None = None) -> str:
+    """sql/model/injected_purchase_share.sql on `table` (gold.fact_user_sessions)."""
+    return render(
+        "model/injected_purchase_share.sql",
+        dialect_named(engine),
+        table=table,
+        through=month_key(through) if through else None,
+    )
 
 
 def injected_purchase_share(settings: Settings, through: str | None = None) -> dict[str, Any]:
     """How many purchased cart sessions bought only through injected events (the experiment's
     simulated uplift), overall and in Treatment, up to month `through`: what makes
     experiment_group look predictive. Read from gold.fact_user_sessions (both engines)."""
-    from pipeline.settings import month_key
-    from pipeline.warehouse.dialect import dialect_named
-
-    def sql_for(table: str, engine: str) -> str:
-        bigint = dialect_named(engine).bigint
-        only_injected = "total_injected_purchases = total_purchases"
-        treatment = "lower(experiment_group) = 'treatment'"
-        where = f" and session_month <= '{month_key(through)}'" if through else ""
-        return f"""with purchased_cart_sessions as (
-    select * from {table}
-    where total_carts >= 1 and total_purchases > 0{where}
-)
-
-select
-    cast(count(*) as {bigint}) as purchased_sessions,
-    cast(coalesce(sum(case when {only_injected} then 1 else 0 end), 0) as {bigint})
-        as injected_only_sessions,
-    cast(coalesce(sum(case when {treatment} then 1 else 0 end), 0) as {bigint})
-        as treatment_purchased_sessions,
-    cast(coalesce(sum(case when {treatment} and {only_injected} then 1 else 0 end), 0)
-        as {bigint}) as treatment_injected_only_sessions
-from purchased_cart_sessions"""
-
-    row = read_gold(settings, SESSIONS_TABLE, sql_for, "model card").row(0, named=True)
+    row = read_gold(
+        settings,
+        SESSIONS_TABLE,
+        lambda table, engine: injected_share_sql(table, engine, through),
+        "model card",
+    ).row(0, named=True)
     counts = {k: int(v or 0) for k, v in row.items()}
     purchased, treatment = counts["purchased_sessions"], counts["treatment_purchased_sessions"]
     return {
@@ -100,7 +99,9 @@ from purchased_cart_sessions"""
 __all__ = [
     "BUILD_GOLD",
     "TABLE",
+    "contract_columns_sql",
     "injected_purchase_share",
+    "injected_share_sql",
     "read_cart_sessions",
     "read_gold",
     "require_cart_sessions",

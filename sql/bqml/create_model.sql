@@ -2,16 +2,16 @@
 -- Rendered by pipeline/model/bqml.py: the options come from pipeline.model.train.TRAIN_PARAMS,
 -- the training set (features from the contract, the seeded stratified split) from
 -- pipeline.model.dataset.training_query, so both engines hold out the same sessions.
-create or replace model `${model}`
+create or replace model `{{ model }}`
 options (
-${options}
+{{ options }}
 ) as
 with training_set as (
-${training_query}
+{{ training_query }}
 )
 
 select
-    ${features},
-    ${label},
-    ${split_column}
+    {{ features }},
+    {{ label }},
+    {{ split_column }}
 from training_set

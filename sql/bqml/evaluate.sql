@@ -1,16 +1,16 @@
 -- Metrics on the held-out sessions (the rows create_model.sql flagged for evaluation).
 select *
 from ml.evaluate(
-    model `${model}`,
+    model `{{ model }}`,
     (
         with training_set as (
-${training_query}
+{{ training_query }}
         )
 
         select
-            ${features},
-            ${label}
+            {{ features }},
+            {{ label }}
         from training_set
-        where ${split_column}
+        where {{ split_column }}
     )
 )

@@ -1,17 +1,17 @@
 -- Per-session feature attributions from BigQuery ML, kept beside the predictions.
-create or replace table `${explanations_table}` as
+create or replace table `{{ explanations_table }}` as
 select *
 from ml.explain_predict(
-    model `${model}`,
+    model `{{ model }}`,
     (
         with training_set as (
-${training_query}
+{{ training_query }}
         )
 
         select
             session_id,
-            ${features}
+            {{ features }}
         from training_set
     ),
-    struct(${n_features} as top_k_features)
+    struct({{ n_features }} as top_k_features)
 )

@@ -116,7 +116,7 @@ class Filters:
         """The filters as a predicate on gold.fct_experiment_users (None: no filter), in the
         form the readout's query builders take (`where`)."""
         epoch = date(1970, 1, 1)
-        entry_day = epoch_day(d, "entered_at")
+        entry_day = d.epoch_day("entered_at")
         parts = []
         if self.start is not None:
             parts.append(f"{entry_day} >= {(self.start - epoch).days}")
@@ -132,11 +132,3 @@ class Filters:
             keys = ", ".join(f"'{b}'" for b in self.price_bands)
             parts.append(f"{band_sql()} in ({keys})")
         return " and ".join(f"({p})" for p in parts) or None
-
-
-MICROSECONDS_PER_DAY = 86_400_000_000
-
-
-def epoch_day(d: Dialect, timestamp: str) -> str:
-    """Whole UTC days since 1970-01-01 of a timestamp (null stays null), as a 64-bit integer."""
-    return d.cast_bigint(f"floor({d.epoch_us(timestamp)} / {MICROSECONDS_PER_DAY}.0)")

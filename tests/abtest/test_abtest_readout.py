@@ -187,6 +187,22 @@ def test_outputs_open_with_the_decision_and_end_with_the_glossary(outputs) -> No
     assert "Cumulative lift" in outputs.html.read_text()
 
 
+def test_readout_json_is_its_published_schema(outputs) -> None:
+    """readout.json is ReadoutDocument's dump: its JSON Schema (the package's OUTPUT_MODELS)
+    names every key the file holds, in order, and the file reads back into the model unchanged."""
+    from pipeline.abtest import OUTPUT_MODELS
+    from pipeline.abtest.document import ReadoutDocument
+
+    assert ReadoutDocument in OUTPUT_MODELS
+    text = outputs.json.read_text()
+    document = json.loads(text)
+    schema = ReadoutDocument.model_json_schema()
+    assert list(document) == list(schema["properties"])
+    assert set(schema["required"]) <= set(document)
+    assert {"Conversion", "Means", "Guardrail", "Look"} <= set(schema["$defs"])
+    assert ReadoutDocument.model_validate_json(text).model_dump(mode="json") == document
+
+
 def test_the_dashboards_filter_restricts_every_query(gold, tmp_path) -> None:
     from pipeline.abtest import compute_readout
     from pipeline.warehouse import connect

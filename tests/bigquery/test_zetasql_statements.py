@@ -4,9 +4,10 @@
   CREATE TABLE/VIEW DDL of each model, each data test, each unit test), in dependency order
   against a catalog that starts from pipeline/schema.py's bronze and grows by each model's
   resolved output;
-- the Python-built queries: readout, dashboard (unfiltered and with every filter), training
-  set, scoring reads, the bronze load script, the dry run's statements, and the BigQuery
-  scoring function of the run's model;
+- the Python-built queries: every template of sql/ as its Python caller renders it (readout,
+  dashboard unfiltered and with every filter, training set, scoring reads, the model card's
+  injected share, drift slices; a template no caller renders here fails the test), the bronze
+  load script, the dry run's statements, and the BigQuery scoring function of the run's model;
 - sql/bqml/ templates, where ZetaSQL knows the statement (see NOT_ANALYZABLE);
 - and, as a net under all of that, every query job the end-to-end run sent to the emulator.
 """
@@ -19,19 +20,24 @@ from datetime import UTC, date, datetime
 from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
+import jinja2
 import pytest
 from google.auth.credentials import AnonymousCredentials
 
 from pipeline.abtest.queries import segments_sql, totals_sql, weekly_sql, window_sql
+from pipeline.drift.data import month_features_sql, months_sql
 from pipeline.model import bqml
 from pipeline.model.dataset import training_query
-from pipeline.model.gold import ID_COLUMNS
+from pipeline.model.gold import contract_columns_sql, injected_share_sql
 from pipeline.schema import BRONZE_SCHEMA, QUARANTINE_SCHEMA
 from pipeline.settings import Settings
 from pipeline.warehouse.bigquery import BigQueryWarehouse, bounds_sql, count_sql, swap_script
 from pipeline.warehouse.build import SCORING_SELECTOR, dbt_paths, run_dbt
+from pipeline.warehouse.dialect import BIGQUERY
 from pipeline.warehouse.dry_run import inline_missing, ordered_nodes
+from pipeline.warehouse.templates import template_names
 from streamlit_app.data import queries as dashboard_queries
 from streamlit_app.data.filters import Filters
 from tests.bigquery.cloud_run import CloudRun
@@ -154,6 +160,10 @@ def test_the_catalog_grew_by_each_models_resolved_output(dbt_findings) -> None:
     findings, _, settings = dbt_findings
     created = {f.creates[-1]: f for f in findings if f.creates}
     assert {"stg_events", "fact_user_sessions", "dim_users", "fct_cart_sessions"} <= set(created)
+    # dbt's bigquery__ variants are the text the Python dialect renders (the same macros).
+    sessions = created["fact_user_sessions"].sql
+    assert f"{BIGQUERY.epoch_us('event_time')} as event_time_us" in sessions
+    assert f"cast(count(*) as {BIGQUERY.bigint}) as event_count" in sessions
     stg = created["stg_events"]
     assert "partition by event_date" in stg.sql.lower() and "cluster by" in stg.sql.lower()
     assert stg.creates[:2] == (settings.gcp_project, settings.bq_silver_dataset)
@@ -173,6 +183,7 @@ def python_statements(
 ) -> list[tuple[str, str]]:
     wh = BigQueryWarehouse(settings)
     carts = wh.table("gold", "fct_cart_sessions")
+    sessions = wh.table("gold", "fact_user_sessions")
     staged = [
         ("events", wh.table_id("bronze", "_load_events_0123456789ab"), BRONZE_SCHEMA),
         ("quarantine", wh.table_id("bronze", "_load_quarantine_0123456789ab"), QUARANTINE_SCHEMA),
@@ -186,7 +197,11 @@ def python_statements(
         ("readout: weekly", weekly_sql(wh)),
         ("readout: segments", segments_sql(wh)),
         ("training set", training_query(carts, settings.seed, "bigquery")),
-        ("scoring: contract columns", f"select {', '.join(ID_COLUMNS)} from {carts} limit 0"),
+        ("training set, window", training_query(carts, settings.seed, "bigquery", "2019-12")),
+        ("scoring: contract columns", contract_columns_sql(carts)),
+        ("model card: injected share", injected_share_sql(sessions, "bigquery", "2019-12")),
+        ("drift: months", months_sql(carts, "bigquery")),
+        ("drift: slice", month_features_sql(carts, "bigquery", ["2019-12", "2020-Jan"])),
         ("bronze load: old rows' time range", bounds_sql(wh, "2019-Oct.csv")),
         ("bronze load: swap script", swap_script(wh, "2019-Oct.csv", staged, bounds)),
         ("bronze load: first load", swap_script(wh, "2019-Oct.csv", staged, None)),
@@ -255,7 +270,16 @@ def test_python_built_queries_pass_bigquerys_analyzer(
     ):
         run_dbt(settings, "compile", exclude=SCORING_SELECTOR)
         manifest = json.loads((target / "manifest.json").read_text())
-    statements = python_statements(settings, manifest, cloud.cloud.data_dir / "models")
+    with mock.patch.object(
+        jinja2.Environment,
+        "get_template",
+        autospec=True,
+        side_effect=jinja2.Environment.get_template,
+    ) as loads:
+        statements = python_statements(settings, manifest, cloud.cloud.data_dir / "models")
+    rendered = {call.args[1] for call in loads.call_args_list}
+    # Every query template reaches the analyzer (sql/bqml's in the test below).
+    assert rendered == {n for n in template_names() if not n.startswith("bqml/")}, rendered
     for _, sql in statements:
         add_staging_tables(zetasql, catalog, settings, sql)
     findings = zetasql.check_statements(statements, catalog)

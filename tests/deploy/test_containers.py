@@ -16,14 +16,27 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from pipeline.settings import REPO_ROOT
+from pipeline.settings import REPO_ROOT, SQL_DIR
+from pipeline.warehouse.dialect import MACROS_FILE
 from tests.deploy import deploy_files as df
 
 BASE_IMAGE = "python:3.12-slim"
-# image -> (Dockerfile, extra, source folders copied, port, health path, Terraform service)
+# The app renders its queries from these (pipeline.warehouse.templates and .dialect).
+APP_SQL = (
+    SQL_DIR.relative_to(REPO_ROOT).as_posix(),
+    MACROS_FILE.relative_to(REPO_ROOT).as_posix(),
+)
+# image -> (Dockerfile, extra, sources copied, port, health path, Terraform service)
 IMAGES = {
     "api": (df.API_DOCKERFILE, "api", {"pipeline", "api"}, 8000, "/ready", "api"),
-    "ui": (df.UI_DOCKERFILE, "app", {"pipeline", "streamlit_app"}, 8501, "/_stcore/health", "ui"),
+    "ui": (
+        df.UI_DOCKERFILE,
+        "app",
+        {"pipeline", "streamlit_app", *APP_SQL},
+        8501,
+        "/_stcore/health",
+        "ui",
+    ),
 }
 # What C7 says each image runs.
 COMMANDS = {

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.ingest.sources import month_key
 from pipeline.schema import RAW_COLUMNS
-from pipeline.settings import Settings
+from pipeline.settings import Settings, month_key
 
 HEADER = ",".join(RAW_COLUMNS)
 

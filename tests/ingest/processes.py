@@ -210,6 +210,6 @@ def month_rows(settings: Settings, month: str) -> dict[str, pl.DataFrame]:
 
 
 def _key(month: str) -> str:
-    from pipeline.ingest.sources import month_key
+    from pipeline.settings import month_key
 
     return month_key(month)

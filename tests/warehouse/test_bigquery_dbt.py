@@ -24,7 +24,7 @@ from pipeline.settings import REPO_ROOT, Settings
 from pipeline.warehouse import connect
 from pipeline.warehouse.bigquery import BigQueryWarehouse
 from pipeline.warehouse.build import SCORING_SELECTOR, run_dbt
-from pipeline.warehouse.polars_sessions import DEDUP_KEY
+from tests.oracles.polars_sessions import DEDUP_KEY
 from tests.warehouse.bq_emulator import EMULATOR_PROJECT, bq_emulator  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.emulator

@@ -12,7 +12,7 @@ from pipeline.experiment import assign_group
 from pipeline.sessions import SESSION_TIMEOUT_MINUTES
 from pipeline.warehouse import connect
 from pipeline.warehouse.build import generate_docs
-from pipeline.warehouse.polars_sessions import session_id_expr, sessionize, silver_events
+from tests.oracles.polars_sessions import session_id_expr, sessionize, silver_events
 from tests.warehouse.dbt_sample import Built
 
 MODELS = {

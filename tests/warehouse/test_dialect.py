@@ -1,10 +1,13 @@
 """Each engine's SQL forms of pipeline.warehouse.dialect, executed: DuckDB in a real (in-memory)
-DuckDB, BigQuery on the BigQuery emulator, both against values computed in Python."""
+DuckDB, BigQuery on the BigQuery emulator, both against values computed in Python. The forms
+are dbt's own macros (dbt/macros/cross_db.sql) rendered without dbt: every dispatched macro has
+both engines' variants, and dbt compiles a model to the very text Python renders."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 
 import duckdb
 import numpy as np
@@ -13,8 +16,19 @@ import pytest
 from pipeline.errors import WarehouseError
 from pipeline.settings import Settings
 from pipeline.warehouse import connect
-from pipeline.warehouse.dialect import BIGQUERY, DUCKDB, Dialect, dialect_for, dialect_named
+from pipeline.warehouse.build import dbt_paths
+from pipeline.warehouse.dialect import (
+    BIGQUERY,
+    DUCKDB,
+    ENGINES,
+    MACROS_FILE,
+    Dialect,
+    dialect_for,
+    dialect_named,
+    engine_macros,
+)
 from tests.warehouse.bq_emulator import EMULATOR_PROJECT, bq_emulator  # noqa: F401  (fixture)
+from tests.warehouse.dbt_sample import Built
 
 MOMENTS = [
     dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
@@ -103,3 +117,25 @@ def test_selection_by_engine_name() -> None:
         dialect_named("snowflake")
     with pytest.raises(ValueError, match="percentile"):
         DUCKDB.percentile("x", 1.5, "t")
+
+
+def test_every_dispatched_macro_has_both_engines_variants() -> None:
+    """A new difference in cross_db.sql reaches Python with no edit; a missing variant fails."""
+    dispatched = set(re.findall(r"adapter\.dispatch\('(\w+)'", MACROS_FILE.read_text()))
+    assert {"epoch_microseconds", "md5_hex", "type_int64", "percentile_select"} <= dispatched
+    for engine in ENGINES:
+        assert set(engine_macros(engine)) == dispatched, engine
+    with pytest.raises(WarehouseError, match="duckdb__no_such_form"):
+        DUCKDB.macro("no_such_form")
+
+
+def test_dbt_compiles_a_model_to_the_forms_python_renders(built: Built) -> None:
+    """dbt's dispatch and the plain-Jinja2 rendering pick the same variant: the compiled gold
+    model holds the text the Python dialect gives for the same arguments."""
+    target, _ = dbt_paths(built.settings)
+    sql = target / "compiled" / "ecom_growth" / "models" / "marts" / "fact_user_sessions.sql"
+    sql = sql.read_text()
+    assert f"{DUCKDB.epoch_us('event_time')} as event_time_us" in sql
+    assert f"cast(count(*) as {DUCKDB.bigint}) as event_count" in sql
+    key = f"cast(user_id as TEXT) || '-' || cast({DUCKDB.epoch_us('session_start')} as TEXT)"
+    assert f"{DUCKDB.md5_hex(key)} as session_id" in sql

@@ -9,7 +9,7 @@ from pipeline.ingest import ingest
 from pipeline.settings import Settings
 from pipeline.warehouse import connect
 from pipeline.warehouse.build import build_warehouse
-from pipeline.warehouse.polars_sessions import DEDUP_KEY
+from tests.oracles.polars_sessions import DEDUP_KEY
 
 
 def test_generated_and_ingested_data_builds_and_reconciles(settings: Settings) -> None:

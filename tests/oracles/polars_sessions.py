@@ -1,6 +1,6 @@
 """Silver and sessionization in Polars: a reference implementation for checking the dbt models.
 
-Not used by the pipeline. The warehouse tests (tests/warehouse/test_build.py) compare the dbt
+A test oracle, not shipped with the pipeline. The warehouse tests (tests/warehouse/test_build.py) compare the dbt
 build with it, and the warehouse benchmark (benchmarks/bench_warehouse.py) times it as the
 baseline, so both check dbt against one independent statement of the rules in DESIGN.md:
 silver drops rows without a user or a session (or with the tracker's 'unknown' placeholder)
