@@ -241,27 +241,30 @@ def _commit_local(staged: StagedMonth, journal: Journal) -> Manifest:
 def _rolled_back(
     layout: Layout, journal: Journal, err: BaseException, *, bronze_touched: bool
 ) -> BaseException:
-    """Undo the uncommitted month; the error to raise says it was undone (or how it wasn't)."""
+    """Undo the uncommitted month; the error to raise says why, and that it was undone (or
+    that the journal is kept because the undo could not finish)."""
     settings = layout.settings
+    path = Journal.path_for(settings, layout.month)
+    undo: BaseException | None = None
     try:
         roll_back(settings, journal, bronze_touched=bronze_touched)
-    except BaseException as undo:
-        failed, why = (_said(e) for e in (err, undo))
-        error = Interrupted if isinstance(undo, KeyboardInterrupt) else StorageError
-        return error(
-            f"Committing {layout.month} failed ({failed}) and rolling it back failed too "
-            f"({why}). The journal {Journal.path_for(settings, layout.month)} is kept: fix the "
-            "cause and run `ecom ingest` again, which finishes the roll-back first."
+        state = layout.rolled_back
+    except BaseException as failure:
+        undo = failure
+        state = (
+            f"Rolling this run back failed too ({_said(failure)}): the journal {path} is kept, "
+            "and the next `ecom ingest` finishes the roll-back first."
         )
-    if isinstance(err, KeyboardInterrupt):
-        return layout.interrupted(layout.rolled_back)
+    if isinstance(err, KeyboardInterrupt) or isinstance(undo, KeyboardInterrupt):
+        return layout.interrupted(state, retry=undo is None)
     if isinstance(err, EcomError):
-        return type(err)(f"{err} {layout.rolled_back} Fix the cause and re-run `{layout.retry}`.")
+        return type(err)(f"{err} {state} Fix the cause and re-run `{layout.retry}`.")
     if is_storage_error(err):
         where = Path(getattr(err, "filename", None) or journal.swaps["partition"].target)
-        return StorageError(
-            message("commit", where, err, intact=layout.rolled_back, retry=layout.retry)
-        )
+        action = "write the ingestion journal" if where == path else "commit"
+        return StorageError(message(action, where, err, intact=state, retry=layout.retry))
+    if undo is not None:
+        return StorageError(f"Committing {layout.month} failed ({err}). {state}")
     return err
 
 

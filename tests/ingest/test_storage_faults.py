@@ -300,7 +300,8 @@ def test_a_disk_full_when_the_commit_is_recorded_rolls_the_whole_month_back(
         ingest(settings, ["2019-Oct"])
     thread.join()
     text = str(failure.value)
-    assert "no space left on the device" in text
+    journal = Journal.path_for(settings, "2019-Oct")
+    assert text.startswith(f"Cannot write the ingestion journal {journal}: no space left on")
     assert "This run was rolled back: the previous run of 2019-Oct (if any) is live" in text
     assert live_state(settings) == before  # bronze.quarantine included
     quarantine_agrees(settings, 1)
@@ -349,11 +350,10 @@ def test_a_roll_back_that_cannot_finish_keeps_the_journal_for_the_next_start(
             holder.wait()
     text = str(failure.value)
     journal = Journal.path_for(settings, "2019-Oct")
-    assert "Committing 2019-Oct failed" in text and "no space left on device" in text.lower()
-    assert (
-        f"rolling it back failed too (Cannot open the warehouse {settings.warehouse_path}" in text
-    )
-    assert f"The journal {journal} is kept" in text
+    assert text.startswith(f"Cannot write the ingestion journal {journal}: no space left on")
+    held = f"Rolling this run back failed too (Cannot open the warehouse {settings.warehouse_path}"
+    assert held in text
+    assert f"the journal {journal} is kept, and the next `ecom ingest` finishes the roll" in text
     assert json.loads(journal.read_text())["phase"] == "loading"  # the last phase recorded
     monkeypatch.delenv("ECOM_FAULT_PAUSE_AT")
     fillers[0].unlink()
