@@ -262,46 +262,39 @@ def clean_env(monkeypatch):
         monkeypatch.delenv(key)
 
 
-def test_a_disk_that_fills_during_the_bronze_transaction(
-    small_disk, tmp_path, monkeypatch, clean_env
+# When the disk fills, whether the warehouse is on it, and how the message starts.
+DISK_FILLS = {
+    "during the bronze transaction": (
+        "bronze-transaction",
+        True,
+        "Cannot write {warehouse}.wal: no space left on the device",
+    ),
+    # The journal's `committed` phase cannot be written: bronze goes back with the files.
+    "when the commit is recorded": (
+        "swapped-manifest",
+        False,
+        "Cannot write the ingestion journal {journal}: no space left on the device",
+    ),
+}
+
+
+@pytest.mark.parametrize("when", list(DISK_FILLS))
+def test_a_disk_that_fills_during_the_commit_rolls_the_whole_month_back(
+    small_disk, tmp_path, monkeypatch, clean_env, when
 ):
-    settings = on_small_disk(small_disk, tmp_path, warehouse_on_it=True)
+    step, warehouse_on_it, start = DISK_FILLS[when]
+    settings = on_small_disk(small_disk, tmp_path, warehouse_on_it=warehouse_on_it)
     before = live_state(settings)
     fillers: list[Path] = []
     thread = paused_in_this_process(
-        monkeypatch, tmp_path, lambda: fillers.append(fill(small_disk)), "bronze-transaction"
-    )
-    with pytest.raises(StorageError) as failure:
-        ingest(settings, ["2019-Oct"])
-    thread.join()
-    text = str(failure.value)
-    assert text.startswith(f"Cannot write {settings.warehouse_path}.wal: no space left"), text
-    assert "This run was rolled back: the previous run of 2019-Oct (if any) is live" in text
-    assert live_state(settings) == before
-    assert leftovers(settings) == []
-    monkeypatch.delenv("ECOM_FAULT_PAUSE_AT")
-    fillers[0].unlink()
-    (manifest,) = ingest(settings, ["2019-Oct"])
-    assert manifest.rows_written == 100
-    quarantine_agrees(settings, 3)
-
-
-def test_a_disk_full_when_the_commit_is_recorded_rolls_the_whole_month_back(
-    small_disk, tmp_path, monkeypatch, clean_env
-):
-    """The journal's `committed` phase cannot be written: bronze goes back with the files."""
-    settings = on_small_disk(small_disk, tmp_path, warehouse_on_it=False)
-    before = live_state(settings)
-    fillers: list[Path] = []
-    thread = paused_in_this_process(
-        monkeypatch, tmp_path, lambda: fillers.append(fill(small_disk)), "swapped-manifest"
+        monkeypatch, tmp_path, lambda: fillers.append(fill(small_disk)), step
     )
     with pytest.raises(StorageError) as failure:
         ingest(settings, ["2019-Oct"])
     thread.join()
     text = str(failure.value)
     journal = Journal.path_for(settings, "2019-Oct")
-    assert text.startswith(f"Cannot write the ingestion journal {journal}: no space left on")
+    assert text.startswith(start.format(warehouse=settings.warehouse_path, journal=journal)), text
     assert "This run was rolled back: the previous run of 2019-Oct (if any) is live" in text
     assert live_state(settings) == before  # bronze.quarantine included
     quarantine_agrees(settings, 1)
