@@ -56,7 +56,7 @@ def ingest(
             raise InputError(
                 f"No raw files in {settings.raw_dir}. Run `ecom generate` first, or copy "
                 f"monthly CSVs there named like {MONTHS[0]}.csv."
-                + (f" {unread[0].upper()}{unread[1:]}." if unread else "")
+                + (f" {unread}." if unread else "")
             )
     for month in months:
         month_key(month)  # every name checked before anything is touched

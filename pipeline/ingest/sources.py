@@ -81,7 +81,7 @@ def raw_file(settings: Settings, month: str) -> Path:
         unread = unread_files(settings.raw_dir, [month])
         raise InputError(
             f"No raw file for {month} at {path}. Run `ecom generate` or copy the month's CSV "
-            "there." + (f" {unread[0].upper()}{unread[1:]}." if unread else "")
+            "there." + (f" {unread}." if unread else "")
         ) from None
     except OSError as err:
         raise InputError(f"Cannot open {path}: {err.strerror}.") from err
@@ -101,7 +101,7 @@ def _check_plain(path: Path, mode: int) -> None:
 
 
 def unread_files(raw_dir: Path, months: Sequence[str]) -> str | None:
-    """'found in <raw folder>: 2019-oct.csv (not read: ...)' for files named almost like the
+    """'Found in <raw folder>: 2019-oct.csv (not read: ...)' for files named almost like the
     months' raw files (another case, compressed, another suffix), which no run reads; None
     when there are none. Only the exact `<month>.csv` is ever read."""
     if not raw_dir.is_dir():
@@ -121,7 +121,7 @@ def unread_files(raw_dir: Path, months: Sequence[str]) -> str | None:
         else:
             why = f"only {expected} is read"
         found.append(f"{name} (not read: {why})")
-    return f"found in {raw_dir}: {', '.join(found)}" if found else None
+    return f"Found in {raw_dir}: {', '.join(found)}" if found else None
 
 
 @dataclass
