@@ -41,3 +41,9 @@ class BusyError(EcomError):
     """Another run holds the data directory (e.g. a second `ecom ingest`)."""
 
     exit_code = 7
+
+
+class Interrupted(EcomError):
+    """The user stopped the run (Ctrl-C); the message says what was undone or kept."""
+
+    exit_code = 130  # the shell's code for a process ended by SIGINT

@@ -1,22 +1,21 @@
 """Where bronze Parquet lives: a local folder (default) or a gs://bucket/prefix.
 
-Parts are always written to a local staging folder first, then published as a whole
-partition: on a local lake by renaming folders (the old partition disappears only once the
-new one is complete, so readers never see half a month), on GCS by uploading the parts and
-then deleting the partition's other objects (GCS has no rename: a reader listing during the
-upload can see a mix of old and new parts). Either way a re-run replaces, never appends.
+A month's parts are always written to a local staging folder first. On a local lake the
+ingestion's commit protocol (`pipeline.ingest.commit`) swaps the staged folder in by rename;
+on GCS, which has no rename, `publish` uploads the parts and then deletes the partition's
+other objects (a reader listing during the upload can see a mix of old and new parts).
+Either way a re-run replaces, never appends.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import TYPE_CHECKING
+
+from pipeline.files import literal_glob
 
 if TYPE_CHECKING:
     from google.cloud import storage
@@ -33,33 +32,14 @@ class Lake:
         """Hive-style partition address, e.g. data/lake/events/month=2019-10."""
         return f"{self.uri}/{table}/month={month_key}"
 
-    @contextmanager
-    def staging(self, table: str) -> Iterator[Path]:
-        """A fresh local folder for a partition's new parts, removed afterwards.
-
-        On a local lake it sits inside the table folder (same file system, so publishing is a
-        rename); its leading dot hides it from Hive-style readers.
-        """
-        if self.is_gcs:
-            with TemporaryDirectory(prefix="ecom-lake-") as tmp:
-                yield Path(tmp)
-            return
-        path = Path(self.uri) / table / f".staging-{uuid.uuid4().hex}"
-        path.mkdir(parents=True)
-        try:
-            yield path
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
-
     def publish(self, staged: Path, table: str, month_key: str) -> list[str]:
-        """Replace the partition with the staged parts; return the published part addresses."""
+        """gs:// lake: replace the partition with the staged parts; the published addresses."""
+        if not self.is_gcs:
+            raise ValueError(f"{self.uri} is a local folder: its partitions are swapped by rename")
         names = sorted(p.name for p in staged.glob("*.parquet"))
         target = self.partition(table, month_key)
-        if self.is_gcs:
-            with _gcs_errors(target):
-                _gcs_replace_prefix(staged, names, target)
-        else:
-            _local_replace_dir(staged, Path(target))
+        with _gcs_errors(target):
+            _gcs_replace_prefix(staged, names, target)
         return [f"{target}/{name}" for name in names]
 
     def local_glob(self, table: str) -> str:
@@ -70,7 +50,8 @@ class Lake:
         """
         if self.is_gcs:
             raise ValueError(f"{self.uri} is on GCS: no local glob")
-        return str(Path(self.uri).resolve() / table / "month=*" / "*.parquet")
+        folder = literal_glob(Path(self.uri).resolve() / table)  # `data[1]` is a folder name
+        return f"{folder}/month=*/*.parquet"
 
     def parts(self, table: str, month_key: str) -> list[str]:
         """The published parts of one partition (empty when the month was never ingested)."""
@@ -85,16 +66,6 @@ class Lake:
                     if blob.name.endswith(".parquet")
                 )
         return sorted(str(p) for p in Path(target).glob("*.parquet"))
-
-
-def _local_replace_dir(staged: Path, target: Path) -> None:
-    """Swap folders by rename: the old partition is retired only once the new one is whole."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    retired = target.parent / f".retired-{uuid.uuid4().hex}"
-    if target.exists():
-        target.rename(retired)
-    staged.rename(target)
-    shutil.rmtree(retired, ignore_errors=True)
 
 
 def _split_gcs(uri: str) -> tuple[str, str]:

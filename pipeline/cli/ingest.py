@@ -63,6 +63,7 @@ def run(
             force=force,
             progress=bar,
             report=lambda line: console.print(f"[yellow]recovered:[/] {line}"),
+            warn=lambda line: console.print(f"[yellow]warning:[/] {line}"),
         )
     table = Table(title=f"ingested into {settings.lake} and {settings.warehouse_path}")
     for column in ("month", "read", "written", "quarantined", "injected", "duplicates", "seconds"):

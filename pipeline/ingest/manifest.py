@@ -1,44 +1,70 @@
-"""One JSON manifest per ingested month: what went in, what came out, and that they add up."""
+"""One JSON manifest per ingested month: what went in, what came out, and that they add up.
+
+`Manifest` is a pydantic model, so its JSON Schema (`Manifest.model_json_schema()`) is the
+published contract of `<data>/manifests/<month>.json`; the file on disk is the model's JSON.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.errors import DataContractError
 from pipeline.experiment import DEFAULT_EXPERIMENT
+from pipeline.files import atomic_write
 
 
-@dataclass(frozen=True)
-class Manifest:
-    month: str
-    month_key: str
-    source_file: str
-    source_path: str
-    input_bytes: int
-    input_sha256: str
-    rows_read: int
-    rows_written: int
-    rows_quarantined: int
-    quarantined_by_reason: dict[str, int]
-    rows_injected: int
-    duplicate_rows: int
-    rows_by_group: dict[str, int]
-    injected_by_group: dict[str, int]
-    rows_loaded: int | None  # rows of this file in the warehouse's bronze.events after the load
-    quarantine_loaded: int | None  # and in bronze.quarantine
-    parts: list[str]
-    quarantine_path: str
-    batch_size: int | None
-    ingested_at: str
-    timings_seconds: dict[str, float] = field(default_factory=dict)
-    # The experiment settings the month was injected with (pipeline.experiment.Experiment as a
-    # dict). Manifests written before the field existed were all ingested with the seed's.
-    experiment: dict[str, object] = field(default_factory=DEFAULT_EXPERIMENT.to_dict)
+class Manifest(BaseModel):
+    """What one ingestion of one month read, wrote, quarantined, injected and loaded."""
+
+    # Frozen: a manifest is a record; fields this version does not know (written by a newer
+    # one) are ignored when read.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    month: str = Field(description="The raw file's stem, e.g. 2019-Oct.")
+    month_key: str = Field(description="The lake partition value, e.g. 2019-10.")
+    source_file: str = Field(description="The raw file's name, e.g. 2019-Oct.csv.")
+    source_path: str = Field(description="Where the raw file was read from.")
+    input_bytes: int = Field(description="Size of the bytes parsed.")
+    input_sha256: str = Field(description="SHA-256 of exactly the bytes parsed.")
+    rows_read: int = Field(description="Data lines in the file (the header excluded).")
+    rows_written: int = Field(description="Rows written to the lake partition.")
+    rows_quarantined: int = Field(description="Lines written to the quarantine file.")
+    quarantined_by_reason: dict[str, int] = Field(description="Quarantined lines per reason.")
+    rows_injected: int = Field(description="Treatment carts turned into purchases.")
+    duplicate_rows: int = Field(description="Rows that exactly repeat an earlier row (kept).")
+    rows_by_group: dict[str, int] = Field(description="Rows written per experiment group.")
+    injected_by_group: dict[str, int] = Field(description="Injections per experiment group.")
+    rows_loaded: int | None = Field(
+        description="Rows of this file in the warehouse's bronze.events after the load "
+        "(null when the warehouse was not loaded)."
+    )
+    quarantine_loaded: int | None = Field(
+        description="Rows of this file in bronze.quarantine after the load."
+    )
+    parts: list[str] = Field(description="The lake partition's Parquet files.")
+    quarantine_path: str = Field(description="The month's quarantine Parquet file.")
+    batch_size: int | None = Field(description="Lines per streaming batch and part file.")
+    ingested_at: str = Field(description="When the run started (ISO 8601, UTC).")
+    timings_seconds: dict[str, float] = Field(
+        default_factory=dict, description="Seconds per step, and the total."
+    )
+    # Manifests written before the field existed were all ingested with the seed's settings.
+    experiment: dict[str, Any] = Field(
+        default_factory=DEFAULT_EXPERIMENT.to_dict,
+        description="The experiment settings the month was injected with.",
+    )
     # Fields added later have defaults, so older manifests stay readable.
-    run_id: str = ""  # the commit protocol's run id (the journal's and staging folders' name)
-    forced: bool = False  # replaced a live month despite the refusal rule (`--force`)
+    run_id: str = Field(
+        default="", description="The commit protocol's run id (journal and staging folders)."
+    )
+    forced: bool = Field(
+        default=False,
+        description="Replaced a live month despite the refusal rule (`--force`).",
+    )
 
     def accounting_problems(self) -> list[str]:
         """read = written + quarantined, and the per-reason and per-group breakdowns agree.
@@ -81,15 +107,19 @@ class Manifest:
                 f"{self.month}` and report the manifest if it persists."
             )
 
+    def with_loaded(self, events: int, quarantined: int) -> Manifest:
+        """This manifest with what bronze now holds of the month."""
+        return self.model_copy(update={"rows_loaded": events, "quarantine_loaded": quarantined})
+
     def write_to(self, path: Path) -> Path:
-        """Atomically (temp file + rename in the same folder)."""
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
-        tmp.replace(path)
-        return path
+        """Atomically and durably; the same JSON as `json.dumps` of the fields, indented."""
+        return atomic_write(path, json.dumps(self.model_dump(mode="json"), indent=2) + "\n")
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
-        """Fields this version does not know (written by a newer one) are ignored."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})
+        """A manifest file; a broken one raises a ValueError (pydantic's ValidationError)."""
+        return cls.model_validate_json(path.read_text())
+
+
+# The outputs this package publishes a JSON Schema for (the documentation's reference pages).
+OUTPUT_MODELS: tuple[type[BaseModel], ...] = (Manifest,)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.errors import InputError
-from pipeline.ingest.storage import user
+from pipeline.files import user
 from pipeline.ingest.transforms import LINE, LINE_INDEX
 from pipeline.schema import RAW_COLUMNS
 from pipeline.settings import MONTHS, Settings, month_key
@@ -40,6 +40,15 @@ _SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
     (b"\xff\xfe", "UTF-16 text", "re-encode it as UTF-8 (`iconv -f UTF-16 -t UTF-8`)"),
     (b"\xfe\xff", "UTF-16 text", "re-encode it as UTF-8 (`iconv -f UTF-16 -t UTF-8`)"),
 )
+# What can stand at a raw file's path without being a file, in words.
+_NOT_FILES = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+_COMPRESSED = (".gz", ".zip", ".bz2", ".xz", ".zst")
 
 
 def known_month(month: str) -> str:
@@ -62,18 +71,56 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
 
 
 def raw_file(settings: Settings, month: str) -> Path:
+    """The month's raw file, checked to be a plain file (a directory or a named pipe is not)."""
     known_month(month)
     path = settings.raw_dir / f"{month}.csv"
-    if path.is_dir():
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        unread = unread_files(settings.raw_dir, [month])
         raise InputError(
-            f"{path} is a directory, not a file: the raw folder must hold the month as a "
-            f"plain CSV file named {path.name}."
-        )
-    if not path.exists():
-        raise InputError(
-            f"No raw file for {month} at {path}. Run `ecom generate` or copy the month's CSV there."
-        )
+            f"No raw file for {month} at {path}. Run `ecom generate` or copy the month's CSV "
+            "there." + (f" {unread}." if unread else "")
+        ) from None
+    except OSError as err:
+        raise InputError(f"Cannot open {path}: {err.strerror}.") from err
+    _check_plain(path, mode)
     return path
+
+
+def _check_plain(path: Path, mode: int) -> None:
+    """Refuse anything but a regular file: a named pipe would block the first read forever."""
+    if stat.S_ISREG(mode):
+        return
+    kind = next((k for test, k in _NOT_FILES if test(mode)), "an entry that is not a regular file")
+    raise InputError(
+        f"{path} is {kind}, not a file: the raw folder must hold the month as a plain CSV "
+        f"file named {path.name}."
+    )
+
+
+def unread_files(raw_dir: Path, months: Sequence[str]) -> str | None:
+    """'Found in <raw folder>: 2019-oct.csv (not read: ...)' for files named almost like the
+    months' raw files (another case, compressed, another suffix), which no run reads; None
+    when there are none. Only the exact `<month>.csv` is ever read."""
+    if not raw_dir.is_dir():
+        return None
+    exact = {f"{m}.csv" for m in MONTHS}
+    found = []
+    for name in sorted(p.name for p in raw_dir.iterdir()):
+        month = next((m for m in months if name.lower().startswith(f"{m}.csv".lower())), None)
+        if month is None or name in exact:
+            continue
+        expected = f"{month}.csv"
+        suffix = name[len(expected) :].lower()
+        if suffix in _COMPRESSED:
+            why = f"compressed; decompress it to {expected}"
+        elif not suffix:
+            why = f"month names are case-sensitive; rename it {expected}"
+        else:
+            why = f"only {expected} is read"
+        found.append(f"{name} (not read: {why})")
+    return f"Found in {raw_dir}: {', '.join(found)}" if found else None
 
 
 @dataclass
@@ -132,7 +179,9 @@ class RawFile:
 @contextmanager
 def open_raw(path: Path) -> Iterator[RawFile]:
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        # O_NONBLOCK: a named pipe put there since `raw_file` looked cannot block the open
+        # (no effect on a regular file's reads).
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except PermissionError as err:
         raise InputError(
             f"Cannot read {path}: permission denied for user {user()}. Make the file readable "
@@ -142,8 +191,7 @@ def open_raw(path: Path) -> Iterator[RawFile]:
         raise InputError(f"Cannot open {path}: {err.strerror}.") from err
     try:
         opened = os.fstat(fd)
-        if stat.S_ISDIR(opened.st_mode):
-            raise InputError(f"{path} is a directory, not a file.")
+        _check_plain(path, opened.st_mode)
         yield RawFile(path, fd, opened)
     finally:
         os.close(fd)
@@ -178,7 +226,7 @@ def scan_lines(source: str) -> pl.LazyFrame:
     and leaves all parsing to checked expressions. The source must be valid UTF-8 (Polars'
     line scanner refuses anything else): see `utf8_copy` for files that are not.
     """
-    return pl.scan_lines(source, name=LINE, row_index_name=LINE_INDEX).slice(1)
+    return pl.scan_lines(source, name=LINE, row_index_name=LINE_INDEX, glob=False).slice(1)
 
 
 def utf8_copy(raw: RawFile, target: Path) -> list[int]:

@@ -25,7 +25,6 @@ Importable with the standard library, numpy and xgboost only: the API image reso
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ModelError
+from pipeline.files import atomic_write, exclusive_lock
 from pipeline.serving.artifact import (
     BOOSTER_FILE,
     CARD_FILE,
@@ -239,13 +239,8 @@ def list_versions(models_dir: Path | str) -> list[VersionInfo]:
 def _locked(models_dir: Path | str) -> Iterator[Path]:
     """Serialize writers (two trainings, a promote during a prune) on one lock file."""
     root = model_root(models_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / LOCK_FILE).open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield root
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with exclusive_lock(root / LOCK_FILE):
+        yield root
 
 
 def _write_pointer(
@@ -256,12 +251,7 @@ def _write_pointer(
         "promoted_at": promoted_at or datetime.now(UTC).isoformat(timespec="seconds"),
         "history": history,
     }
-    tmp = root / f".{POINTER_FILE}.{uuid.uuid4().hex}.tmp"
-    with tmp.open("w") as handle:
-        handle.write(json.dumps(pointer, indent=2) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())  # on disk before it replaces the old one (power loss)
-    os.replace(tmp, root / POINTER_FILE)
+    atomic_write(root / POINTER_FILE, json.dumps(pointer, indent=2) + "\n")
 
 
 def _switch(root: Path, models_dir: Path | str, model_id: str) -> None:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import glob
 import re
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from pipeline.errors import WarehouseError
+from pipeline.errors import EcomError, StorageError, WarehouseError
 from pipeline.faults import checkpoint
+from pipeline.files import advice, cause, literal_glob, user
 from pipeline.lake import Lake
 from pipeline.schema import BRONZE_SCHEMA, QUARANTINE_SCHEMA
 from pipeline.settings import Settings
@@ -19,6 +21,9 @@ from pipeline.warehouse import BRONZE_TABLE, QUARANTINE_TABLE, BronzeLoad, missi
 
 __all__ = ["BRONZE_TABLE", "QUARANTINE_TABLE", "BronzeLoad", "DuckDBWarehouse"]
 
+# How DuckDB names a file it could not write: 'Cannot open file "/x/warehouse.duckdb.wal":
+# Permission denied', 'Could not write file "…": No space left on device'.
+_FILE_FAILURE = re.compile(r'file "([^"]+)": ')
 # How DuckDB names what a query did not find: 'Table with name "gold.x" does not exist' (the
 # schema is missing too) or 'Table with name x does not exist!' (only the table is).
 _MISSING = re.compile(r'(?:Table|View) with name "?([\w.]+?)"? does not exist')
@@ -98,10 +103,10 @@ class DuckDBWarehouse:
             # Rows need no particular order (source_line says where each came from); letting
             # DuckDB insert in parallel makes a load ~30% faster.
             con.execute("set preserve_insertion_order = false")
-            con.execute("create schema if not exists bronze")
-            con.execute(_ddl(rejects, QUARANTINE_SCHEMA))
             con.execute("begin transaction")
             try:
+                con.execute("create schema if not exists bronze")
+                con.execute(_ddl(rejects, QUARANTINE_SCHEMA))
                 if lake.is_gcs:
                     _drop_if_kind(con, "bronze", BRONZE_TABLE, "VIEW")
                     con.execute(_ddl(events, BRONZE_SCHEMA))
@@ -118,13 +123,31 @@ class DuckDBWarehouse:
                 ]
                 checkpoint("bronze-transaction")  # a fault test's kill point (pipeline.faults)
                 con.execute("commit")
+            except RuntimeError as err:  # how DuckDB reports Ctrl-C during a query
+                if "interrupted" not in str(err).lower():
+                    raise
+                raise KeyboardInterrupt from err  # the caller says what it undid
             except duckdb.Error as err:
-                con.execute("rollback")
-                raise WarehouseError(
-                    f"Loading {source_file} into {events} failed: {err}. The previous rows "
-                    "were kept; fix the cause and re-run `ecom ingest`."
-                ) from err
+                with suppress(duckdb.Error):  # a failed commit has ended the transaction itself
+                    con.execute("rollback")
+                raise _load_failure(err, source_file, events) from err
         return BronzeLoad(events=counts[0], quarantined=counts[1])
+
+
+def _load_failure(err: duckdb.Error, source_file: str, table: str) -> EcomError:
+    """A file DuckDB could not write (its log beside the warehouse on a read-only folder or a
+    full disk) as a storage failure in words; anything else as the warehouse's own error."""
+    found = _FILE_FAILURE.search(str(err))
+    if found:
+        path = Path(found.group(1))
+        return StorageError(
+            f"Cannot write {path}: {cause(err, path)}. Bronze keeps its previous rows. "
+            f"{advice(err, path)}."
+        )
+    return WarehouseError(
+        f"Loading {source_file} into {table} failed: {err}. The previous rows were kept; fix "
+        "the cause and re-run `ecom ingest`."
+    )
 
 
 def _open_failure(path: Path, err: duckdb.IOException, read_only: bool) -> str:
@@ -139,8 +162,6 @@ def _open_failure(path: Path, err: duckdb.IOException, read_only: bool) -> str:
             "Close it and retry."
         )
     if "Permission denied" in text:
-        from pipeline.ingest.storage import user
-
         mode = "read" if read_only else "write"
         return (
             f"Cannot open the warehouse {path}: permission denied for user {user()}, who cannot "
@@ -173,7 +194,7 @@ def _view_ddl(view: str, schema: pl.Schema, parts_glob: str) -> str:
     path is absolute: the warehouse file follows the lake where it is (move the data folder
     and `ecom ingest` re-declares it). Before any part exists the view is empty but typed.
     """
-    if glob.glob(parts_glob):
+    if glob.glob(parts_glob):  # the lake's own folder is escaped (Lake.local_glob)
         source = f"read_parquet({_sql_text(parts_glob)}, union_by_name = true)"
         columns = [
             f"cast({name} as {_duckdb_type(dtype)}) as {name}" for name, dtype in schema.items()
@@ -207,7 +228,7 @@ def _replace_rows(
         columns = ", ".join(schema)
         con.execute(
             f"insert into {table} ({columns}) select {columns} from read_parquet(?)",
-            [[str(p) for p in parts]],
+            [[literal_glob(p) for p in parts]],  # each a file, never a pattern
         )
 
 

@@ -13,9 +13,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,6 +154,27 @@ def run_ingest(data_dir: Path, *args: str, **kwargs) -> subprocess.CompletedProc
 def output(done: subprocess.CompletedProcess[str]) -> str:
     """Everything the CLI printed, on one line (rich wraps long messages at the width)."""
     return " ".join((done.stdout + done.stderr).split())
+
+
+def paused_in_this_process(
+    monkeypatch, tmp_path: Path, damage: Callable[[], object], step: str = "parsing"
+) -> threading.Thread:
+    """Pause this process's next ingest at `step` (default: after its first part); `damage()`,
+    then let it go on."""
+    marker = tmp_path / "pause"
+    monkeypatch.setenv(PAUSE_AT, step)
+    monkeypatch.setenv(PAUSE_FILE, str(marker))
+
+    def meddle() -> None:
+        deadline = time.monotonic() + 60
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        damage()
+        marker.unlink()
+
+    thread = threading.Thread(target=meddle, daemon=True)
+    thread.start()
+    return thread
 
 
 # ---- what a month looks like from outside --------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.errors import DataContractError, WarehouseError
 from pipeline.ingest import ingest
-from pipeline.ingest import run as ingest_run
+from pipeline.ingest import stage as ingest_stage
 from pipeline.settings import Settings
 from pipeline.warehouse import BronzeLoad
 from pipeline.warehouse.duckdb import DuckDBWarehouse
@@ -57,8 +57,8 @@ def one_row_less(counts: pl.DataFrame) -> pl.DataFrame:
 )
 def test_a_miscount_publishes_nothing(ingested, monkeypatch, counter, miscount):
     before = live_state(ingested)
-    real = getattr(ingest_run, counter)
-    monkeypatch.setattr(ingest_run, counter, lambda *args: miscount(real(*args)))
+    real = getattr(ingest_stage, counter)
+    monkeypatch.setattr(ingest_stage, counter, lambda *args: miscount(real(*args)))
 
     with pytest.raises(DataContractError, match="Nothing was published") as failure:
         ingest(ingested, ["2019-Oct"])

@@ -4,15 +4,19 @@ and killed; the next start must leave the month wholly old or wholly new, never 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
 
-from pipeline.ingest import Manifest, ingest
+from pipeline.errors import InputError
+from pipeline.ingest import Interrupted, Manifest, ingest
 from pipeline.ingest.commit import Journal, Swap
 from pipeline.settings import Settings
 from tests.ingest.conftest import synthetic_lines, write_raw
-from tests.ingest.processes import leftovers, live_state, month_rows, start_ingest
+from tests.ingest.processes import leftovers, live_state, month_rows, output, start_ingest
 
 OLD_ROWS, NEW_ROWS = 120, 90
 NEW_BAD = ["not a row", "2019-10-01 00:00:04 UTC,view,1,1,,,x,1,s"]
@@ -164,3 +168,50 @@ def test_a_swap_rolls_forward_from_any_state_and_twice(tmp_path, old, state):
     swap.finish()
     assert content(swap.target) == "new"
     assert not Path(swap.staged).exists() and not Path(swap.retired).exists()
+
+
+# ---- issue 19: Ctrl-C says what it undid; a stopped run names the months it did not try -----
+INTERRUPTS = {
+    "parsing": "Nothing was published: the previous run of 2019-Oct (if any) is intact",
+    "swapped-quarantine": "This run was rolled back: the previous run of 2019-Oct (if any) is "
+    "live again in the lake, the quarantine, the manifest and bronze",
+    "bronze-loaded": "This run was rolled back: the previous run of 2019-Oct (if any) is "
+    "live again in the lake, the quarantine, the manifest and bronze",
+}
+
+
+@pytest.mark.parametrize("step", list(INTERRUPTS))
+def test_ctrl_c_rolls_back_and_says_so(two_versions, step):
+    settings = two_versions
+    before = october(live_state(settings))
+    run = start_ingest(
+        settings.data_dir, "--month", "2019-Oct", "--batch-size", "40", pause_at=step
+    )
+    os.kill(run.proc.pid, signal.SIGINT)  # what Ctrl-C sends
+    time.sleep(0.5)
+    run.marker.unlink()  # a pause in the engine's writer thread goes on to where Ctrl-C lands
+    done = run.finish()
+    text = output(done)
+    assert done.returncode == Interrupted.exit_code == 130, text
+    assert "Interrupted (Ctrl-C) while ingesting 2019-Oct." in text
+    assert INTERRUPTS[step] in text
+    assert "Traceback" not in text
+    assert october(live_state(settings)) == before
+    assert leftovers(settings) == []
+
+
+def test_a_month_that_fails_names_the_months_not_attempted(settings):
+    for month, lines in (
+        ("2019-Oct", synthetic_lines(30, seed=1)),
+        ("2019-Nov", synthetic_lines(30, seed=2, month="2019-Nov")),
+        ("2020-Jan", synthetic_lines(30, seed=4, month="2020-Jan")),
+    ):
+        write_raw(settings, month, lines)
+    (settings.raw_dir / "2019-Dec.csv").write_text("not,the,header\n")
+    with pytest.raises(InputError, match="does not start with the raw header") as failure:
+        ingest(settings)  # every month found
+    text = str(failure.value)
+    assert "Ingested before it: 2019-Oct, 2019-Nov. Not attempted: 2020-Jan" in text
+    assert "`ecom ingest --month 2019-Dec --month 2020-Jan`" in text
+    assert (settings.manifest_dir / "2019-Nov.json").exists()
+    assert not (settings.manifest_dir / "2020-Jan.json").exists()

@@ -4,18 +4,22 @@ cannot change under a run (the file is swapped or grown while it is being parsed
 from __future__ import annotations
 
 import os
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from pipeline.errors import BusyError, InputError
-from pipeline.faults import PAUSE_AT, PAUSE_FILE
 from pipeline.ingest import Manifest, ingest
 from pipeline.settings import Settings
 from tests.ingest.conftest import synthetic_lines, write_raw
-from tests.ingest.processes import leftovers, live_state, month_rows, output, start_ingest
+from tests.ingest.processes import (
+    leftovers,
+    live_state,
+    month_rows,
+    output,
+    paused_in_this_process,
+    start_ingest,
+)
 
 
 @pytest.fixture
@@ -63,24 +67,6 @@ def test_two_ingests_started_together_end_with_one_consistent_month(october):
 
 
 # ---- the input changes while it is read (a real pause inside the streaming write) -----------
-def paused_in_this_process(monkeypatch, tmp_path: Path, damage) -> threading.Thread:
-    """Pause this process's next ingest after its first part; `damage()`, then let it go on."""
-    marker = tmp_path / "pause"
-    monkeypatch.setenv(PAUSE_AT, "parsing")
-    monkeypatch.setenv(PAUSE_FILE, str(marker))
-
-    def meddle() -> None:
-        deadline = time.monotonic() + 60
-        while not marker.exists() and time.monotonic() < deadline:
-            time.sleep(0.005)
-        damage()
-        marker.unlink()
-
-    thread = threading.Thread(target=meddle, daemon=True)
-    thread.start()
-    return thread
-
-
 @pytest.mark.parametrize("how", ["replaced", "appended", "rewritten", "deleted"])
 def test_a_file_changed_during_the_run_publishes_nothing(october, monkeypatch, tmp_path, how):
     before = live_state(october)

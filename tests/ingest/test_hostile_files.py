@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
+import subprocess
 
 import duckdb
 import polars as pl
@@ -14,9 +16,9 @@ from typer.testing import CliRunner
 from pipeline.cli import app
 from pipeline.errors import InputError
 from pipeline.ingest import ingest
-from pipeline.settings import MONTHS
-from tests.ingest.conftest import synthetic_lines
-from tests.ingest.processes import live_state
+from pipeline.settings import MONTHS, Settings
+from tests.ingest.conftest import synthetic_lines, write_raw
+from tests.ingest.processes import live_state, output, start_ingest
 from tests.ingest.test_parsing import GOOD, with_field
 
 
@@ -216,3 +218,75 @@ def test_the_generated_months_pass_the_strict_rules(settings):
         truth = json.loads(path.with_name(path.stem + ".truth.json").read_text())
         assert manifest.rows_quarantined == 0, manifest.quarantined_by_reason
         assert manifest.rows_written == truth["data_lines"]
+
+
+# ---- issue 19: what is not a plain file, paths with glob characters, near-miss names --------
+def unwrapped(text: str) -> str:
+    """The text without any whitespace: rich may wrap a long path anywhere in the CLI's output."""
+    return "".join(text.split())
+
+
+def test_a_named_pipe_is_refused_at_once_and_does_not_hold_the_lock(settings, raw_month):
+    raw_month(synthetic_lines(30, seed=1, month="2019-Nov"), month="2019-Nov")
+    os.mkfifo(settings.raw_dir / "2019-Oct.csv")  # nothing ever writes to it
+    run = start_ingest(settings.data_dir, "--month", "2019-Oct")
+    try:
+        done = run.finish(timeout=60)
+    except subprocess.TimeoutExpired:
+        run.kill()
+        pytest.fail("`ecom ingest` blocked on the named pipe")
+    text = output(done)
+    assert done.returncode == InputError.exit_code, text
+    expected = f"{settings.raw_dir / '2019-Oct.csv'} is a named pipe (FIFO), not a file"
+    assert unwrapped(expected) in unwrapped(text)
+    for months in (["2019-Oct"], None):  # in-process too, named or found by an all-months run
+        with pytest.raises(InputError, match=r"2019-Oct.csv is a named pipe \(FIFO\), not a file"):
+            ingest(settings, months)
+    (november,) = ingest(settings, ["2019-Nov"])  # the lock is free
+    assert november.rows_written == 30
+
+
+def test_a_data_folder_whose_path_holds_glob_characters(tmp_path, monkeypatch):
+    for key in [k for k in os.environ if k.startswith("ECOM_")]:
+        monkeypatch.delenv(key)
+    # A sibling that the path, read as a pattern, would match instead: never read from.
+    decoy = Settings(data_dir=tmp_path / "data1")
+    write_raw(decoy, "2019-Oct", synthetic_lines(10, seed=5))
+    ingest(decoy, ["2019-Oct"])
+    settings = Settings(data_dir=tmp_path / "data[1]")
+    write_raw(settings, "2019-Oct", [*synthetic_lines(40, seed=1), "bad line"])
+    write_raw(settings, "2019-Nov", synthetic_lines(20, seed=2, month="2019-Nov"))
+    october, november = ingest(settings, ["2019-Oct", "2019-Nov"])
+    assert (october.rows_written, october.rows_quarantined) == (40, 1)
+    assert (october.rows_loaded, october.quarantine_loaded) == (40, 1)
+    assert november.rows_loaded == 20
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        (events,) = con.execute("select count(*) from bronze.events").fetchone()
+        (rejects,) = con.execute("select count(*) from bronze.quarantine").fetchone()
+    assert (events, rejects) == (60, 1)
+    (again,) = ingest(settings, ["2019-Oct"])  # a re-run replaces, as anywhere else
+    assert (again.rows_loaded, again.quarantine_loaded) == (40, 1)
+
+
+NEAR_MISSES = {
+    "2019-oct.csv": "2019-oct.csv (not read: month names are case-sensitive; rename it 2019-Oct.csv)",
+    "2019-Oct.csv.gz": "2019-Oct.csv.gz (not read: compressed; decompress it to 2019-Oct.csv)",
+}
+
+
+@pytest.mark.parametrize("name", list(NEAR_MISSES))
+def test_a_file_named_almost_like_a_month_is_reported_not_skipped(settings, raw_month, name):
+    raw_month(synthetic_lines(20, seed=2, month="2019-Nov"), month="2019-Nov")
+    near = settings.raw_dir / name
+    near.write_bytes(b"anything")
+    result = CliRunner().invoke(app, ["ingest", "--data-dir", str(settings.data_dir)])
+    assert result.exit_code == 0, result.output
+    expected = f"warning: Found in {settings.raw_dir}: {NEAR_MISSES[name]}"
+    assert unwrapped(expected) in unwrapped(result.output)
+    (settings.raw_dir / "2019-Nov.csv").unlink()  # no month left to ingest: the error says it
+    with pytest.raises(InputError, match=r"No raw files in .*") as failure:
+        ingest(settings)
+    assert NEAR_MISSES[name] in str(failure.value)
+    with pytest.raises(InputError, match="No raw file for 2019-Oct at") as failure:
+        ingest(settings, ["2019-Oct"])
+    assert NEAR_MISSES[name] in str(failure.value)

@@ -5,22 +5,34 @@ exit code, and the previous month exactly as it was."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import duckdb
+import polars as pl
 import pytest
 
 from pipeline.errors import InputError, StorageError, WarehouseError
 from pipeline.ingest import Manifest, ingest
+from pipeline.ingest.commit import Journal
 from pipeline.settings import Settings
 from tests.conftest import skip_unless_ci
 from tests.ingest.conftest import synthetic_lines, write_raw
-from tests.ingest.processes import leftovers, live_state, output, run_ingest, unprivileged
+from tests.ingest.processes import (
+    leftovers,
+    live_state,
+    output,
+    paused_in_this_process,
+    run_ingest,
+    unprivileged,
+)
 
 READ_ONLY = stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
 
@@ -181,3 +193,169 @@ def test_a_full_disk_gives_a_message_and_keeps_the_month(small_disk, tmp_path, m
     filler.unlink()
     (manifest,) = ingest(settings, ["2019-Oct"], batch_size=5_000)
     assert manifest.rows_written == 20_000
+
+
+# ---- issue 19: faults inside the bronze load and right after the manifest swap --------------
+def test_a_read_only_data_folder_with_a_writable_warehouse(handed_over):
+    settings = handed_over
+    before = live_state(settings)
+    make_read_only(settings.data_dir)  # its folders and warehouse.duckdb stay writable
+    user = unprivileged()
+    done = run_ingest(settings.data_dir, "--month", "2019-Oct", prefix=user.prefix)
+    text = output(done)
+    assert done.returncode == StorageError.exit_code, text
+    name = f"nobody (uid {user.uid})" if user.uid == 65534 else f"(uid {user.uid})"
+    wal = f"{settings.warehouse_path}.wal"  # DuckDB's log, created beside the warehouse file
+    assert f"Cannot write {wal}: permission denied for user {name}" in text, text
+    assert f"Make {settings.data_dir} writable for this user" in text
+    assert "This run was rolled back" in text
+    assert "Traceback" not in text and "cannot rollback" not in text
+    settings.data_dir.chmod(0o755)
+    assert live_state(settings) == before
+    assert leftovers(settings) == []
+    (manifest,) = ingest(settings, ["2019-Oct"])
+    assert manifest.rows_written == 100
+
+
+def fill(disk: Path) -> Path:
+    """Write zeros until the file system says it is full; the filler, to delete later."""
+    filler = disk / f"filler-{len(list(disk.glob('filler-*')))}"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        for size in (1 << 16, 1 << 12, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def on_small_disk(small_disk: Path, tmp_path: Path, *, warehouse_on_it: bool) -> Settings:
+    """October ingested (150 rows, 1 rejected) then replaced (100 rows, 3 rejected): the data
+    folder on the small disk, the input on another, the warehouse on either."""
+    duckdb_path = (small_disk / "data" if warehouse_on_it else tmp_path) / "warehouse.duckdb"
+    settings = Settings(data_dir=small_disk / "data", duckdb_path=duckdb_path)
+    settings.data_dir.mkdir()
+    (tmp_path / "raw").mkdir()
+    (settings.data_dir / "raw").symlink_to(tmp_path / "raw")
+    write_raw(settings, "2019-Oct", [*synthetic_lines(150, seed=1), "bad"])
+    ingest(settings, ["2019-Oct"])
+    write_raw(settings, "2019-Oct", [*synthetic_lines(100, seed=2), "bad", "worse", "worst"])
+    return settings
+
+
+def quarantine_agrees(settings: Settings, rows: int) -> None:
+    """The manifest, the quarantine file and bronze.quarantine tell the same month."""
+    manifest = Manifest.read(settings.manifest_dir / "2019-Oct.json")
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        (loaded,) = con.execute("select count(*) from bronze.quarantine").fetchone()
+    in_file = len(pl.read_parquet(settings.quarantine_dir / "2019-Oct.parquet"))
+    assert manifest.rows_quarantined == manifest.quarantine_loaded == in_file == loaded == rows
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for key in [k for k in os.environ if k.startswith("ECOM_")]:
+        monkeypatch.delenv(key)
+
+
+# When the disk fills, whether the warehouse is on it, and how the message starts.
+DISK_FILLS = {
+    "during the bronze transaction": (
+        "bronze-transaction",
+        True,
+        "Cannot write {warehouse}.wal: no space left on the device",
+    ),
+    # The journal's `committed` phase cannot be written: bronze goes back with the files.
+    "when the commit is recorded": (
+        "swapped-manifest",
+        False,
+        "Cannot write the ingestion journal {journal}: no space left on the device",
+    ),
+}
+
+
+@pytest.mark.parametrize("when", list(DISK_FILLS))
+def test_a_disk_that_fills_during_the_commit_rolls_the_whole_month_back(
+    small_disk, tmp_path, monkeypatch, clean_env, when
+):
+    step, warehouse_on_it, start = DISK_FILLS[when]
+    settings = on_small_disk(small_disk, tmp_path, warehouse_on_it=warehouse_on_it)
+    before = live_state(settings)
+    fillers: list[Path] = []
+    thread = paused_in_this_process(
+        monkeypatch, tmp_path, lambda: fillers.append(fill(small_disk)), step
+    )
+    with pytest.raises(StorageError) as failure:
+        ingest(settings, ["2019-Oct"])
+    thread.join()
+    text = str(failure.value)
+    journal = Journal.path_for(settings, "2019-Oct")
+    assert text.startswith(start.format(warehouse=settings.warehouse_path, journal=journal)), text
+    assert "This run was rolled back: the previous run of 2019-Oct (if any) is live" in text
+    assert live_state(settings) == before  # bronze.quarantine included
+    quarantine_agrees(settings, 1)
+    assert leftovers(settings) == []
+    monkeypatch.delenv("ECOM_FAULT_PAUSE_AT")
+    fillers[0].unlink()
+    (manifest,) = ingest(settings, ["2019-Oct"])
+    assert manifest.rows_written == 100
+    quarantine_agrees(settings, 3)
+
+
+def hold_the_warehouse(path: Path) -> subprocess.Popen[str]:
+    """Another process with the warehouse open for writing (a notebook, dbt), until killed."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
+    return holder
+
+
+HOLD = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('holding', flush=True); time.sleep(600)"
+
+
+def test_a_roll_back_that_cannot_finish_keeps_the_journal_for_the_next_start(
+    small_disk, tmp_path, monkeypatch, clean_env
+):
+    """The commit cannot be recorded, and bronze cannot be put back either (another process
+    holds the warehouse): the journal stays, and the next start finishes the roll-back."""
+    settings = on_small_disk(small_disk, tmp_path, warehouse_on_it=False)
+    before = live_state(settings)
+    fillers: list[Path] = []
+    holders: list[subprocess.Popen[str]] = []
+
+    def damage() -> None:
+        fillers.append(fill(small_disk))
+        holders.append(hold_the_warehouse(settings.warehouse_path))
+
+    thread = paused_in_this_process(monkeypatch, tmp_path, damage, "swapped-manifest")
+    try:
+        with pytest.raises(StorageError) as failure:
+            ingest(settings, ["2019-Oct"])
+    finally:
+        thread.join()
+        for holder in holders:
+            holder.kill()
+            holder.wait()
+    text = str(failure.value)
+    journal = Journal.path_for(settings, "2019-Oct")
+    assert text.startswith(f"Cannot write the ingestion journal {journal}: no space left on")
+    held = f"Rolling this run back failed too (Cannot open the warehouse {settings.warehouse_path}"
+    assert held in text
+    assert f"the journal {journal} is kept, and the next `ecom ingest` finishes the roll" in text
+    assert json.loads(journal.read_text())["phase"] == "loading"  # the last phase recorded
+    monkeypatch.delenv("ECOM_FAULT_PAUSE_AT")
+    fillers[0].unlink()
+    recovered: list[str] = []
+    ingest(settings, [], report=recovered.append)  # the next start
+    assert recovered[0].startswith("rolled back an interrupted ingest of 2019-Oct")
+    assert live_state(settings) == before
+    quarantine_agrees(settings, 1)
+    assert leftovers(settings) == []
+    (manifest,) = ingest(settings, ["2019-Oct"])
+    assert manifest.rows_written == 100
+    quarantine_agrees(settings, 3)
