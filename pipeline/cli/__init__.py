@@ -24,7 +24,7 @@ app = typer.Typer(
 def main() -> None:
     """Run one stage at a time, or `ecom demo` for the whole pipeline.
 
-    Settings come from ECOM_* environment variables (see README: Configuration).
+    Settings come from ECOM_* environment variables (docs: reference/settings.md).
     """
 
 

@@ -37,7 +37,7 @@ def ingest(
 
     Raw monthly CSVs -> Parquet lake (month partitions) + quarantine + manifest -> warehouse
     bronze.events. Re-ingesting a month replaces it everywhere, atomically; one ingestion per
-    data directory at a time (README: Ingestion).
+    data directory at a time (docs: how-to/ingest-data.md).
     """
     run(settings_for(data_dir), months, batch_size=batch_size, force=force)
 

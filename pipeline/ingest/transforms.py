@@ -64,7 +64,7 @@ def _checks(
     bytes; only tested when there are any). A NUL byte is valid UTF-8 but no field may hold one.
 
     A line holding a double quote is set aside whole: the data set never quotes, and splitting
-    a quoted field on its commas would shift every column after it (see README, Ingestion).
+    a quoted field on its commas would shift every column after it (docs: reference/ingestion-rules.md).
 
     `outside_month`: the file of a month holds that month's events only (UTC). Another month's
     event belongs to its own file, so it is never written twice, whatever the files overlap.

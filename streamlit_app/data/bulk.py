@@ -103,7 +103,7 @@ def check_upload(content: bytes, *, max_bytes: int, max_rows: int) -> UploadChec
 
 
 def template_csv() -> bytes:
-    """A small example in the expected format (also the README's)."""
+    """A small example in the expected format: the Bulk tab offers it as a download."""
     examples = [
         {
             "total_views": "3",

@@ -1,6 +1,6 @@
 """End to end in a real browser: the API and the app served as `ecom demo` serves them, on
 free loopback ports; Debian's chromium driven by Playwright; a person's clicks; Ctrl-C. Screenshots of every tab go to this test's output
-folder; with ECOM_UPDATE_SCREENSHOTS=1 they also replace docs/screenshots/ (the README's).
+folder; with ECOM_UPDATE_SCREENSHOTS=1 they also replace docs/screenshots/ (the documentation's).
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ def screenshot(page, tab: str, shots: Path) -> Path:
 
 
 def small(source: Path, target: Path) -> None:
-    """A README copy: half size, 64 colours (a few tens of KB instead of a few hundred)."""
+    """A copy for the documentation: half size, 64 colours (a few tens of KB instead of a few hundred)."""
     from PIL import Image
 
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -211,7 +211,7 @@ def test_every_query_carries_the_byte_cap(cloud: CloudRun) -> None:
 def test_dry_run_prices_every_model_and_builds_nothing(cloud: CloudRun) -> None:
     """`ecom warehouse --dry-run` on the built datasets: one line per model, priced from dry-run
     jobs, and nothing is rebuilt. (The emulator prices everything at 0 bytes and executes each
-    dry run's SELECT; real BigQuery reports the bytes: README, Run on Google Cloud.)"""
+    dry run's SELECT; real BigQuery reports the bytes: docs/how-to/run-on-google-cloud.md.)"""
     from tests.bigquery.cloud_run import ecom
 
     client = emulator_client(cloud)

@@ -1,5 +1,5 @@
 -- Silver events: strict types, UTC timestamps, only events that belong to a known user and
--- session (DESIGN.md: no null user, no null session), and each exact duplicate (same time,
+-- session (the data contract: no null user, no null session), and each exact duplicate (same time,
 -- raw event type, product, user, session and price) once.
 -- The raw files repeat about 5% of their rows verbatim (double-fired tracking); counting them
 -- would inflate views, carts and revenue, so silver keeps the first copy by source position.
