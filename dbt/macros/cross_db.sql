@@ -93,3 +93,10 @@ select quantile_cont({{ column }}, {{ share }}) as {{ alias }} from {{ source }}
 {% macro bigquery__percentile_select(column, share, source, alias) -%}
 select max({{ alias }}) as {{ alias }} from (select percentile_cont({{ column }}, {{ share }}) over () as {{ alias }} from {{ source }})
 {%- endmacro %}
+
+{# A UTC timestamp from microseconds since the epoch (the inverse of epoch_microseconds). #}
+{% macro timestamp_from_epoch_microseconds(us) -%}
+    {{ return(adapter.dispatch('timestamp_from_epoch_microseconds', 'ecom_growth')(us)) }}
+{%- endmacro %}
+{% macro duckdb__timestamp_from_epoch_microseconds(us) -%}make_timestamptz({{ us }}){%- endmacro %}
+{% macro bigquery__timestamp_from_epoch_microseconds(us) -%}timestamp_micros({{ us }}){%- endmacro %}

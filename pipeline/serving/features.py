@@ -18,15 +18,22 @@ LABEL = "abandoned_cart"
 GROUP_CODES: dict[str, int] = {"control": 0, "treatment": 1}
 
 
+FeatureKind = Literal[
+    "count", "minutes", "seconds", "days", "price", "money", "share", "hour", "weekday", "group"
+]
+
+
 @dataclass(frozen=True)
 class Feature:
-    """One model input: its name, kind and the range a valid value lies in (both inclusive)."""
+    """One model input: its name, kind and the range a valid value lies in (both inclusive).
+    `nullable`: missing is a legitimate value (the booster's default branch), not an error."""
 
     name: str
-    kind: Literal["count", "minutes", "group"]
+    kind: FeatureKind
     minimum: float
     maximum: float
     description: str
+    nullable: bool = False
 
 
 # Order matters: it is the booster's column order (f0..f3) and the SQL macro's argument order.

@@ -159,10 +159,18 @@ def test_the_catalog_grew_by_each_models_resolved_output(dbt_findings) -> None:
     """Gold read silver's resolved columns, not a hand-written schema: the analyzer typed them."""
     findings, _, settings = dbt_findings
     created = {f.creates[-1]: f for f in findings if f.creates}
-    assert {"stg_events", "fact_user_sessions", "dim_users", "fct_cart_sessions"} <= set(created)
+    assert {
+        "stg_events",
+        "int_session_events",
+        "fact_user_sessions",
+        "fct_cart_moments",
+        "dim_users",
+        "fct_cart_sessions",
+    } <= set(created)
     # dbt's bigquery__ variants are the text the Python dialect renders (the same macros).
+    events = created["int_session_events"].sql
+    assert f"{BIGQUERY.epoch_us('event_time')} as event_time_us" in events
     sessions = created["fact_user_sessions"].sql
-    assert f"{BIGQUERY.epoch_us('event_time')} as event_time_us" in sessions
     assert f"cast(count(*) as {BIGQUERY.bigint}) as event_count" in sessions
     stg = created["stg_events"]
     assert "partition by event_date" in stg.sql.lower() and "cluster by" in stg.sql.lower()

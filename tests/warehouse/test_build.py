@@ -17,7 +17,9 @@ from tests.warehouse.dbt_sample import Built
 
 MODELS = {
     "stg_events",
+    "int_session_events",
     "fact_user_sessions",
+    "fct_cart_moments",
     "dim_users",
     "fct_cart_sessions",
     "experiment_summary",
@@ -68,8 +70,10 @@ def test_layers_land_in_silver_and_gold_schemas(built: Built) -> None:
         ("gold", "dim_users", "BASE TABLE"),
         ("gold", "experiment_summary", "BASE TABLE"),
         ("gold", "fact_user_sessions", "BASE TABLE"),
+        ("gold", "fct_cart_moments", "BASE TABLE"),
         ("gold", "fct_cart_sessions", "BASE TABLE"),
         ("gold", "fct_experiment_users", "BASE TABLE"),
+        ("silver", "int_session_events", "BASE TABLE"),
         ("silver", "stg_events", "VIEW"),
     ]
 

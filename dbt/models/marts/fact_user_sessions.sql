@@ -1,6 +1,5 @@
--- Sessions rebuilt from events alone: within a user's time-ordered events, a gap of more than
--- `session_timeout_minutes` starts a new session (a gap of exactly the timeout does not).
--- Gaps are compared in epoch microseconds, so the boundary is exact on both engines.
+-- One row per session: the events of int_session_events (where the 30-minute rule numbers
+-- each user's sessions) rolled up by session.
 
 {{
     config(
@@ -9,60 +8,9 @@
     )
 }}
 
-{%- set timeout_microseconds = var('session_timeout_minutes') | int * 60 * 1000000 %}
+with numbered_events as (
 
-with events as (
-
-    select
-        user_id,
-        experiment_group,
-        event_time,
-        {{ epoch_microseconds('event_time') }} as event_time_us,
-        event_type,
-        original_event_type,
-        is_injected,
-        price,
-        source_file,
-        source_line
-    from {{ ref('stg_events') }}
-
-),
-
-events_with_previous as (
-
-    select
-        *,
-        lag(event_time_us) over (
-            partition by user_id
-            order by event_time, source_file, source_line
-        ) as previous_event_time_us
-    from events
-
-),
-
-session_starts as (
-
-    select
-        *,
-        case
-            when previous_event_time_us is null then 1
-            when event_time_us - previous_event_time_us > {{ timeout_microseconds }} then 1
-            else 0
-        end as is_session_start
-    from events_with_previous
-
-),
-
-numbered_events as (
-
-    select
-        *,
-        sum(is_session_start) over (
-            partition by user_id
-            order by event_time, source_file, source_line
-            rows between unbounded preceding and current row
-        ) as session_number
-    from session_starts
+    select * from {{ ref('int_session_events') }}
 
 ),
 
