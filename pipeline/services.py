@@ -19,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -53,8 +53,7 @@ class Service:
     command: list[str]
     env: Mapping[str, str]
     url: str
-    health_url: str
-    headers: Mapping[str, str] = field(default_factory=dict)
+    health_url: str  # open endpoints: probes carry no key
     output: Output = "discard"
 
 
@@ -166,7 +165,6 @@ def api_service(
         settings_environment(settings, **extra_env),
         url,
         f"{url}/ready" if ready else f"{url}/health",
-        {"X-API-Key": settings.api_key} if settings.api_key else {},
         output,
     )
 
@@ -177,7 +175,7 @@ def app_service(
     """The Streamlit app, calling the API at `api_url`."""
     url = local_url(host, port)
     env = settings_environment(settings, API_URL=api_url)
-    return Service("app", app_command(host, port), env, url, f"{url}/_stcore/health", {}, output)
+    return Service("app", app_command(host, port), env, url, f"{url}/_stcore/health", output)
 
 
 @contextmanager
@@ -236,7 +234,7 @@ def started(service: Service) -> Iterator[Running]:
                     f"starting{where}."
                 )
             try:
-                answer = httpx.get(service.health_url, timeout=1.0, headers=service.headers)
+                answer = httpx.get(service.health_url, timeout=1.0)
                 if answer.status_code == 200:
                     break
             except httpx.TransportError:

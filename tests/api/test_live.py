@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -83,6 +84,10 @@ def test_logs_are_json_with_request_ids_and_no_secrets(live_server):
                 )
             },
         )
+    # The access line is written once the response has gone out: give a busy worker a moment.
+    deadline = time.monotonic() + 10
+    while "bulk-trace-1" not in live_server.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
     lines = [line for line in live_server.log().splitlines() if line.startswith("{")]
     records = [json.loads(line) for line in lines]
     assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
