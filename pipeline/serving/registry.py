@@ -1,6 +1,10 @@
 """Model versions: every training adds a folder, and one pointer names the version in use.
 
-    <models_dir>/abandonment/
+Each model family has its own: `session` (the seed's whole-session model, folder abandonment/)
+and `moment` (the point-in-time model, folder moment/). Every function takes the family
+(default `session`, so callers of the one-family registry are unchanged):
+
+    <models_dir>/abandonment/   (or moment/)
       versions/<model_id>/   a complete model folder (pipeline.serving.artifact's layout)
       current.json           {"model_id", "promoted_at", "history": [earlier current ids]}
       .lock                  taken by every writer (register, promote, rollback, prune)
@@ -48,6 +52,12 @@ from pipeline.serving.artifact import (
     load_model,
 )
 
+# The model families: the seed's whole-session model (a diagnostic of finished sessions; its
+# folder keeps the seed's name, so existing registries and ids stay valid) and the moment model
+# (scores a live session at a prediction point). Each has its own versions and pointer.
+SESSION = "session"
+MOMENT = "moment"
+FAMILIES: dict[str, str] = {SESSION: MODEL_NAME, MOMENT: "moment"}
 VERSIONS_DIR = "versions"
 POINTER_FILE = "current.json"
 LOCK_FILE = ".lock"
@@ -74,14 +84,26 @@ class VersionInfo:
     problem: str | None = None  # why the card could not be read, if it could not
 
 
-def model_root(models_dir: Path | str) -> Path:
-    return Path(models_dir) / MODEL_NAME
+def model_root(models_dir: Path | str, family: str = SESSION) -> Path:
+    return Path(models_dir) / family_folder(family)
 
 
-def compute_model_id(content: Mapping[str, Any]) -> str:
-    """`abandonment-<12 hex>` from what determines the model (never from a timestamp)."""
+def family_folder(family: str) -> str:
+    """A family's folder under the models directory, which is also its ids' prefix."""
+    try:
+        return FAMILIES[family]
+    except KeyError:
+        raise ModelError(
+            f"Unknown model family {family!r}: use one of {', '.join(FAMILIES)}."
+        ) from None
+
+
+def compute_model_id(content: Mapping[str, Any], family: str = SESSION) -> str:
+    """`<family folder>-<12 hex>` (`abandonment-…`, `moment-…`) from what determines the
+    model (never from a timestamp)."""
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
-    return f"{MODEL_NAME}-{hashlib.sha256(canonical.encode()).hexdigest()[:ID_HEX_DIGITS]}"
+    digest = hashlib.sha256(canonical.encode()).hexdigest()[:ID_HEX_DIGITS]
+    return f"{family_folder(family)}-{digest}"
 
 
 IDENTITY_KEYS = (
@@ -108,13 +130,13 @@ def identity_of(card: Mapping[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- reading
 
 
-def _pointer_path(models_dir: Path | str) -> Path:
-    return model_root(models_dir) / POINTER_FILE
+def _pointer_path(models_dir: Path | str, family: str = SESSION) -> Path:
+    return model_root(models_dir, family) / POINTER_FILE
 
 
-def read_pointer(models_dir: Path | str) -> dict[str, Any] | None:
+def read_pointer(models_dir: Path | str, family: str = SESSION) -> dict[str, Any] | None:
     """The pointer's content, or None when no model was ever made current."""
-    path = _pointer_path(models_dir)
+    path = _pointer_path(models_dir, family)
     if not path.exists():
         return None
     try:
@@ -133,29 +155,29 @@ def read_pointer(models_dir: Path | str) -> dict[str, Any] | None:
     return pointer
 
 
-def current_id(models_dir: Path | str) -> str | None:
-    pointer = read_pointer(models_dir)
+def current_id(models_dir: Path | str, family: str = SESSION) -> str | None:
+    pointer = read_pointer(models_dir, family)
     return None if pointer is None else pointer["model_id"]
 
 
-def version_dir(models_dir: Path | str, model_id: str) -> Path:
+def version_dir(models_dir: Path | str, model_id: str, family: str = SESSION) -> Path:
     if not model_id or "/" in model_id or model_id.startswith("."):
         raise ModelError(f"{model_id!r} is not a model id. `ecom models list` shows them.")
-    return model_root(models_dir) / VERSIONS_DIR / model_id
+    return model_root(models_dir, family) / VERSIONS_DIR / model_id
 
 
-def _version_ids(models_dir: Path | str) -> list[str]:
-    versions = model_root(models_dir) / VERSIONS_DIR
+def _version_ids(models_dir: Path | str, family: str = SESSION) -> list[str]:
+    versions = model_root(models_dir, family) / VERSIONS_DIR
     if not versions.is_dir():
         return []
     return sorted(p.name for p in versions.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def resolve(models_dir: Path | str, model_id: str | None = None) -> Path:
+def resolve(models_dir: Path | str, model_id: str | None = None, family: str = SESSION) -> Path:
     """The folder of `model_id`, or of the current model when None, checked to exist."""
-    root = model_root(models_dir)
+    root = model_root(models_dir, family)
     if model_id is None:
-        model_id = current_id(models_dir)
+        model_id = current_id(models_dir, family)
         if model_id is None:
             if (root / BOOSTER_FILE).exists():
                 raise ModelError(
@@ -163,10 +185,11 @@ def resolve(models_dir: Path | str, model_id: str | None = None) -> Path:
                     "migrate` to keep it as a version (any `ecom train` or `ecom models` write "
                     "does the same first): versions now live under versions/<model id>/."
                 )
-            raise ModelError(f"No model in {root}: run `ecom train` first.")
-    folder = version_dir(models_dir, model_id)
+            train = "ecom train" if family == SESSION else f"ecom train --family {family}"
+            raise ModelError(f"No model in {root}: run `{train}` first.")
+    folder = version_dir(models_dir, model_id, family)
     if not folder.is_dir():
-        known = ", ".join(_version_ids(models_dir)) or "none"
+        known = ", ".join(_version_ids(models_dir, family)) or "none"
         raise ModelError(
             f"Model {model_id} is not in {root / VERSIONS_DIR} (known: {known}). "
             "See `ecom models list`; `ecom models rollback` or `promote` picks another."
@@ -194,19 +217,19 @@ def _auc(card: Mapping[str, Any], split: str) -> float | None:
         return None
 
 
-def list_versions(models_dir: Path | str) -> list[VersionInfo]:
+def list_versions(models_dir: Path | str, family: str = SESSION) -> list[VersionInfo]:
     """Every version, oldest training first; a version with a broken card is listed with why.
 
     A broken pointer does not hide the versions (its error says to pick one from this list):
     nothing is marked current then, and `read_pointer` still raises for callers that need it.
     """
     try:
-        current = current_id(models_dir)
+        current = current_id(models_dir, family)
     except ModelError:
         current = None
     infos = []
-    for model_id in _version_ids(models_dir):
-        folder = version_dir(models_dir, model_id)
+    for model_id in _version_ids(models_dir, family):
+        folder = version_dir(models_dir, model_id, family)
         try:
             card = _read_card(folder)
         except ModelError as err:
@@ -236,9 +259,9 @@ def list_versions(models_dir: Path | str) -> list[VersionInfo]:
 
 
 @contextlib.contextmanager
-def _locked(models_dir: Path | str) -> Iterator[Path]:
+def _locked(models_dir: Path | str, family: str = SESSION) -> Iterator[Path]:
     """Serialize writers (two trainings, a promote during a prune) on one lock file."""
-    root = model_root(models_dir)
+    root = model_root(models_dir, family)
     with exclusive_lock(root / LOCK_FILE):
         yield root
 
@@ -254,14 +277,14 @@ def _write_pointer(
     atomic_write(root / POINTER_FILE, json.dumps(pointer, indent=2) + "\n")
 
 
-def _switch(root: Path, models_dir: Path | str, model_id: str) -> None:
+def _switch(root: Path, models_dir: Path | str, model_id: str, family: str = SESSION) -> None:
     """Make `model_id` current, remembering the one it replaces (for rollback).
 
     An unreadable pointer is set aside (current.json.broken-<time>) rather than blocking the
     promote its own error message recommends; its history is lost with it.
     """
     try:
-        pointer = read_pointer(models_dir)
+        pointer = read_pointer(models_dir, family)
     except ModelError:
         broken = root / POINTER_FILE
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
@@ -273,12 +296,12 @@ def _switch(root: Path, models_dir: Path | str, model_id: str) -> None:
     _write_pointer(root, model_id, history)
 
 
-def staging_dir(models_dir: Path | str) -> Path:
+def staging_dir(models_dir: Path | str, family: str = SESSION) -> Path:
     """A fresh folder beside the versions (same file system, so registering is a rename).
 
     Its name carries this process's id, so a later writer can remove it if the process died.
     """
-    root = model_root(models_dir)
+    root = model_root(models_dir, family)
     root.mkdir(parents=True, exist_ok=True)
     return root / f"{_STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"
 
@@ -322,15 +345,15 @@ def _legacy_id(root: Path) -> str:
     return f"{MODEL_NAME}-legacy-{digest[:ID_HEX_DIGITS]}"
 
 
-def _migrate_locked(root: Path, models_dir: Path | str) -> str | None:
+def _migrate_locked(root: Path, models_dir: Path | str, family: str = SESSION) -> str | None:
     if not (root / BOOSTER_FILE).is_file():
         return None
     model_id = _legacy_id(root)
-    target = version_dir(models_dir, model_id)
+    target = version_dir(models_dir, model_id, family)
     if not target.exists():
         # Copy, then rename: a migration killed half-way leaves the old files where they were
         # (and a dead staging folder the next writer removes), never half a version.
-        staged = staging_dir(models_dir)
+        staged = staging_dir(models_dir, family)
         staged.mkdir()
         for name in LEGACY_ENTRIES:
             source = root / name
@@ -346,7 +369,7 @@ def _migrate_locked(root: Path, models_dir: Path | str) -> str | None:
                 card_path.write_text(json.dumps(card, indent=2) + "\n")
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staged, target)
-    if read_pointer(models_dir) is None:
+    if read_pointer(models_dir, family) is None:
         _write_pointer(root, model_id, [])
     for name in LEGACY_ENTRIES:  # only now: the version holds a full copy
         source = root / name
@@ -357,14 +380,16 @@ def _migrate_locked(root: Path, models_dir: Path | str) -> str | None:
     return model_id
 
 
-def migrate_legacy(models_dir: Path | str) -> str | None:
+def migrate_legacy(models_dir: Path | str, family: str = SESSION) -> str | None:
     """Move a model of the old single-folder layout into versions/<id>/ (current if nothing
     else is); its id, or None when there is none. Idempotent."""
-    with _locked(models_dir) as root:
-        return _migrate_locked(root, models_dir)
+    with _locked(models_dir, family) as root:
+        return _migrate_locked(root, models_dir, family)
 
 
-def register(models_dir: Path | str, staged: Path, *, make_current: bool = True) -> str:
+def register(
+    models_dir: Path | str, staged: Path, *, make_current: bool = True, family: str = SESSION
+) -> str:
     """Move a completely written model folder into versions/<its card's model_id>/.
 
     The same id already there means the same training content: the staged copy is dropped and
@@ -375,49 +400,54 @@ def register(models_dir: Path | str, staged: Path, *, make_current: bool = True)
     model_id = card.get("model_id")
     if not isinstance(model_id, str):
         raise ModelError(f"{staged / CARD_FILE}: the card has no model_id; cannot register.")
-    with _locked(models_dir) as root:
+    with _locked(models_dir, family) as root:
         _remove_dead_staging(root)
-        _migrate_locked(root, models_dir)  # an old model is kept as a version, not buried
-        target = version_dir(models_dir, model_id)
+        _migrate_locked(root, models_dir, family)  # an old model is kept as a version, not buried
+        target = version_dir(models_dir, model_id, family)
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
             shutil.rmtree(staged, ignore_errors=True)
         else:
             os.replace(staged, target)
         if make_current:
-            _switch(root, models_dir, model_id)
+            _switch(root, models_dir, model_id, family)
     return model_id
 
 
-def save_version(models_dir: Path | str, write: Callable[[Path], Path]) -> Path:
+def save_version(
+    models_dir: Path | str, write: Callable[[Path], Path], family: str = SESSION
+) -> Path:
     """Write a new model with `write(folder)` (e.g. pipeline.model.writer.write_model), register it, make
     it current; the version's folder. A failed write leaves the versions and pointer as they
     were."""
-    staged = write(staging_dir(models_dir))
-    return version_dir(models_dir, register(models_dir, staged))
+    staged = write(staging_dir(models_dir, family))
+    return version_dir(models_dir, register(models_dir, staged, family=family))
 
 
-def promote(models_dir: Path | str, model_id: str) -> Path:
+def promote(models_dir: Path | str, model_id: str, family: str = SESSION) -> Path:
     """Make an existing version current, after checking that it loads."""
-    with _locked(models_dir) as root:
-        _migrate_locked(root, models_dir)
-        folder = resolve(models_dir, model_id)
+    with _locked(models_dir, family) as root:
+        _migrate_locked(root, models_dir, family)
+        folder = resolve(models_dir, model_id, family)
         load_model(folder)  # a version that cannot serve is never made current
-        _switch(root, models_dir, model_id)
+        _switch(root, models_dir, model_id, family)
     return folder
 
 
-def rollback(models_dir: Path | str) -> str:
+def rollback(models_dir: Path | str, family: str = SESSION) -> str:
     """Return to the version that was current before the current one; its id."""
-    with _locked(models_dir) as root:
-        _migrate_locked(root, models_dir)
-        pointer = read_pointer(models_dir)
+    with _locked(models_dir, family) as root:
+        _migrate_locked(root, models_dir, family)
+        pointer = read_pointer(models_dir, family)
         if pointer is None:
             raise ModelError(f"No current model in {root}: nothing to roll back.")
         history = list(pointer["history"])
         while history:
             candidate = history.pop()
-            if version_dir(models_dir, candidate).is_dir() and candidate != pointer["model_id"]:
+            if (
+                version_dir(models_dir, candidate, family).is_dir()
+                and candidate != pointer["model_id"]
+            ):
                 _write_pointer(root, candidate, history)
                 return candidate
         raise ModelError(
@@ -426,16 +456,18 @@ def rollback(models_dir: Path | str) -> str:
         )
 
 
-def prune(models_dir: Path | str, keep: int, *, protect: Iterable[str] = ()) -> list[str]:
+def prune(
+    models_dir: Path | str, keep: int, *, protect: Iterable[str] = (), family: str = SESSION
+) -> list[str]:
     """Delete all but the `keep` most recently trained versions; never the current one, nor
     those in `protect` (e.g. a version pinned with ECOM_MODEL_ID elsewhere)."""
     if keep < 1:
         raise ModelError(f"--keep must be at least 1, got {keep}.")
-    with _locked(models_dir) as root:
+    with _locked(models_dir, family) as root:
         _remove_dead_staging(root)
-        _migrate_locked(root, models_dir)
-        read_pointer(models_dir)  # a broken pointer raises: it may name any version
-        versions = list_versions(models_dir)
+        _migrate_locked(root, models_dir, family)
+        read_pointer(models_dir, family)  # a broken pointer raises: it may name any version
+        versions = list_versions(models_dir, family)
         kept = (
             {v.model_id for v in versions[-keep:]}
             | {v.model_id for v in versions if v.is_current}
@@ -445,9 +477,11 @@ def prune(models_dir: Path | str, keep: int, *, protect: Iterable[str] = ()) -> 
         trash = root / f".trash-{uuid.uuid4().hex}"
         trash.mkdir()
         for model_id in removed:
-            os.replace(version_dir(models_dir, model_id), trash / model_id)  # atomic per version
+            os.replace(
+                version_dir(models_dir, model_id, family), trash / model_id
+            )  # atomic per version
         shutil.rmtree(trash, ignore_errors=True)
-        pointer = read_pointer(models_dir)
+        pointer = read_pointer(models_dir, family)
         if pointer is not None and removed:
             history = [m for m in pointer["history"] if m not in removed]
             _write_pointer(root, pointer["model_id"], history, pointer.get("promoted_at"))

@@ -285,3 +285,28 @@ def test_concurrent_trainings_lose_no_version_and_no_history(three_versions: Pat
     before = {"abandonment-v0", "abandonment-v1", "abandonment-v2"}
     assert set(pointer["history"]) | {pointer["model_id"]} == new | before
     assert len(pointer["history"]) == 3 + 2 * per_process - 1  # each earlier current once
+
+
+def test_each_family_has_its_own_versions_pointer_and_history(trained, tmp_path: Path):
+    models_dir = tmp_path / "models"
+    session_id = _fake_version(models_dir, trained.model.path, "abandonment-s1", "2026-01-01")
+    moment_ids = []
+    for i, stamp in enumerate(("2026-02-01", "2026-03-01")):
+        staged = registry.staging_dir(models_dir, registry.MOMENT)
+        shutil.copytree(trained.model.path, staged)
+        card = json.loads((staged / artifact.CARD_FILE).read_text())
+        card.update(model_id=f"moment-m{i}", trained_at=stamp)
+        (staged / artifact.CARD_FILE).write_text(json.dumps(card))
+        moment_ids.append(registry.register(models_dir, staged, family=registry.MOMENT))
+    assert (models_dir / "moment" / "versions" / "moment-m1").is_dir()
+    assert registry.current_id(models_dir) == session_id  # untouched by the other family
+    assert registry.current_id(models_dir, registry.MOMENT) == "moment-m1"
+    assert [v.model_id for v in registry.list_versions(models_dir, registry.MOMENT)] == moment_ids
+    assert registry.rollback(models_dir, registry.MOMENT) == "moment-m0"
+    with pytest.raises(ModelError, match="no earlier version"):
+        registry.rollback(models_dir)  # the session family has one version only
+    with pytest.raises(ModelError, match="not in"):
+        registry.resolve(models_dir, "moment-m0")  # a moment id is not a session version
+    assert registry.compute_model_id({"a": 1}, registry.MOMENT).startswith("moment-")
+    with pytest.raises(ModelError, match="Unknown model family"):
+        registry.current_id(models_dir, "basket")

@@ -1,0 +1,56 @@
+"""The moment model's calibration and decision rule: what a version stores and how it applies."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pipeline.errors import ModelError
+from pipeline.serving.calibration import (
+    IDENTITY,
+    Platt,
+    read_calibration,
+    write_calibration,
+)
+from pipeline.serving.decision import DecisionRule, read_rule, write_rule
+from pipeline.serving.trees import sigmoid
+
+
+def test_platt_maps_the_margin_and_round_trips(tmp_path) -> None:
+    platt = Platt(0.8, -0.3, "2020-Jan")
+    assert platt.probability(1.5) == sigmoid(0.8 * 1.5 - 0.3)
+    margins = np.array([-800.0, -3.0, 0.0, 0.375, 4.0, 800.0])
+    vector = platt.probabilities(margins)
+    assert [float(v) for v in vector] == [platt.probability(m) for m in margins]  # bit for bit
+    assert np.all(np.isfinite(vector))
+    write_calibration(tmp_path, platt)
+    assert read_calibration(tmp_path) == platt
+    assert read_calibration(tmp_path / "nowhere") == IDENTITY  # a version without one
+
+
+def test_a_broken_calibration_is_refused_with_its_path(tmp_path) -> None:
+    (tmp_path / "calibration.json").write_text(json.dumps({"method": "isotonic"}))
+    with pytest.raises(ModelError, match=r"calibration\.json"):
+        read_calibration(tmp_path)
+
+
+def test_the_rule_acts_when_the_expected_value_is_positive(tmp_path) -> None:
+    rule = DecisionRule(gross_margin_rate=0.5, recovery_share=0.2, intervention_cost=1.0)
+    # 0.9 * 20 * 0.5 * 0.2 - 1 = 0.8 > 0; 0.9 * 5 * 0.5 * 0.2 - 1 = -0.55
+    assert rule.expected_value(0.9, 20.0) == pytest.approx(0.8)
+    assert rule.intervene(0.9, 20.0) and not rule.intervene(0.9, 5.0)
+    assert rule.expected_value(1.0, -3.0) == -1.0  # a negative price is no margin
+    write_rule(tmp_path, rule)
+    assert read_rule(tmp_path) == rule
+    assert read_rule(tmp_path / "nowhere") is None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"recovery_share": 1.5}, {"intervention_cost": -1.0}, {"gross_margin_rate": float("nan")}],
+)
+def test_impossible_assumptions_are_refused(bad) -> None:
+    with pytest.raises(ValueError):
+        DecisionRule(**bad)
