@@ -7,20 +7,24 @@
 -- the point have no row: there is nothing left to save.
 -- Events known at the point are counted by their raw type (original_event_type): the point
 -- event is the shopper's add-to-cart; whether the checkout converted it is the outcome.
+-- A rebuild writes the rows of the sessions that start in the window: their events are all
+-- there, the user's earlier sessions come from fact_user_sessions, and the purchases a label
+-- looks for (up to `purchase_label_hours` after the point) are later still. The runner starts
+-- the window that long before the new data, so no earlier row's label can change.
 
-{{
-    config(
-        partition_by=partition_by_day('session_start'),
-        cluster_by=cluster_by_user(),
-    )
-}}
+{{ config(**incremental_by_day('session_start')) }}
+{{ check_rebuild_window() }}
 
 {%- set timeout_microseconds = var('session_timeout_minutes') | int * 60 * 1000000 %}
 {%- set day_microseconds = 86400000000 %}
+{%- set label_microseconds = var('purchase_label_hours') | int * 3600 * 1000000 %}
 
 with session_events as (
 
     select * from {{ ref('int_session_events') }}
+    {%- if rebuilding() %}
+    where event_time >= {{ window_start() }}
+    {%- endif %}
 
 ),
 
@@ -284,7 +288,7 @@ points_with_next_day as (
     left join purchases
         on session_so_far.user_id = purchases.user_id
         and purchases.purchased_at_us >= session_so_far.point_at_us
-        and purchases.purchased_at_us <= session_so_far.point_at_us + {{ day_microseconds }}
+        and purchases.purchased_at_us <= session_so_far.point_at_us + {{ label_microseconds }}
     where session_so_far.has_purchased = 0
     group by session_so_far.user_id, session_so_far.session_number, session_so_far.prediction_point
 
@@ -331,3 +335,7 @@ inner join points_with_next_day
 inner join user_history
     on session_so_far.user_id = user_history.user_id
     and session_so_far.session_number = user_history.session_number
+{%- if rebuilding() %}
+-- sessions that started before the window and run into it keep their rows
+where user_history.session_start >= {{ window_start() }}
+{%- endif %}
