@@ -37,6 +37,10 @@ class Warehouse(Protocol):
         """Fully qualified, engine-specific name of a table."""
         ...
 
+    def exists(self, layer: Layer, name: str) -> bool:
+        """Whether the table (or view) is there, e.g. one an incremental build keeps."""
+        ...
+
     def query(self, sql: str) -> pl.DataFrame:
         """Run a query and return its result as a Polars frame.
 

@@ -150,6 +150,15 @@ class BigQueryWarehouse:
         """The table's name for SQL, back-quoted because project ids may contain dashes."""
         return f"`{self.table_id(layer, name)}`"
 
+    def exists(self, layer: str, name: str) -> bool:
+        try:
+            self.client.get_table(self.table_id(layer, name))
+        except NotFound:
+            return False
+        except CLIENT_ERRORS as exc:
+            raise WarehouseError(explain(exc, self.settings, "Looking up a table")) from exc
+        return True
+
     def query(self, sql: str) -> pl.DataFrame:
         rows = self.run(sql, "A BigQuery query")
         try:

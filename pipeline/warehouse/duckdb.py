@@ -72,6 +72,17 @@ class DuckDBWarehouse:
     def table(self, layer: str, name: str) -> str:
         return f"{layer}.{name}"
 
+    def exists(self, layer: str, name: str) -> bool:
+        if not self.path.exists():
+            return False
+        with self.connect(read_only=True) as con:
+            found = con.execute(
+                "select count(*) from information_schema.tables "
+                "where table_schema = ? and table_name = ?",
+                [layer, name],
+            ).fetchone()
+        return bool(found and found[0])
+
     def query(self, sql: str) -> pl.DataFrame:
         with self.connect(read_only=True) as con:
             try:
