@@ -58,15 +58,25 @@ class DryRun:
 
 
 def ordered_nodes(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """Compiled models and data tests in dependency order (parents first)."""
+    """Compiled models and data tests in dependency order (parents first). Ephemeral models
+    are not run on their own (their SQL is inlined into the models that read them)."""
     nodes = {
         uid: node
         for uid, node in manifest["nodes"].items()
-        if node["resource_type"] in DRY_RUN_TYPES and node.get("compiled_code")
+        if node["resource_type"] in DRY_RUN_TYPES
+        and node.get("compiled_code")
+        and node["config"].get("materialized") != "ephemeral"
     }
-    graph = {
-        uid: [d for d in node["depends_on"]["nodes"] if d in nodes] for uid, node in nodes.items()
-    }
+    everything = manifest["nodes"]
+
+    def parents(uid: str) -> list[str]:
+        """Direct parents, looking through the ephemeral ones to theirs."""
+        found = []
+        for parent in everything.get(uid, {}).get("depends_on", {}).get("nodes", []):
+            found += [parent] if parent in nodes else parents(parent)
+        return found
+
+    graph = {uid: parents(uid) for uid in nodes}
     return [nodes[uid] for uid in TopologicalSorter(graph).static_order()]
 
 

@@ -30,7 +30,23 @@ with session_events as (
 
 sessions as (
 
+    -- Every session of the users in question: the history features look at all earlier ones.
     select * from {{ ref('fact_user_sessions') }}
+    {%- if rebuilding() %}
+    where user_id in (select user_id from session_events)
+    {%- endif %}
+
+),
+
+rebuilt_sessions as (
+
+    -- The sessions whose rows are written (on a rebuild: those that start in the window; one
+    -- that started before and runs into it keeps its rows).
+    select session_id, user_id, session_number, experiment_group, session_start, session_month
+    from {{ ref('fact_user_sessions') }}
+    {%- if rebuilding() %}
+    where session_start >= {{ window_start() }}
+    {%- endif %}
 
 ),
 
@@ -240,12 +256,8 @@ user_history as (
 
     -- What the user's earlier sessions showed, known before this session started.
     select
-        session_id,
         user_id,
         session_number,
-        experiment_group,
-        session_start,
-        session_month,
         total_purchases,
         cast(count(*) over earlier_sessions as {{ type_int64() }}) as prior_sessions,
         cast(coalesce(sum(case when total_purchases > 0 then 1 else 0 end)
@@ -295,12 +307,12 @@ points_with_next_day as (
 )
 
 select
-    user_history.session_id,
+    rebuilt_sessions.session_id,
     session_so_far.prediction_point,
     session_so_far.user_id,
-    user_history.experiment_group,
-    user_history.session_start,
-    user_history.session_month,
+    rebuilt_sessions.experiment_group,
+    rebuilt_sessions.session_start,
+    rebuilt_sessions.session_month,
     {{ timestamp_from_epoch_microseconds('session_so_far.point_at_us') }} as point_at,
     session_so_far.views_so_far,
     session_so_far.carts_so_far,
@@ -335,7 +347,6 @@ inner join points_with_next_day
 inner join user_history
     on session_so_far.user_id = user_history.user_id
     and session_so_far.session_number = user_history.session_number
-{%- if rebuilding() %}
--- sessions that started before the window and run into it keep their rows
-where user_history.session_start >= {{ window_start() }}
-{%- endif %}
+inner join rebuilt_sessions
+    on session_so_far.user_id = rebuilt_sessions.user_id
+    and session_so_far.session_number = rebuilt_sessions.session_number
