@@ -55,6 +55,7 @@ GROUP_MACRO_NAME = "abandonment_group_code"
 MODEL_ID_MACRO_NAME = "abandonment_model_id"  # which model predict_abandonment() computes
 # The dbt var through which `ecom score` hands the contract and the model to dbt/macros/scoring/.
 DBT_VAR = "abandonment_model"
+SCORES_TABLE = "cart_session_scores"  # gold: the dbt scoring model (dbt/models/scoring/)
 # How the dbt model scores: the installed macro/function, or BigQuery ML's ML.PREDICT.
 SCORER_SQL = "sql"
 SCORER_ML_PREDICT = "ml_predict"
@@ -351,6 +352,7 @@ def score_warehouse(
     from pipeline.model.gold import require_cart_sessions
     from pipeline.serving.artifact import load_model
     from pipeline.serving.registry import resolve
+    from pipeline.warehouse import connect
     from pipeline.warehouse.build import SCORING_SELECTOR, run_dbt
     from pipeline.warehouse.duckdb import DuckDBWarehouse
 
@@ -365,10 +367,14 @@ def score_warehouse(
         scorer = SCORER_ML_PREDICT
     else:
         install_bigquery_functions(settings, model)
+    # The scores table is incremental (one model's rows replaced per run); a table from before
+    # model ids has no model_id to replace by, so it is rebuilt.
+    existing = connect(settings).columns("gold", SCORES_TABLE)
     build = run_dbt(
         settings,
         "build",
         select=SCORING_SELECTOR,
+        extra=("--full-refresh",) if existing is not None and "model_id" not in existing else (),
         extra_vars=dbt_scoring_vars(_model_id(model), scorer),
         show_progress=show_progress,
     )

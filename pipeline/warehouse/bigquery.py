@@ -151,13 +151,16 @@ class BigQueryWarehouse:
         return f"`{self.table_id(layer, name)}`"
 
     def exists(self, layer: str, name: str) -> bool:
+        return self.columns(layer, name) is not None
+
+    def columns(self, layer: str, name: str) -> list[str] | None:
         try:
-            self.client.get_table(self.table_id(layer, name))
+            table = self.client.get_table(self.table_id(layer, name))
         except NotFound:
-            return False
+            return None
         except CLIENT_ERRORS as exc:
             raise WarehouseError(explain(exc, self.settings, "Looking up a table")) from exc
-        return True
+        return [field.name.lower() for field in table.schema]
 
     def query(self, sql: str) -> pl.DataFrame:
         rows = self.run(sql, "A BigQuery query")
