@@ -333,3 +333,17 @@ def write_results(wh: Any, document: ReadoutDocument) -> int:
         frame(rows(document)),
         {"experiment_key": document.experiment.key, "run_id": document.run_id},
     )
+
+
+def shipped_last_quarter_sql(wh: Any, today: date | None = None) -> str:
+    """The documented analyst query (sql/results/shipped_last_quarter.sql); `today` fixes the
+    quarter (default: the warehouse's current date)."""
+    from pipeline.warehouse.dialect import dialect_for
+    from pipeline.warehouse.templates import render
+
+    return render(
+        "results/shipped_last_quarter.sql",
+        dialect_for(wh),
+        table=wh.table("gold", TABLE),
+        today="current_date" if today is None else f"date '{today.isoformat()}'",
+    )

@@ -130,11 +130,14 @@ def assign_group(user_id: int | str, salt: str = "") -> str:
     return TREATMENT if digest[-1] in _ODD_HEX else CONTROL
 
 
-def group_expr(user_id: pl.Expr, salt: str = "") -> pl.Expr:
-    """`assign_group` as a Polars expression (runs in the streaming engine)."""
+def group_expr(user_id: pl.Expr, salt: str | pl.Expr = "") -> pl.Expr:
+    """`assign_group` as a Polars expression (runs in the streaming engine); `salt` is a text
+    or a column of them (many experiments' assignments at once)."""
     pl = _polars()
     text = user_id.cast(pl.String)
-    if salt:
+    if isinstance(salt, pl.Expr):
+        text = salt + text
+    elif salt:
         text = pl.lit(salt) + text
     last_hex = text.nchash.md5().str.slice(31, 1)
     return pl.when(last_hex.is_in(_ODD_HEX)).then(pl.lit(TREATMENT)).otherwise(pl.lit(CONTROL))
