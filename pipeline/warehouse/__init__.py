@@ -101,6 +101,17 @@ def _checked(match: Mapping[str, str]) -> dict[str, str]:
     return {column: str(value) for column, value in match.items()}
 
 
+def conformed(frame: pl.DataFrame, schema: pl.Schema, table: str) -> pl.DataFrame:
+    """The frame with exactly the table's columns and types; a missing column is an input
+    error raised before anything is written."""
+    from pipeline.errors import InputError
+
+    missing = [name for name in schema if name not in frame.columns]
+    if missing:
+        raise InputError(f"The rows for {table} lack columns {missing}: nothing was written.")
+    return frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
+
+
 def replace_rows_sql(
     engine: str, target: str, source: str, columns: Iterable[str], match: Mapping[str, str]
 ) -> str:

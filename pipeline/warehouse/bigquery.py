@@ -30,6 +30,7 @@ from pipeline.warehouse import (
     BRONZE_TABLE,
     QUARANTINE_TABLE,
     BronzeLoad,
+    conformed,
     count_matching_sql,
     missing_table_hint,
     replace_rows_sql,
@@ -299,16 +300,17 @@ class BigQueryWarehouse:
         from google.cloud import bigquery
 
         target = self.table_id(layer, name)
+        rows = conformed(frame, schema, f"{layer}.{name}")
         staging = self.table_id(layer, f"_load_{name}_{uuid.uuid4().hex[:12]}")
+        script = replace_rows_sql(
+            self.engine, self.table(layer, name), f"`{staging}`", schema, match
+        )
         doing = f"Writing {layer}.{name}"
         try:
             table = bigquery.Table(target, bq_schema(schema))
             table.clustering_fields = list(match)[:4]
             self.client.create_table(table, exists_ok=True)
-            self._stage(staging, [frame], schema)
-            script = replace_rows_sql(
-                self.engine, self.table(layer, name), f"`{staging}`", schema, match
-            )
+            self._stage(staging, [rows], schema)
             self.run(script, doing)
             found = self.query(count_matching_sql(self.engine, self.table(layer, name), match))
         except CLIENT_ERRORS as exc:

@@ -21,6 +21,7 @@ from pipeline.warehouse import (
     BRONZE_TABLE,
     QUARANTINE_TABLE,
     BronzeLoad,
+    conformed,
     count_matching_sql,
     missing_table_hint,
     replace_rows_sql,
@@ -153,11 +154,12 @@ class DuckDBWarehouse:
         from `schema` on first use)."""
         table = self.table(layer, name)
         script = replace_rows_sql(self.engine, table, "_replacement", schema, match)
+        rows = conformed(frame, schema, table)
         with self.connect() as con:
             try:
                 con.execute(f"create schema if not exists {layer}")
                 con.execute(_ddl(table, schema))
-                con.register("_replacement", frame.select(list(schema)))
+                con.register("_replacement", rows)
                 con.execute(script)
             except duckdb.Error as err:
                 with suppress(duckdb.Error):  # a failed statement leaves the transaction open

@@ -6,8 +6,8 @@
 -- the pre-period when it ends before the start day (the pre-period therefore holds no
 -- injected purchase). A null start is the data's first day, a null end an open experiment.
 -- Groups: the injected experiment's are bronze's experiment_group (ingestion assigned them);
--- every other experiment's are assigned here by the same rule on md5(salt || user id). The
--- test matches_md5_assignment recomputes both.
+-- every other experiment's are assigned here by the same rule on the MD5 of salt || user id.
+-- The test matches_md5_assignment recomputes both.
 
 {{
     config(
