@@ -220,3 +220,13 @@ def table_of(outputs) -> pl.DataFrame:
     from pipeline.abtest import report, results
 
     return results.frame(results.rows(report.document(outputs.readout), datetime.now(UTC)))
+
+
+def test_the_docs_show_the_query_the_template_renders(settings) -> None:
+    """docs/how-to/add-an-experiment.md prints the query; it must be the template's text."""
+    from pipeline.settings import REPO_ROOT
+
+    page = (REPO_ROOT / "docs" / "how-to" / "add-an-experiment.md").read_text()
+    section = page.split("## Every experiment that shipped last quarter")[1]
+    shown = section.split("```sql\n")[1].split("```")[0]
+    assert shown == shipped_last_quarter_sql(connect(settings))
