@@ -150,10 +150,8 @@ def kpi_tiles(page: Dashboard) -> None:
     for group in (CONTROL, TREATMENT):
         k = page.kpis[group]
         is_t = group == TREATMENT
-        st.markdown(
-            f"**{group.capitalize()}**"
-            + (" — redesigned checkout" if is_t else " — current checkout")
-        )
+        gets = r.experiment.treatment_gets if is_t else r.experiment.control_gets
+        st.markdown(f"**{group.capitalize()}** — {gets}")
         cols = st.columns(5)
         cols[0].metric(
             "Users",
