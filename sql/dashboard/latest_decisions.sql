@@ -5,25 +5,8 @@
     Rendered by streamlit_app.data.experiments.latest_decisions_sql (table:
     gold.experiment_results).
 #}
-with runs as (
-    select
-        experiment_key,
-        run_id,
-        max(data_through) as data_through,
-        max(written_at) as written_at
-    from {{ table }}
-    group by experiment_key, run_id
-),
-
-ranked_runs as (
-    select
-        experiment_key,
-        run_id,
-        row_number() over (
-            partition by experiment_key order by data_through desc, written_at desc
-        ) as newest_first
-    from runs
-)
+{% from "results/latest_runs.sql" import latest_runs %}
+with {{ latest_runs(table) }}
 
 select
     results.experiment_key,
@@ -31,9 +14,9 @@ select
     results.data_through,
     results.relative_estimate as lift
 from {{ table }} as results
-inner join ranked_runs
-    on results.experiment_key = ranked_runs.experiment_key
-    and results.run_id = ranked_runs.run_id
-where ranked_runs.newest_first = 1
+inner join latest_runs
+    on results.experiment_key = latest_runs.experiment_key
+    and results.run_id = latest_runs.run_id
+where latest_runs.newest_first = 1
     and results.family = 'primary'
 order by results.experiment_key

@@ -7,25 +7,8 @@
     pipeline.abtest.results.shipped_last_quarter_sql (table; today: a date literal, or
     current_date).
 #}
-with runs as (
-    select
-        experiment_key,
-        run_id,
-        max(data_through) as data_through,
-        max(written_at) as written_at
-    from {{ table }}
-    group by experiment_key, run_id
-),
-
-latest_runs as (
-    select
-        experiment_key,
-        run_id,
-        row_number() over (
-            partition by experiment_key order by data_through desc, written_at desc
-        ) as newest_first
-    from runs
-),
+{% from "results/latest_runs.sql" import latest_runs %}
+with {{ latest_runs(table) }},
 
 quarters as (
     select

@@ -16,10 +16,6 @@
 }}
 
 {%- set experiments = var('experiments') %}
-{%- set treatment_digits = [] -%}
-{%- for digit in var('treatment_hex_digits') -%}
-    {%- do treatment_digits.append("'" ~ digit ~ "'") -%}
-{%- endfor %}
 
 with sessions as (
 
@@ -122,12 +118,7 @@ experiment_users as (
         users.*,
         case
             when is_assigned_at_ingestion then ingested_group
-            when {{ md5_last_hex_char(dbt.concat([
-                "assignment_salt",
-                "cast(user_id as " ~ dbt.type_string() ~ ")",
-            ])) }} in ({{ treatment_digits | join(', ') }})
-                then '{{ var("treatment_group") }}'
-            else '{{ var("control_group") }}'
+            else {{ assigned_group('assignment_salt', 'user_id') }}
         end as experiment_group
     from users
     where total_sessions > 0

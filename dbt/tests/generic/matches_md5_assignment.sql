@@ -1,18 +1,13 @@
 {#
-    The experiment group equals the assignment rule recomputed in SQL: treatment when the last
-    hex character of md5(salt || user_id as text) is one of the `treatment_hex_digits` (the
-    odd ones; pipeline.experiment.assign_group), control otherwise. With
+    The experiment group equals the assignment rule recomputed in SQL (macros/assigned_group.sql:
+    treatment when the last hex character of md5(salt || user_id as text) is one of the
+    `treatment_hex_digits`; pipeline.experiment.assign_group). With
     `experiment_key_column` each row's salt is its experiment's (var `experiments`, from
     experiments.yml); without it the salt is empty (the seed's rule). For the injected
     experiment this checks what ingestion wrote. Digits, group names and salts are project vars
     the runner sets from pipeline.experiment and experiments.yml.
 #}
 {% test matches_md5_assignment(model, column_name, user_id_column='user_id', experiment_key_column=none) %}
-
-{%- set treatment_digits = [] -%}
-{%- for digit in var('treatment_hex_digits') -%}
-    {%- do treatment_digits.append("'" ~ digit ~ "'") -%}
-{%- endfor %}
 
 with salted as (
 
@@ -38,14 +33,7 @@ assigned as (
     select
         user_id,
         experiment_group,
-        case
-            when {{ md5_last_hex_char(dbt.concat([
-                "assignment_salt",
-                "cast(user_id as " ~ dbt.type_string() ~ ")",
-            ])) }} in ({{ treatment_digits | join(', ') }})
-                then '{{ var("treatment_group") }}'
-            else '{{ var("control_group") }}'
-        end as expected_group
+        {{ assigned_group('assignment_salt', 'user_id') }} as expected_group
     from salted
 
 )
