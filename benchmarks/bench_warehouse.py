@@ -154,12 +154,13 @@ def child_before_february() -> dict:
 def _timed_build(**options) -> dict:
     from pipeline.warehouse.build import build_warehouse
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     result = build_warehouse(incremental_settings(), **options)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     plan = result.plan
     return {
         "wall": wall,
+        "cpu": cpu,  # every thread's CPU-seconds: less moved by other load than wall time
         "rss": peak_rss_gb(),
         "mode": plan.mode if plan else "?",
         "window": f"{plan.rebuild_from} to {plan.rebuild_until}"
@@ -250,16 +251,18 @@ def main() -> None:
     incremental = measure("incremental")
     full = measure("full_refresh")
     share = incremental["wall"] / full["wall"]
+    cpu_share = incremental["cpu"] / full["cpu"]
     for label, run in (("incremental (add 2020-Feb)", incremental), ("full refresh", full)):
         models = " | ".join(f"{name} {sec:.1f} s" for name, sec in run["models"].items())
         print(
-            f"  {label}: {run['mode']} {run['window']} | wall {run['wall']:.1f} s | peak RSS "
+            f"  {label}: {run['mode']} {run['window']} | wall {run['wall']:.1f} s, CPU "
+            f"{run['cpu']:.1f} s | peak RSS "
             f"{run['rss']:.2f} GB | {run['tests']} tests {run['tests_seconds']:.1f} s"
         )
         print(f"    models: {models}")
     print(
         f"  adding February to October-January: {share:.1%} of a full build's time "
-        f"(target <= 35%: {'OK' if share <= 0.35 else 'MISSED'})"
+        f"({cpu_share:.1%} of its CPU-seconds; target <= 35%: {'OK' if share <= 0.35 else 'MISSED'})"
     )
 
 
