@@ -12,6 +12,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.experiment import UPLIFT_RATE, Experiment
+from pipeline.serving.decision import DecisionRule
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt"
@@ -22,6 +23,8 @@ BQML_SQL_DIR = SQL_DIR / "bqml"
 # The months of the public data set, in order; file names are "<month>.csv".
 MONTHS: tuple[str, ...] = ("2019-Oct", "2019-Nov", "2019-Dec", "2020-Jan", "2020-Feb")
 _MONTH_KEY = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+# The decision rule's defaults are its own (pipeline/serving/decision.py): stated once.
+_RULE = DecisionRule()
 
 
 def month_key(text: str) -> str:
@@ -113,6 +116,50 @@ class Settings(BaseSettings):
     seed: int = Field(
         default=42, description="Seed of every random choice (data, splits, training)."
     )
+    # The moment model's time split (pipeline.model.moment): train on the months before the
+    # calibration month, fit the calibration and choose the threshold on it, test on the last.
+    moment_calibration_month: str = Field(
+        default="2020-01",
+        description="The moment model's calibration month (Platt scaling, the decision "
+        "threshold); it trains on the months before it.",
+    )
+    moment_test_month: str = Field(
+        default="2020-02",
+        description="The moment model's test month: every figure of its card is measured there.",
+    )
+    # The decision rule's assumptions (pipeline.serving.decision.DecisionRule): intervene on a
+    # cart when P(abandon) x price x margin rate x recovery share exceeds the cost. Assumptions
+    # until a holdout experiment measures the recovery share.
+    decision_gross_margin_rate: float = Field(
+        default=_RULE.gross_margin_rate,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Assumed share of a cart's price that is margin.",
+    )
+    decision_recovery_share: float = Field(
+        default=_RULE.recovery_share,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Assumed share of would-be-abandoned carts an intervention saves "
+        "(unmeasured until a holdout experiment).",
+    )
+    decision_intervention_cost: float = Field(
+        default=_RULE.intervention_cost,
+        ge=0,
+        allow_inf_nan=False,
+        description="Assumed cost of one intervention, in the prices' currency.",
+    )
+
+    @property
+    def decision_rule(self) -> DecisionRule:
+        return DecisionRule(
+            gross_margin_rate=self.decision_gross_margin_rate,
+            recovery_share=self.decision_recovery_share,
+            intervention_cost=self.decision_intervention_cost,
+        )
+
     # The experiment (pipeline.experiment.Experiment): recorded in every ingest manifest.
     uplift_rate: float = Field(
         default=UPLIFT_RATE,
@@ -152,6 +199,20 @@ class Settings(BaseSettings):
     @classmethod
     def _month(cls, value: str | None) -> str | None:
         return None if value in (None, "") else month_key(value)
+
+    @field_validator("moment_calibration_month", "moment_test_month")
+    @classmethod
+    def _split_month(cls, value: str) -> str:
+        return month_key(value)
+
+    @model_validator(mode="after")
+    def _moment_split_order(self) -> Settings:
+        if self.moment_calibration_month >= self.moment_test_month:
+            raise ValueError(
+                f"moment_calibration_month ({self.moment_calibration_month}) must come before "
+                f"moment_test_month ({self.moment_test_month})"
+            )
+        return self
 
     @property
     def cors_origins(self) -> list[str]:
