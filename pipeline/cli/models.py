@@ -141,7 +141,7 @@ def models_promote(
     settings = settings_for(data_dir)
     before = _current_or_none(settings, family)
     registry.promote(settings.models_dir, model_id, family.value)
-    console.print(f"current {family} model: {model_id} (was {before or 'none'})", highlight=False)
+    console.print(f"current {_label(family)}: {model_id} (was {before or 'none'})", highlight=False)
     _restart_hint(family)
 
 
@@ -155,7 +155,7 @@ def models_rollback(family: FamilyOption = Family.session, data_dir: DataDir = N
     before = _current_or_none(settings, family)
     model_id = registry.rollback(settings.models_dir, family.value)
     console.print(
-        f"current {family} model: {model_id} (rolled back from {before})", highlight=False
+        f"current {_label(family)}: {model_id} (rolled back from {before})", highlight=False
     )
     _restart_hint(family)
 
@@ -201,6 +201,11 @@ def _current_or_none(settings: Settings, family: Family) -> str | None:
         return registry.current_id(settings.models_dir, family.value)
     except ModelError:
         return None
+
+
+def _label(family: Family) -> str:
+    """How messages name a family's model (the session family's words are the seed's)."""
+    return "model" if family is Family.session else f"{family} model"
 
 
 def _restart_hint(family: Family) -> None:

@@ -107,9 +107,10 @@ def percentile_interval(values: np.ndarray, level: float = 0.95) -> list[float |
 
 
 def reliability(y: np.ndarray, p: np.ndarray, bins: int = RELIABILITY_BINS) -> list[dict]:
-    """Equal-width bins of p (the last bin closed): rows, mean predicted, observed rate."""
+    """Equal-width bins of p, (low, high] (0 in the first), as scikit-learn's
+    calibration_curve bins them: rows, mean predicted, observed rate."""
     edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, bins - 1)
+    which = np.searchsorted(edges[1:-1], p)
     table = []
     for b in range(bins):
         inside = which == b
