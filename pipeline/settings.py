@@ -12,7 +12,6 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.experiment import UPLIFT_RATE, Experiment
-from pipeline.serving.decision import DecisionRule
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt"
@@ -23,8 +22,6 @@ BQML_SQL_DIR = SQL_DIR / "bqml"
 # The months of the public data set, in order; file names are "<month>.csv".
 MONTHS: tuple[str, ...] = ("2019-Oct", "2019-Nov", "2019-Dec", "2020-Jan", "2020-Feb")
 _MONTH_KEY = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-# The decision rule's defaults are its own (pipeline/serving/decision.py): stated once.
-_RULE = DecisionRule()
 
 
 def month_key(text: str) -> str:
@@ -127,18 +124,19 @@ class Settings(BaseSettings):
         default="2020-02",
         description="The moment model's test month: every figure of its card is measured there.",
     )
-    # The decision rule's assumptions (pipeline.serving.decision.DecisionRule): intervene on a
-    # cart when P(abandon) x price x margin rate x recovery share exceeds the cost. Assumptions
-    # until a holdout experiment measures the recovery share.
+    # The decision rule's assumptions (pipeline.serving.decision.DecisionRule, whose defaults
+    # these equal: tests/serving checks it): intervene on a cart when P(abandon) x price x
+    # margin rate x recovery share exceeds the cost. Assumptions until a holdout experiment
+    # measures the recovery share.
     decision_gross_margin_rate: float = Field(
-        default=_RULE.gross_margin_rate,
+        default=0.4,
         ge=0,
         le=1,
         allow_inf_nan=False,
         description="Assumed share of a cart's price that is margin.",
     )
     decision_recovery_share: float = Field(
-        default=_RULE.recovery_share,
+        default=0.15,
         ge=0,
         le=1,
         allow_inf_nan=False,
@@ -146,19 +144,11 @@ class Settings(BaseSettings):
         "(unmeasured until a holdout experiment).",
     )
     decision_intervention_cost: float = Field(
-        default=_RULE.intervention_cost,
+        default=0.10,
         ge=0,
         allow_inf_nan=False,
         description="Assumed cost of one intervention, in the prices' currency.",
     )
-
-    @property
-    def decision_rule(self) -> DecisionRule:
-        return DecisionRule(
-            gross_margin_rate=self.decision_gross_margin_rate,
-            recovery_share=self.decision_recovery_share,
-            intervention_cost=self.decision_intervention_cost,
-        )
 
     # The experiment (pipeline.experiment.Experiment): recorded in every ingest manifest.
     uplift_rate: float = Field(

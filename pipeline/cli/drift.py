@@ -69,6 +69,8 @@ def drift(
     to reports/drift/moment/).
     """
     settings = settings_for(data_dir, model_id=model_id)
+    # A pin (ECOM_MODEL_ID or --model-id) counts for the family whose id it is.
+    settings = settings.model_copy(update={"model_id": pinned_id(settings, family)})
     drifted = run(settings, months, shift=shift, reference=reference, family=family)
     if fail_on_drift and drifted:
         raise typer.Exit(1)
@@ -91,7 +93,7 @@ def run(
     with progress() as bar:
         result = run_drift(
             settings,
-            model_id=pinned_id(settings, family),
+            model_id=settings.model_id,
             months=months,
             shift=shift,
             reference=reference.value,

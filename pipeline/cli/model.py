@@ -151,8 +151,10 @@ def score(
     re-scoring replaces the model's own rows.
     """
     settings = settings_for(data_dir)
+    # ECOM_MODEL_ID pins the family whose id it is.
+    settings = settings.model_copy(update={"model_id": pinned_id(settings, family)})
     if family is Family.moment:
-        run_score_moment(settings, model_id or pinned_id(settings, family))
+        run_score_moment(settings, model_id or settings.model_id)
         return
     run_score(settings, model_id)
 

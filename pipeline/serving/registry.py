@@ -43,6 +43,7 @@ from typing import Any
 
 from pipeline.errors import ModelError
 from pipeline.files import atomic_write, exclusive_lock
+from pipeline.serving import card_fields
 from pipeline.serving import features as session_features
 from pipeline.serving import moment as moment_features
 from pipeline.serving.artifact import (
@@ -228,36 +229,6 @@ def _read_card(folder: Path) -> dict[str, Any]:
     return card
 
 
-# Where a card keeps each split's ROC-AUC: the session card's two splits; a moment card's
-# test month is a time split (its first carts: the earliest point to act).
-_AUC_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "random_split": (("random_split", "model"),),
-    "time_split": (("time_split", "model"), ("per_point", "first_cart", "scorers", "model")),
-}
-
-
-def _auc(card: Mapping[str, Any], split: str) -> float | None:
-    for path in _AUC_PATHS[split]:
-        try:
-            node: Any = card["evaluation"]
-            for key in path:
-                node = node[key]
-            return float(node["roc_auc"])
-        except (KeyError, TypeError, ValueError):
-            continue
-    return None
-
-
-def _rows(rows: Any) -> int | None:
-    """The card's row count: the session card's total, or the sum of a moment card's parts."""
-    if not isinstance(rows, dict):
-        return None
-    if isinstance(rows.get("total"), int):
-        return rows["total"]
-    parts = [p.get("rows") for p in rows.values() if isinstance(p, dict)]
-    return sum(parts) if parts and all(isinstance(n, int) for n in parts) else None
-
-
 def list_versions(models_dir: Path | str, family: str = SESSION) -> list[VersionInfo]:
     """Every version, oldest training first; a version with a broken card is listed with why.
 
@@ -286,9 +257,9 @@ def list_versions(models_dir: Path | str, family: str = SESSION) -> list[Version
                 path=folder,
                 engine=card.get("engine"),
                 trained_at=card.get("trained_at"),
-                rows=_rows(card.get("rows")),
-                roc_auc_random=_auc(card, "random_split"),
-                roc_auc_time=_auc(card, "time_split"),
+                rows=card_fields.rows_of(card),
+                roc_auc_random=card_fields.roc_auc_of(card, "random_split"),
+                roc_auc_time=card_fields.roc_auc_of(card, "time_split"),
                 is_current=model_id == current,
             )
         )

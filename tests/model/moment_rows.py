@@ -131,3 +131,39 @@ def write_moments(path: Path, sessions: int = 2500, seed: int = 3) -> tuple[dict
     with duckdb.connect(str(path)) as con:
         con.execute("create or replace table gold.fct_cart_moments as select * from moments")
     return rows, whole
+
+
+def tiny_moment_model(folder: Path, rounds: int = 6, seed: int = 5) -> Path:
+    """A moment-family version folder without a warehouse: a few trees on the synthetic rows,
+    the moment contract's metadata, and a calibration that is not the identity."""
+    from pipeline.model import writer
+    from pipeline.model.train import TRAIN_PARAMS, fit_booster
+    from pipeline.serving.calibration import Platt, write_calibration
+    from pipeline.serving.decision import DecisionRule, write_rule
+    from pipeline.serving.features import GROUP_CODES
+
+    rows, _ = moment_rows(600, seed)
+    X = np.column_stack(
+        [
+            [GROUP_CODES[g] for g in rows["experiment_group"]]
+            if name == "experiment_group"
+            else np.asarray(rows[name], dtype=float)
+            for name in moment.FEATURES
+        ]
+    ).astype(float)
+    y = np.asarray(rows["abandoned"], dtype=int)
+    booster = fit_booster(X, y, {**TRAIN_PARAMS, "n_estimators": rounds, "max_depth": 3}, seed)
+    card = {"model_id": f"moment-test{seed:08d}", "engine": "local"}
+
+    def extras(path: Path) -> None:
+        write_calibration(path, Platt(0.8, 0.3, "a test calibration"))
+        write_rule(path, DecisionRule())
+
+    return writer.write_model(
+        folder,
+        booster,
+        writer.contract_metadata({}, moment.FEATURES, moment.LABEL),
+        card,
+        {"views_so_far": X[:2, 0]},
+        extras=extras,
+    )

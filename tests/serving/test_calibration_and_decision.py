@@ -54,3 +54,16 @@ def test_the_rule_acts_when_the_expected_value_is_positive(tmp_path) -> None:
 def test_impossible_assumptions_are_refused(bad) -> None:
     with pytest.raises(ValueError):
         DecisionRule(**bad)
+
+
+def test_the_settings_state_the_rules_own_defaults(monkeypatch) -> None:
+    """ECOM_DECISION_* default to DecisionRule's defaults (settings sit below the serving core,
+    so the numbers are written in both places; this holds them equal)."""
+    from pipeline.model.moment.train import decision_rule
+    from pipeline.settings import Settings
+
+    for key in ("GROSS_MARGIN_RATE", "RECOVERY_SHARE", "INTERVENTION_COST"):
+        monkeypatch.delenv(f"ECOM_DECISION_{key}", raising=False)
+    assert decision_rule(Settings()) == DecisionRule()
+    monkeypatch.setenv("ECOM_DECISION_INTERVENTION_COST", "0.75")
+    assert decision_rule(Settings()) == DecisionRule(intervention_cost=0.75)

@@ -8,8 +8,8 @@ here: 18 features cut by a depth-4 tree's thresholds make grids of millions of c
 - DuckDB: a macro in the warehouse file (arguments cast to DOUBLE);
 - BigQuery: a function in the gold dataset (FLOAT64 arguments), ZetaSQL-checked in tests.
 Then dbt builds gold.cart_moment_scores (dbt/models/scoring/): one row per prediction point and
-model, with the decision rule's expected value beside the probability. The contract, the model
-id, the calibration-free parts and the rule reach dbt as the var `moment_model`.
+model, with the decision rule's expected value beside the probability. The contract (feature
+order, group encoding), the model id and the rule reach dbt as the var `moment_model`.
 """
 
 from __future__ import annotations

@@ -45,6 +45,15 @@ from pipeline.settings import Settings
 ENGINE = "local"
 
 
+def decision_rule(settings: Settings) -> DecisionRule:
+    """The rule of the settings' assumptions (ECOM_DECISION_*)."""
+    return DecisionRule(
+        gross_margin_rate=settings.decision_gross_margin_rate,
+        recovery_share=settings.decision_recovery_share,
+        intervention_cost=settings.decision_intervention_cost,
+    )
+
+
 def part_rows(data: MomentSet) -> dict[str, dict[str, Any]]:
     out = {}
     for part in PARTS:
@@ -126,7 +135,7 @@ def train_moment(
     """Read the split, fit, calibrate, evaluate, decide, and write a new moment version."""
     params = {**TRAIN_PARAMS, **(params or {})}
     seed = settings.seed
-    rule: DecisionRule = settings.decision_rule
+    rule = decision_rule(settings)
     task = progress.add_task("train moment model", total=4) if progress else None
 
     def step() -> None:
