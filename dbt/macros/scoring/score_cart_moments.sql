@@ -96,31 +96,6 @@
     from probabilities
 {% endmacro %}
 
-{#
-    The scores of other models already in the table, carried forward unchanged: one row per
-    (prediction point, model), and a re-score replaces only its own model's rows. Nothing on
-    the first build, or when the table lacks a column of today's layout.
-#}
-{% macro earlier_moment_scores(model_id) -%}
-    {%- set columns = cart_moment_score_columns() -%}
-    {%- set existing = adapter.get_relation(this.database, this.schema, this.identifier) if execute else none -%}
-    {%- set names = [] -%}
-    {%- if existing is not none -%}
-        {%- for column in adapter.get_columns_in_relation(existing) -%}
-            {%- do names.append(column.name | lower) -%}
-        {%- endfor -%}
-    {%- endif -%}
-    {%- if existing is not none and columns | reject('in', names) | list | length == 0 %}
-    select {{ columns | join(', ') }}
-    from {{ existing }}
-    where model_id != '{{ model_id }}'
-    {%- else %}
-    select {{ columns | join(', ') }}
-    from scored
-    where false
-    {%- endif -%}
-{%- endmacro %}
-
 {# Every prediction point has exactly one row of the model just scored, and that model scored
    nothing else. #}
 {% test scores_every_moment(model, moments) %}

@@ -9,7 +9,7 @@ with scored as (
 ),
 
 earlier_models as (
-    {{ earlier_moment_scores(moment_model_var('model_id')) }}
+    {{ earlier_model_scores(moment_model_var('model_id'), cart_moment_score_columns()) }}
 )
 
 select * from scored
