@@ -6,7 +6,9 @@ its own child process, alternating, REPEATS times:
   1. the dbt model alone (`dbt run --select fct_cart_moments`): its SQL time from dbt's run
      results, and the wall time with dbt's start-up;
   2. baseline: benchmarks/moments_plain.sql, one plain DuckDB query (no dbt, no macros) from the
-     same inputs (silver.int_session_events, gold.fact_user_sessions) into a table.
+     same inputs (silver.int_session_events, gold.fact_user_sessions) into a table, under the
+     DuckDB settings dbt's profile gives the warehouse build (threads, memory limit, insertion
+     order: dbt/profiles.yml), so the two differ only by their SQL and dbt.
 Before any figure counts, the two tables are checked to hold exactly the same rows (EXCEPT ALL
 both ways over every column). Target: the model's SQL within 1.5x of the plain query (medians).
 Then, once, `ecom train --family moment` on those rows: its time and its headline figures.
@@ -73,11 +75,29 @@ def child_dbt() -> dict:
     return {"wall": wall, "sql": result.nodes[0].seconds, "rss": peak_rss_gb()}
 
 
+def profile_settings() -> dict[str, str]:
+    """The DuckDB settings of dbt's local profile, its env_var defaults resolved as dbt does."""
+    import re
+
+    import yaml
+
+    profile = yaml.safe_load((ROOT / "dbt" / "profiles.yml").read_text())
+    raw = profile["ecom_growth"]["outputs"]["local"]["settings"]
+    env_var = re.compile(r"env_var\('(\w+)', '([^']*)'\)")
+    out = {}
+    for key, value in raw.items():
+        found = env_var.search(str(value))
+        out[key] = os.environ.get(found.group(1), found.group(2)) if found else str(value)
+    return out
+
+
 def child_plain() -> dict:
     import duckdb
 
     with duckdb.connect(str(settings().warehouse_path)) as con:
         con.execute("set enable_progress_bar = false")
+        for key, value in profile_settings().items():
+            con.execute(f"set {key} = '{value}'")
         start = time.perf_counter()
         con.execute(PLAIN_SQL.read_text())
         wall = time.perf_counter() - start
@@ -166,6 +186,10 @@ def main() -> None:
     s = settings()
     load = os.getloadavg()[0]
     print(f"fct_cart_moments at full scale ({s.warehouse_path}); load average {load:.1f}")
+    print(
+        "  DuckDB settings of both (dbt's profile): "
+        + ", ".join(f"{k} {v}" for k, v in profile_settings().items())
+    )
     dbt_runs, plain_runs = [], []
     for _ in range(REPEATS):  # alternating, so a busy spell hits both
         dbt_runs.append(measure("dbt"))
