@@ -240,6 +240,8 @@ def _release_duckdb() -> None:
 
 
 def _outcomes(run_result: Any) -> tuple[NodeOutcome, ...]:
+    """What ran: a build also lists each exposure (dbt/models/exposures.yml) as a `no-op`,
+    which runs nothing and is left out."""
     results = getattr(run_result, "results", None) or []
     return tuple(
         NodeOutcome(
@@ -250,6 +252,7 @@ def _outcomes(run_result: Any) -> tuple[NodeOutcome, ...]:
             seconds=float(r.execution_time or 0.0),
         )
         for r in results
+        if str(r.node.resource_type) != "exposure"
     )
 
 

@@ -142,7 +142,16 @@ def dbt_statements(settings: Settings) -> tuple[list[tuple[str, str]], list[str]
         for uid, n in nodes.items()
         if uid not in scoring and not scoring & set(n["depends_on"]["nodes"])
     }
-    graph = {uid: [d for d in n["depends_on"]["nodes"] if d in nodes] for uid, n in nodes.items()}
+    every = {**manifest["nodes"], **units}
+
+    def parents(uid: str) -> set[str]:
+        """The node's parents among `nodes`, through ephemeral models (compiled into it)."""
+        found: set[str] = set()
+        for d in every.get(uid, {}).get("depends_on", {}).get("nodes", []):
+            found |= {d} if d in nodes else parents(d) if d in every else set()
+        return found
+
+    graph = {uid: sorted(parents(uid)) for uid in nodes}
     order = list(TopologicalSorter(graph).static_order())
     statements, missing = [], []
     for folder, build in ((FIRST_BUILD_RUN, "full build"), ("run", "incremental build")):
