@@ -23,7 +23,8 @@ A folder written by an older release straight into <models_dir>/abandonment/ (th
 layout) is not lost: every writer first moves it into versions/<its id>/ (`migrate_legacy`),
 and readers that meet it before any writer did say how to keep it.
 
-Importable with the standard library, numpy and xgboost only: the API image resolves models here.
+Importable with the standard library only (the loader, numpy and xgboost, when `promote` checks
+a version): the API's supervisor resolves versions here without loading a model.
 """
 
 from __future__ import annotations
@@ -43,13 +44,12 @@ from typing import Any
 
 from pipeline.errors import ModelError
 from pipeline.files import atomic_write, exclusive_lock
-from pipeline.serving.artifact import (
+from pipeline.serving.layout import (
     BOOSTER_FILE,
     CARD_FILE,
     CARD_MARKDOWN_FILE,
     MODEL_NAME,
     REFERENCE_FILE,
-    load_model,
 )
 
 # The model families: the seed's whole-session model (a diagnostic of finished sessions; its
@@ -429,6 +429,8 @@ def promote(models_dir: Path | str, model_id: str, family: str = SESSION) -> Pat
     with _locked(models_dir, family) as root:
         _migrate_locked(root, models_dir, family)
         folder = resolve(models_dir, model_id, family)
+        from pipeline.serving.artifact import load_model  # xgboost: only where a model loads
+
         load_model(folder)  # a version that cannot serve is never made current
         _switch(root, models_dir, model_id, family)
     return folder
