@@ -53,6 +53,10 @@ def dumps(content: Any) -> bytes:
     return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
+def error_body(detail: str, errors: Iterable[Mapping[str, Any]] = ()) -> bytes:
+    return dumps({"detail": detail, "errors": list(errors)})
+
+
 def error_response(
     status: int,
     detail: str,
