@@ -38,6 +38,16 @@ SCORE_COLUMNS = ("abandonment_probability", "risk_band", "model_id")
 _SCALARS = (str, int, float, bool, type(None))
 
 
+class _Absent:
+    """A passed-through field a JSON row does not have (null is one it sent)."""
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT = _Absent()
+
+
 @with_config(ConfigDict(strict=True, extra="allow"))
 class BulkRow(TypedDict):
     """A session of a bulk call: the contract's fields, plus any fields passed through."""
@@ -194,7 +204,7 @@ def parse_json(body: bytes, max_rows: int) -> Batch:
             else:
                 block[:, j] = [math.nan if r[name] is None else r[name] for r in valid]
         for i, row in enumerate(valid):
-            for name in row.keys() - BY_NAME.keys():
-                passthrough.setdefault(name, [None] * rows)[first + i] = row[name]
+            for name in [k for k in row if k not in BY_NAME]:  # the row's order
+                passthrough.setdefault(name, [ABSENT] * rows)[first + i] = row[name]
     problems.raise_if_any()
     return Batch(matrix, passthrough, [*FEATURES, *passthrough])

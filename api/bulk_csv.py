@@ -15,6 +15,7 @@ read as such, and a number written with a decimal comma is an error saying so.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,11 +60,8 @@ def parse_csv(data: bytes, max_rows: int) -> Batch:
             400,
             f"The CSV has a quote that never closes (it opens on line {line}): {QUOTING}.",
         ) from None
-    header_text = data[lines.header_start : lines.header_end].rstrip(b"\r")
-    try:
-        header_line = header_text.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ApiError(400, NOT_UTF8) from None
+    _check_utf8(data)
+    header_line = data[lines.header_start : lines.header_end].rstrip(b"\r").decode("utf-8-sig")
     delimiter = _delimiter(header_line)
     header = _header(header_line, delimiter)
     _check_columns(header, delimiter)
@@ -128,6 +126,20 @@ def parse_csv(data: bytes, max_rows: int) -> Batch:
     )
     passthrough = {c: table.column(c) for c in header if c not in BY_NAME}
     return Batch(matrix, passthrough, header)
+
+
+def _check_utf8(data: bytes) -> None:
+    """400 naming the line of the first byte that is not UTF-8 (decoded a block at a time: no
+    copy of the whole body)."""
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    view = memoryview(data)
+    step = 1 << 20
+    for start in range(0, len(data), step):
+        try:
+            decoder.decode(view[start : start + step], final=start + step >= len(data))
+        except UnicodeDecodeError as err:
+            line, _ = line_and_column(data, start + err.start)
+            raise ApiError(400, f"{NOT_UTF8[:-1]} (line {line} is not).") from None
 
 
 def _delimiter(header_line: str) -> str:

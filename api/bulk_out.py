@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from api.bulk import Batch
+from api.bulk import ABSENT, Batch
 from pipeline.serving.features import BY_NAME, FEATURES, GROUP_CODES
 
 _NEEDS_QUOTES = r'[",;\r\n]'
@@ -39,7 +39,14 @@ def _text_column(values: Sequence[Any] | pa.Array) -> pa.Array:
     if isinstance(values, pa.ChunkedArray | pa.Array):
         return values
     return pa.array(
-        [v if isinstance(v, str) or v is None else orjson.dumps(v).decode() for v in values],
+        [
+            v
+            if isinstance(v, str) or v is None
+            else None
+            if v is ABSENT
+            else orjson.dumps(v).decode()
+            for v in values
+        ],
         type=pa.string(),
     )
 
@@ -97,7 +104,9 @@ def json_bytes(
             for v in batch.passthrough.values()
         ]
         for prediction, row in zip(predictions, zip(*values, strict=True), strict=True):
-            prediction["passthrough"] = dict(zip(names, row, strict=True))
+            prediction["passthrough"] = {
+                name: value for name, value in zip(names, row, strict=True) if value is not ABSENT
+            }
     return orjson.dumps(
         {
             "model": dict(model_ref),

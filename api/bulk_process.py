@@ -93,6 +93,7 @@ def multipart_file(body: bytes, content_type: str) -> bytes:
     parts: list[dict[str, Any]] = []
     field_name = b""
     field_value = b""
+    ended: list[bool] = []
 
     def on_part_begin() -> None:
         if len(parts) >= MAX_PARTS:
@@ -123,6 +124,7 @@ def multipart_file(body: bytes, content_type: str) -> bytes:
             "on_header_value": on_header_value,
             "on_header_end": on_header_end,
             "on_part_data": on_part_data,
+            "on_end": lambda: ended.append(True),
         },
     )
     try:
@@ -132,6 +134,12 @@ def multipart_file(body: bytes, content_type: str) -> bytes:
         raise
     except Exception:  # python-multipart's parse errors: their text is the library's
         raise unparsable from None
+    if not ended:
+        raise ApiError(
+            400,
+            "The multipart body ends before its closing boundary (an upload cut short?): "
+            "send the file again.",
+        )
     for part in parts:
         _, disposition = parse_options_header(part["headers"].get(b"content-disposition"))
         if disposition.get(b"name") == b"file" and b"filename" in disposition:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BLOCK_BYTES = 1 << 22  # 4 MiB a block: temporaries stay a few times that, whatever the body
+BLOCK_BYTES = 1 << 20  # 1 MiB a block: temporaries stay a few times that, whatever the body
 QUOTE, BACKSLASH, COMMA = 34, 92, 44
 LF, CR = 10, 13
 _BRACKETS = np.zeros(256, dtype=np.int8)
@@ -113,6 +113,9 @@ def scan_json(body: bytes, *, max_depth: int, max_rows: int | None) -> JsonRows:
     """Rows of a JSON array body; ScanError when nested deeper than `max_depth`, when it has
     more than `max_rows` rows (as soon as the row after the limit starts), when the brackets or
     strings do not close, or when the top-level value is not an array."""
+    first = len(body) - len(body.lstrip(_WHITESPACE))
+    if first < len(body) and body[first] != ord("["):
+        raise ScanError("not_array", first)
     data = np.frombuffer(body, dtype=np.uint8)
     in_string = False
     backslashes = 0
@@ -171,6 +174,8 @@ def scan_json(body: bytes, *, max_depth: int, max_rows: int | None) -> JsonRows:
         if top is None and stripped[:1] not in (b"[", b"{"):
             raise ScanError("not_array", 0)
         raise ScanError("syntax", len(body))
+    if body[closing] != ord("]"):
+        raise ScanError("syntax", closing)
     if body[closing + 1 :].strip(_WHITESPACE):
         raise ScanError("syntax", closing + 1)
     starts = np.concatenate(boundaries) + 1 if boundaries else np.empty(0, np.int64)
@@ -209,11 +214,16 @@ def scan_csv(body: bytes, *, max_rows: int) -> CsvLines:
         quotes = np.flatnonzero(block == QUOTE)
         if quotes.size:
             last_quote = base + int(quotes[-1])
-        carriage = np.flatnonzero(block == CR) + base
-        after_cr = np.zeros(carriage.size, dtype=np.uint8)
-        within = carriage + 1 < size
-        after_cr[within] = data[carriage[within] + 1]
-        ends = np.union1d(np.flatnonzero(block == LF) + base, carriage[after_cr != LF])
+        # a line ends at an LF, or at a CR not followed by an LF (then the LF ends it)
+        ends_here = block == LF
+        carriage = block == CR
+        if carriage.any():
+            followed = np.zeros(block.size, dtype=bool)
+            followed[:-1] = block[1:] == LF
+            end = base + block.size
+            followed[-1] = end < size and data[end] == LF
+            ends_here |= carriage & ~followed
+        ends = np.flatnonzero(ends_here) + base
         inside = (np.searchsorted(quotes + base, ends) & 1).astype(bool) ^ in_quotes
         in_quotes ^= bool(quotes.size & 1)
         ends = ends[~inside]

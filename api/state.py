@@ -143,7 +143,7 @@ class ServingState:
 
     # -- following the plan
     def _watch(self) -> None:
-        stamp = self.control.plan_stamp() if self.control else (0, 0)
+        stamp = (0, 0)  # read the plan at once: it may have changed while the worker started
         while not self._stop.wait(WATCH_SECONDS):
             assert self.control is not None
             now = self.control.plan_stamp()

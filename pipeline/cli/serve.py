@@ -3,6 +3,7 @@ pipeline.services, as the demo's are)."""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -91,9 +92,20 @@ def serve_api(
         )
         code = services.run(
             [service],
-            announce=lambda running: console.print(
-                f"API: {running[0].url}  (docs at {running[0].url}/docs; Ctrl-C stops it)",
-                highlight=False,
-            ),
+            announce=_announce_api,
         )
     raise typer.Exit(code)
+
+
+def _announce_api(running: list) -> None:
+    """Where the API answers, as one more JSON line in the service's log (stderr)."""
+    import logging
+
+    from api.observability import JsonLineFormatter
+
+    url = running[0].url
+    record = logging.makeLogRecord(
+        {"name": "ecom.serve", "levelname": "INFO", "levelno": logging.INFO,
+         "msg": f"API: {url}  (docs at {url}/docs; Ctrl-C stops it)"}
+    )  # fmt: skip
+    print(JsonLineFormatter().format(record), file=sys.stderr, flush=True)

@@ -261,3 +261,122 @@ def test_probabilities_are_finite_and_bounded(client, batch):
     body = client.post("/bulk_predict", json=batch).json()
     assert all(0 <= p["abandonment_probability"] <= 1 for p in body["predictions"])
     assert all(math.isfinite(p["abandonment_probability"]) for p in body["predictions"])
+
+
+# ------------------------------------------------------------ issue 22: bulk in production
+
+
+def test_an_id_and_other_columns_come_back_beside_the_scores(client, trained_api_model, batch):
+    """An id column (and any other) passes through, in the input's order, quoted where its
+    values need it; the scores are the same as without them."""
+    ids = [f"S-{i}" for i in range(len(batch))]
+    notes = ['said "hi", twice' if i % 7 == 0 else f"n{i}" for i in range(len(batch))]
+    lines = ["session_id," + HEADER + ",note"] + [
+        f"{sid},"
+        + ",".join("" if s[f] is None else str(s[f]) for f in FEATURES)
+        + ","
+        + ('"' + note.replace('"', '""') + '"' if '"' in note else note)
+        for sid, s, note in zip(ids, batch, notes, strict=True)
+    ]
+    text = "\n".join(lines) + "\n"
+    as_csv = client.post(
+        "/bulk_predict",
+        content=text.encode(),
+        headers={"Content-Type": "text/csv", "Accept": "text/csv"},
+    )
+    assert as_csv.status_code == 200, as_csv.text
+    table = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert list(table[0]) == [
+        "session_id",
+        *FEATURES,
+        "note",
+        "abandonment_probability",
+        "risk_band",
+        "model_id",
+    ]
+    assert [r["session_id"] for r in table] == ids
+    assert [r["note"] for r in table] == notes
+    want = expected(trained_api_model.model, batch)
+    np.testing.assert_allclose(
+        [float(r["abandonment_probability"]) for r in table], want, atol=1e-6
+    )
+    as_json = client.post(
+        "/bulk_predict", content=text.encode(), headers={"Content-Type": "text/csv"}
+    ).json()
+    assert [p["passthrough"] for p in as_json["predictions"]] == [
+        {"session_id": sid, "note": note} for sid, note in zip(ids, notes, strict=True)
+    ]
+    plain = client.post("/bulk_predict", json=batch).json()
+    assert [p["abandonment_probability"] for p in as_json["predictions"]] == [
+        p["abandonment_probability"] for p in plain["predictions"]
+    ]
+    assert "passthrough" not in plain["predictions"][0]
+
+
+def test_json_rows_carry_their_own_fields_through(client):
+    body = [{**SESSIONS[0], "session_id": "a-1", "vip": True}, {**SESSIONS[1], "score": 3.5}]
+    answer = client.post("/bulk_predict", json=body)
+    assert answer.status_code == 200, answer.text
+    assert [p["passthrough"] for p in answer.json()["predictions"]] == [
+        {"session_id": "a-1", "vip": True},
+        {"score": 3.5},
+    ]
+    as_csv = client.post("/bulk_predict", json=body, headers={"Accept": "text/csv"}).text
+    header, first, second = as_csv.splitlines()
+    assert header.startswith(HEADER + ",session_id,vip,score,")
+    assert ",a-1,true,," in first and ",,,3.5," in second
+    nested = client.post("/bulk_predict", json=[{**SESSIONS[0], "tags": ["a"]}])
+    assert nested.status_code == 422
+    assert nested.json()["errors"][0]["row"] == 1
+
+
+def test_semicolon_separated_files_are_read(client, trained_api_model, batch):
+    """A spreadsheet saved in a comma-decimal locale: semicolons between values. Read as
+    such; a decimal comma is an error that says to write a point."""
+    text = (
+        "id;"
+        + HEADER.replace(",", ";")
+        + "\n"
+        + "".join(
+            f"r{i};" + ";".join("" if s[f] is None else str(s[f]) for f in FEATURES) + "\n"
+            for i, s in enumerate(batch)
+        )
+    )
+    answer = client.post("/bulk_predict", files={"file": ("s.csv", text.encode(), "text/csv")})
+    assert answer.status_code == 200, answer.text
+    check(answer.json(), trained_api_model.model, batch)
+    comma = "id;" + HEADER.replace(",", ";") + "\nx;3;1;12,5;control\n"
+    refused = client.post("/bulk_predict", files={"file": ("s.csv", comma.encode())})
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == [
+        {
+            "row": 1,
+            "field": "session_duration_minutes",
+            "message": "must be a finite number or empty (write decimals with a point: 12.5)",
+        }
+    ]
+
+
+def test_the_error_list_holds_the_first_100_and_counts_the_rest(client):
+    text = HEADER + "\n" + "x,1,1,control\n" * 5000
+    answer = client.post("/bulk_predict", files={"file": ("s.csv", text.encode())})
+    assert answer.status_code == 422
+    payload = answer.json()
+    assert len(payload["errors"]) == 100
+    assert [e["row"] for e in payload["errors"]] == list(range(1, 101))
+    assert "5,000 invalid values" in payload["detail"] and "4,900 more" in payload["detail"]
+    json_rows = [{**SESSIONS[0], "total_views": "3"}] * 5000
+    as_json = client.post("/bulk_predict", json=json_rows).json()
+    assert len(as_json["errors"]) == 100 and "4,900 more" in as_json["detail"]
+
+
+def test_a_multipart_upload_cut_short_is_refused(client):
+    cut = (
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="s.csv"\r\n\r\n'
+        + HEADER.encode()
+        + b"\n1,1,1,control\n"
+    )
+    answer = client.post(
+        "/bulk_predict", content=cut, headers={"Content-Type": "multipart/form-data; boundary=b"}
+    )
+    assert answer.status_code == 400 and "closing boundary" in answer.json()["detail"]
