@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from PIL import Image
 
-from api.waterfall import Waterfall, percent, render_png
+from api.waterfall import Waterfall, render_png
 from pipeline.serving.features import FEATURES
 
 
@@ -98,5 +98,7 @@ def test_a_probability_is_never_rounded_to_100_percent():
     assert "99.6%" in image.text["Title"] and "100%" not in image.text["Title"]
     assert "99.6%" in image.text["Description"]
     assert "session_duration_minutes = 1234.5678901234567" in image.text["Description"]
+    from api.waterfall import percent
+
     assert percent(0.5) == "50%" and percent(0.0004) == "0.04%" and percent(1.0) == "100%"
     assert percent(0.99999) == "99.999%" and percent(0.999999) == ">99.99%"
