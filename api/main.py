@@ -60,6 +60,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # served by api.routers.docs, under the key rule
         redoc_url=None,
         openapi_url=None,
+        # FastAPI's OpenTelemetry hook checks its providers on every request (~20 us here);
+        # the service has its own metrics (/metrics) and logs.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.metrics = app_metrics = Metrics()
@@ -85,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs.router,
     ):
         app.include_router(router)
+    predict.install_fast_route(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
