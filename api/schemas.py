@@ -202,6 +202,9 @@ class ReadyOut(BaseModel):
     models: dict[str, str | None] = Field(
         description="Every family's served version (null: no model of that family yet)."
     )
+    problems: dict[str, str] = Field(
+        description="For each family without a model, why and what to run (else empty)."
+    )
 
 
 class ModelCardOut(ModelCard):

@@ -130,6 +130,14 @@ class ServingState:
                 self._switched(found, previous)
         return found
 
+    def problems(self, generation: Generation) -> dict[str, str]:
+        """Why a family of `generation` has no model (families that have one are left out)."""
+        return {
+            f.name: _no_model(f.name)
+            for f in self.families
+            if generation.models.get(f.name) is None
+        }
+
     def _switched(self, now: Generation, previous: Generation | None) -> None:
         missing = [f.name for f in self.families if f.required and now.models.get(f.name) is None]
         if missing:

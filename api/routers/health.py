@@ -26,7 +26,8 @@ async def health() -> Response:
 )
 async def ready(request: Request) -> Response:
     """200 with the served versions once the session model is loaded (`models` names every
-    family's, null for a family without a model yet); 503, saying why, before."""
+    family's, null for an optional family without a model yet, and `problems` says why);
+    503, saying why, before."""
     state = request.app.state.serving
     generation = state.current()
     if generation is None or generation.session is None:
@@ -38,6 +39,7 @@ async def ready(request: Request) -> Response:
                 "status": "ready",
                 "model_id": generation.session.model_ref["model_id"],
                 "models": dict(generation.versions),
+                "problems": state.problems(generation),
             }
         )
     )

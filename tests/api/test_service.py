@@ -38,6 +38,7 @@ def test_ready_is_503_until_a_model_exists_then_200(tmp_path, trained_api_model,
             "status": "ready",
             "model_id": model_id,
             "models": {"session": model_id},
+            "problems": {},
         }
         assert client.post("/predict", json=SESSION).status_code == 200
 

@@ -271,6 +271,7 @@ def test_serves_the_trained_model_from_the_lock_built_environment(image, models_
             "status": "ready",
             "model_id": expected_id,
             "models": {"session": expected_id},
+            "problems": {},
         }
         assert healthcheck(image, base) == 0
 
