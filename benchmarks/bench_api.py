@@ -1,7 +1,7 @@
 """The scoring API under load: real uvicorn on loopback, load from wrk in another process.
 
-Figures, all from one run of this script, each server started the same way
-(`uvicorn --factory ... --workers W`, access log off, a free loopback port):
+Figures, all from one run of this script, each server with W uvicorn workers on a free loopback
+port (the API as deployed, `python -m api`; the baseline under plain uvicorn, access log off):
 - baseline: a bare FastAPI endpoint returning a constant (benchmarks/api_baseline.py), the
   framework's ceiling on this machine;
 - POST /predict?explain=false and POST /predict (with the waterfall PNG), each request a
