@@ -174,31 +174,11 @@ class Server:
 
 
 def tree_rss(pid: int) -> int:
-    """Resident bytes of a process and all its descendants (/proc/<pid>/status, VmRSS)."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry)] = int(stat[stat.rfind(")") + 2 :].split()[1])
-    tree, frontier = {pid}, [pid]
-    while frontier:
-        parent = frontier.pop()
-        for child, its_parent in parents.items():
-            if its_parent == parent and child not in tree:
-                tree.add(child)
-                frontier.append(child)
-    total = 0
-    for member in tree:
-        try:
-            for line in Path(f"/proc/{member}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            pass
-    return total
+    """Resident bytes of a process and all its descendants (/proc/<pid>/status, VmRSS): the
+    same reading as the hostile tests'."""
+    from tests.api.live import descendants, rss_bytes
+
+    return rss_bytes([pid, *descendants(pid)])
 
 
 def hostile_csv(server: Server) -> tuple[int, float, float, float, float]:
