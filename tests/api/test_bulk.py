@@ -380,3 +380,36 @@ def test_a_multipart_upload_cut_short_is_refused(client):
         "/bulk_predict", content=cut, headers={"Content-Type": "multipart/form-data; boundary=b"}
     )
     assert answer.status_code == 400 and "closing boundary" in answer.json()["detail"]
+
+
+def test_a_full_bulk_pool_answers_503_with_retry_after_before_reading(trained_api_model):
+    """A worker runs ECOM_BULK_CONCURRENCY bulk calls and queues ECOM_BULK_QUEUE more; the
+    next is refused at once (its body unread), saying when to come back."""
+    import threading
+    import time
+
+    big = rows(100_000, seed=4)
+    settings = trained_api_model.settings(bulk_concurrency=1, bulk_queue=0)
+    client = next(clients := ready_client(settings))
+    try:
+        pool = client.app.state.bulk
+        first: list = []
+
+        def send_the_first() -> None:
+            first.append(client.post("/bulk_predict", json=big))
+
+        worker = threading.Thread(target=send_the_first)
+        worker.start()
+        deadline = time.monotonic() + 30
+        while pool.admitted == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        refused = client.post("/bulk_predict", json=big[:3])
+        worker.join()
+        assert refused.status_code == 503
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert "capacity" in refused.json()["detail"]
+        assert first[0].status_code == 200 and first[0].json()["count"] == 100_000
+        assert client.post("/bulk_predict", json=big[:3]).status_code == 200
+    finally:
+        clients.close()
