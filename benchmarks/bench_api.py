@@ -24,8 +24,8 @@ its bulk process); the baseline under plain uvicorn with the same number of work
 
 Model: the current one of ECOM_DATA_DIR (default data/bench, which bench_model.py trains at
 full scale); without one, a small model trained here through the real training path.
-Needs Debian's `wrk` (`make bench` installs it). Run alone: `flock /work/team/heavy.lock ...`
-on a shared machine, and read the figures as noisy when other work runs.
+Needs Debian's `wrk` (`make bench` installs it). Run it alone, and read the figures as noisy
+when other work runs (the load average is printed before and after).
 """
 
 from __future__ import annotations
@@ -274,7 +274,8 @@ def ensure_model() -> Path:
         return data_dir
     except ModelError:
         pass
-    print(f"no model under {data_dir}: training a small one (synthetic gold, real training path)")
+    shown = data_dir.relative_to(REPO_ROOT) if data_dir.is_relative_to(REPO_ROOT) else data_dir.name
+    print(f"no model under {shown}: training a small one (synthetic gold, real training path)")
     from pipeline.model.train import train_local
     from tests.model.conftest import cart_sessions, write_warehouse
 

@@ -188,3 +188,26 @@ def test_every_line_the_service_logged_is_json(service):
     assert {"uvicorn.error", "api.access", "api.control"} <= loggers
     assert any("python_multipart" in name for name in loggers), loggers
     assert any("died" in r["message"] for r in records if r["logger"] == "uvicorn.error")
+
+
+def test_a_promote_alone_switches_a_watching_service(versions, tmp_path_factory):
+    """Case 2: after a promote nothing reloaded until a restart. A service that watches the
+    registry's pointer (here every 0.5 s) switches by itself, without a signal or a restart:
+    the same worker process serves the promoted version."""
+    data_dir, models_dir, first, second = versions
+    registry.promote(models_dir, first)
+    with serve(
+        data_dir,
+        tmp_path_factory.mktemp("watching-service"),
+        workers=1,
+        env={"ECOM_API_RELOAD_SECONDS": "0.5"},
+    ) as watching:
+        assert served_ids(watching, 5) == {first}
+        (worker,) = watching.workers()
+        registry.promote(models_dir, second)
+        deadline = time.monotonic() + SWITCH_TIMEOUT_S
+        while httpx.get(watching.base_url + "/ready", timeout=30).json()["model_id"] != second:
+            assert time.monotonic() < deadline, watching.log()[-3000:]
+            time.sleep(0.2)
+        assert served_ids(watching, 5) == {second}
+        assert watching.workers() == [worker]

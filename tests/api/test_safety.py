@@ -113,3 +113,21 @@ def test_ready_without_a_model_names_no_server_path(tmp_path, trained_api_model,
         assert ready["model_id"] == trained_api_model.model.model_id
     finally:
         stop(process, timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("rule", "without_key", "with_key"), [("key", 401, 200), ("open", 200, 200), ("off", 404, 404)]
+)
+def test_the_docs_rule_is_configurable(tmp_path, rule, without_key, with_key):
+    """ECOM_API_DOCS: the docs under the key (default), open to anyone, or not served."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from pipeline.settings import Settings
+
+    app = create_app(Settings(data_dir=tmp_path, api_key=API_KEY, api_docs=rule))
+    http = TestClient(app)  # no lifespan: the docs need no model
+    for path in ("/docs", "/openapi.json"):
+        assert http.get(path).status_code == without_key
+        assert http.get(path, headers=KEY).status_code == with_key
+    assert http.get("/health").status_code == 200
