@@ -14,16 +14,40 @@ import polars as pl
 from pipeline.abtest.plots import COLORS
 from pipeline.experiment import CONTROL, GROUPS, TREATMENT
 
-STAGE_LABELS = {"viewed": "Viewed a product", "carted": "Added to cart", "purchased": "Purchased"}
+STAGE_LABELS = {
+    "users": "In the experiment",
+    "reached_cart": "Reached the cart",
+    "bought": "Bought (after reaching the cart)",
+}
 BAND_FIXED = "rgba(255, 127, 14, 0.30)"
 BAND_SEQUENTIAL = "rgba(31, 119, 180, 0.18)"
 HEIGHT = 360  # the whole chart (title, legend, axes included: Streamlit fits it)
 GROUP_NAMES = [g.capitalize() for g in GROUPS]
 GROUP_SCALE = {"domain": GROUP_NAMES, "range": [COLORS[g] for g in GROUPS]}
+# Every chart's text in Streamlit's body colour: 12.6:1 on white, far above WCAG AA's 4.5:1
+# (Streamlit's own chart theme draws axis labels in a lighter grey).
+TEXT = "#31333F"
+GRID = "#e6e6eb"
+CONFIG = {
+    "axis": {
+        "labelColor": TEXT,
+        "titleColor": TEXT,
+        "labelFontSize": 12,
+        "titleFontSize": 12,
+        "gridColor": GRID,
+    },
+    "legend": {"labelColor": TEXT, "titleColor": TEXT, "labelFontSize": 12},
+    "title": {"color": TEXT, "subtitleColor": TEXT},
+    "text": {"color": TEXT},
+}
+# Month labels on time axes: a tick at each month's start, written "Nov 2019".
+MONTH_AXIS = {"format": "%b %Y", "tickCount": {"interval": "month", "step": 1}, "labelAngle": 0}
+# The funnel's x scale reaches this far past the longest bar, so its label is never clipped.
+LABEL_ROOM = 1.55
 
 
 def _title(text: str) -> dict:
-    return {"text": text, "fontSize": 15, "anchor": "start"}
+    return {"text": text, "fontSize": 15, "anchor": "start", "color": TEXT}
 
 
 def _zero_rule() -> dict:
@@ -33,37 +57,51 @@ def _zero_rule() -> dict:
     }
 
 
-def funnel(frame: pl.DataFrame, unit: str) -> tuple[pl.DataFrame, dict]:
-    """Per stage, a bar per group with its count and its share of the group's first stage."""
-    data = frame.filter(pl.col("unit") == unit).select(
+def _spec(**spec) -> dict:
+    return {"config": CONFIG, **spec}
+
+
+def funnel(frame: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
+    """Per step, a bar per group with its count and its share of the step before."""
+    data = frame.select(
         pl.col("experiment_group").str.to_titlecase().alias("group"),
         pl.col("stage").replace_strict(STAGE_LABELS).alias("stage"),
         "count",
-        pl.col("share_of_first").fill_null(0.0).alias("share"),
+        pl.col("share_of_previous").alias("share"),
     )
     data = data.with_columns(
-        pl.format(
-            "{} ({}%)",
-            pl.col("count").map_elements(lambda c: f"{c:,}", return_dtype=pl.String),
-            (pl.col("share") * 100).round(1),
-        ).alias("label")
+        pl.struct("count", "share")
+        .map_elements(
+            lambda r: (
+                f"{r['count']:,}" + ("" if r["share"] is None else f" · {r['share'] * 100:.2f}%")
+            ),
+            return_dtype=pl.String,
+        )
+        .alias("label")
     )
+    top = max(int(data["count"].max() or 0), 1)
     y = {"field": "stage", "type": "nominal", "sort": list(STAGE_LABELS.values()), "title": None}
-    spec = {
-        "title": _title(f"Funnel by group ({unit})"),
-        "height": HEIGHT,
-        "encoding": {
-            "y": y,
+    spec = _spec(
+        title=_title("Funnel by group (users; % of the step before)"),
+        height=HEIGHT,
+        encoding={
+            "y": {**y, "axis": {"labelLimit": 220}},
             "yOffset": {"field": "group", "sort": GROUP_NAMES},
-            "x": {"field": "count", "type": "quantitative", "title": unit},
+            "x": {
+                "field": "count",
+                "type": "quantitative",
+                "title": "users",
+                "scale": {"domain": [0, top * LABEL_ROOM], "nice": False},
+                "axis": {"format": ",d", "tickCount": 4},
+            },
             "tooltip": [
                 {"field": "group"},
                 {"field": "stage"},
                 {"field": "count", "format": ","},
-                {"field": "share", "format": ".1%", "title": "share of the first stage"},
+                {"field": "share", "format": ".2%", "title": "share of the step before"},
             ],
         },
-        "layer": [
+        layer=[
             {
                 "mark": "bar",
                 "encoding": {
@@ -75,11 +113,11 @@ def funnel(frame: pl.DataFrame, unit: str) -> tuple[pl.DataFrame, dict]:
                 },
             },
             {
-                "mark": {"type": "text", "align": "left", "dx": 3, "fontSize": 11},
+                "mark": {"type": "text", "align": "left", "dx": 4, "fontSize": 12, "color": TEXT},
                 "encoding": {"text": {"field": "label"}},
             },
         ],
-    }
+    )
     return data, spec
 
 
@@ -99,7 +137,12 @@ def cumulative_lift(frame: pl.DataFrame, alpha: float) -> tuple[pl.DataFrame, di
         },
         "legend": {"orient": "bottom", "direction": "vertical", "title": None, "labelLimit": 400},
     }
-    x = {"field": "week_end", "type": "temporal", "title": "end of the weekly look"}
+    x = {
+        "field": "week_end",
+        "type": "temporal",
+        "title": "end of the weekly look",
+        "axis": MONTH_AXIS,
+    }
 
     def band(lower: str, upper: str, name: str) -> dict:
         return {
@@ -112,6 +155,7 @@ def cumulative_lift(frame: pl.DataFrame, alpha: float) -> tuple[pl.DataFrame, di
         }
 
     spec = {
+        "config": CONFIG,
         "title": _title("Cumulative lift in conversion by week (Treatment − Control, pp)"),
         "height": HEIGHT,
         "encoding": {"x": x},
@@ -140,16 +184,20 @@ def cumulative_lift(frame: pl.DataFrame, alpha: float) -> tuple[pl.DataFrame, di
     return data, spec
 
 
-def daily_effect(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[dict]]:
-    """Each day's conversion per group (top chart), and the day's lift with its interval
-    (bottom chart), over the same days (two charts: each stretches to the page's width)."""
+def daily_effect(frame: pl.DataFrame, window_days: int) -> tuple[pl.DataFrame, list[dict]]:
+    """Per day of first cart, each group's share who bought within `window_days` of it (top
+    chart), and the day's lift with its interval (bottom chart), over the same days (two
+    charts: each stretches to the page's width)."""
     pct = ("control_conversion", "treatment_conversion", "lift", "lift_lower", "lift_upper")
     data = frame.select("day", *(pl.col(c) * 100 for c in pct)).rename(
         {"control_conversion": CONTROL.capitalize(), "treatment_conversion": TREATMENT.capitalize()}
     )
-    x = {"field": "day", "type": "temporal", "title": None}
+    x = {"field": "day", "type": "temporal", "title": "day of the first cart", "axis": MONTH_AXIS}
     conversion = {
-        "title": _title("Conversion of the day's active users, %"),
+        "config": CONFIG,
+        "title": _title(
+            f"Bought within {window_days} days of the first cart, by day of first cart, %"
+        ),
         "height": 280,
         "transform": [{"fold": GROUP_NAMES, "as": ["group", "conversion"]}],
         "mark": {"type": "line", "strokeWidth": 1.5},
@@ -164,12 +212,17 @@ def daily_effect(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[dict]]:
             "tooltip": [
                 {"field": "day", "type": "temporal"},
                 {"field": "group"},
-                {"field": "conversion", "format": ".2f", "title": "conversion, %"},
+                {
+                    "field": "conversion",
+                    "format": ".2f",
+                    "title": f"bought within {window_days} days, %",
+                },
             ],
         },
     }
     lift = {
-        "title": _title("Daily lift, pp (95% CI)"),
+        "config": CONFIG,
+        "title": _title(f"Lift by day of first cart, pp (95% CI; {window_days}-day window)"),
         "height": 240,
         "encoding": {"x": x},
         "layer": [
