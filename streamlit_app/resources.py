@@ -16,6 +16,7 @@ from pipeline.settings import Settings, get_settings
 from pipeline.warehouse import Warehouse, connect
 from streamlit_app.data import api_client, metrics, queries
 from streamlit_app.data.filters import Filters
+from streamlit_app.data.realized import Realized, load_realized
 
 QUERY_TTL_SECONDS = 600  # gold changes when `ecom warehouse` runs; the refresh button clears
 STATUS_TTL_SECONDS = 5
@@ -83,6 +84,13 @@ def refresh_data() -> None:
     """The refresh button: the next run queries the warehouse again."""
     _bounds_and_default_page.clear()
     _dashboard.clear()
+    realized.clear()
+
+
+@st.cache_data(ttl=QUERY_TTL_SECONDS, show_spinner=False, max_entries=8)
+def realized(key: str, model_id: str, through: str | None, medium: float, high: float) -> Realized:
+    """How one model's warehouse scores did against the sessions' outcomes."""
+    return load_realized(_warehouse(key), model_id, through, {"medium": medium, "high": high})
 
 
 @st.cache_resource(show_spinner=False)
