@@ -111,10 +111,11 @@ class Settings(BaseSettings):
         description="Base URL of the scoring API, as the app calls it.",
     )
     app_upload_max_mb: int = Field(
-        default=200,
+        default=100,
         gt=0,
         description="Largest file the app's Bulk Prediction tab takes (MB); it scores it in "
-        "batches within ECOM_BULK_MAX_ROWS and ECOM_BULK_MAX_BYTES.",
+        "batches within ECOM_BULK_MAX_ROWS and ECOM_BULK_MAX_BYTES. Below Streamlit's own "
+        "server.maxUploadSize (200 MB), so a larger file still arrives and is told why not.",
     )
     seed: int = Field(
         default=42, description="Seed of every random choice (data, splits, training)."

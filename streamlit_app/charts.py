@@ -35,6 +35,7 @@ CONFIG = {
         "labelFontSize": 12,
         "titleFontSize": 12,
         "gridColor": GRID,
+        "labelFlush": True,  # the first and last labels stay inside the chart
     },
     "legend": {"labelColor": TEXT, "titleColor": TEXT, "labelFontSize": 12},
     "title": {"color": TEXT, "subtitleColor": TEXT},
@@ -70,10 +71,15 @@ def funnel(frame: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
         pl.col("share_of_previous").alias("share"),
     )
     data = data.with_columns(
-        pl.struct("count", "share")
+        pl.struct("count", "share", "stage")
         .map_elements(
             lambda r: (
-                f"{r['count']:,}" + ("" if r["share"] is None else f" · {r['share'] * 100:.2f}%")
+                f"{r['count']:,}"
+                + (
+                    ""  # the first step is everyone: no share to show
+                    if r["share"] is None or r["stage"] == STAGE_LABELS["users"]
+                    else f" · {r['share'] * 100:.2f}%"
+                )
             ),
             return_dtype=pl.String,
         )
@@ -91,7 +97,7 @@ def funnel(frame: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
                 "field": "count",
                 "type": "quantitative",
                 "title": "users",
-                "scale": {"domain": [0, top * LABEL_ROOM], "nice": False},
+                "scale": {"domain": [0, top * LABEL_ROOM], "nice": True},
                 "axis": {"format": ",d", "tickCount": 4},
             },
             "tooltip": [

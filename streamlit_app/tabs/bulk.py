@@ -136,7 +136,9 @@ def render(settings: Settings) -> None:
         "Sessions CSV",
         type=["csv"],
         key="bulk_file",
-        max_upload_size=settings.app_upload_max_mb,
+        # No max_upload_size: the browser's own limit is Streamlit's (200 MB), above this
+        # page's, so a file over the page's limit arrives, replaces the previous one and is
+        # told why not here (a file the browser refuses keeps the previous one on the page).
         help=f"At most {settings.app_upload_max_mb} MB: split a larger file and upload the "
         "parts one by one.",
     )
