@@ -52,8 +52,8 @@ def _bins_table(bins: pl.DataFrame) -> pd.DataFrame:
     frame = bins.with_columns(
         slice=pl.format(
             "{}–{}%",
-            (pl.col("predicted_from") * 100).round(0),
-            (pl.col("predicted_to") * 100).round(0),
+            (pl.col("predicted_from") * 100).round(0).cast(pl.Int64),
+            (pl.col("predicted_to") * 100).round(0).cast(pl.Int64),
         ),
         roc_auc=pl.lit(None, dtype=pl.Float64),
     )
@@ -110,15 +110,17 @@ def outcomes_section(settings, model: ModelSummary) -> Realized | None:
             help=f"Cart sessions after the training window (through {through}): the model "
             "never saw them.",
         )
+        auc = overall["roc_auc"]
+        change = None if trained is None or auc is None else auc - trained
         cols[1].metric(
             "Realized ROC-AUC",
-            f"{overall['roc_auc']:.3f}" if overall["roc_auc"] is not None else fmt.DASH,
-            delta=None
-            if trained is None or overall["roc_auc"] is None
-            else f"{overall['roc_auc'] - trained:+.3f} vs at training",
-            delta_color="normal",
+            fmt.DASH if auc is None else f"{auc:.3f}",
+            delta=None if change is None or abs(change) < 0.001 else f"{change:+.3f} vs training",
             help="The chance the model scores an abandoned cart above a bought one (0.5: no "
-            "better than chance). Compared with its time-split evaluation at training.",
+            "better than chance)."
+            + (
+                "" if trained is None else f" At training, on later months held out: {trained:.3f}."
+            ),
         )
         cols[2].metric(
             "Brier score",
