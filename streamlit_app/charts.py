@@ -47,7 +47,7 @@ MONTH_AXIS = {"format": "%b %Y", "tickCount": {"interval": "month", "step": 1}, 
 LABEL_ROOM = 1.55
 
 
-def _title(text: str) -> dict:
+def chart_title(text: str) -> dict:
     return {"text": text, "fontSize": 15, "anchor": "start", "color": TEXT}
 
 
@@ -58,7 +58,7 @@ def _zero_rule() -> dict:
     }
 
 
-def _spec(**spec) -> dict:
+def chart_spec(**spec) -> dict:
     return {"config": CONFIG, **spec}
 
 
@@ -87,8 +87,8 @@ def funnel(frame: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
     )
     top = max(int(data["count"].max() or 0), 1)
     y = {"field": "stage", "type": "nominal", "sort": list(STAGE_LABELS.values()), "title": None}
-    spec = _spec(
-        title=_title("Funnel by group (users; % of the step before)"),
+    spec = chart_spec(
+        title=chart_title("Funnel by group (users; % of the step before)"),
         height=HEIGHT,
         encoding={
             "y": {**y, "axis": {"labelLimit": 220}},
@@ -162,7 +162,7 @@ def cumulative_lift(frame: pl.DataFrame, alpha: float) -> tuple[pl.DataFrame, di
 
     spec = {
         "config": CONFIG,
-        "title": _title("Cumulative lift in conversion by week (Treatment − Control, pp)"),
+        "title": chart_title("Cumulative lift in conversion by week (Treatment − Control, pp)"),
         "height": HEIGHT,
         "encoding": {"x": x},
         "layer": [
@@ -201,7 +201,7 @@ def daily_effect(frame: pl.DataFrame, window_days: int) -> tuple[pl.DataFrame, l
     x = {"field": "day", "type": "temporal", "title": "day of the first cart", "axis": MONTH_AXIS}
     conversion = {
         "config": CONFIG,
-        "title": _title(
+        "title": chart_title(
             f"Bought within {window_days} days of the first cart, by day of first cart, %"
         ),
         "height": 280,
@@ -228,7 +228,7 @@ def daily_effect(frame: pl.DataFrame, window_days: int) -> tuple[pl.DataFrame, l
     }
     lift = {
         "config": CONFIG,
-        "title": _title(f"Lift by day of first cart, pp (95% CI; {window_days}-day window)"),
+        "title": chart_title(f"Lift by day of first cart, pp (95% CI; {window_days}-day window)"),
         "height": 240,
         "encoding": {"x": x},
         "layer": [
@@ -257,185 +257,85 @@ def daily_effect(frame: pl.DataFrame, window_days: int) -> tuple[pl.DataFrame, l
     return data, [conversion, lift]
 
 
-# ---------------------------------------------------------------------------- monitoring
-
-WINDOW_COLORS = {"training window": "#7f7f7f", "after training": COLORS[TREATMENT]}
-DRIFT_COLORS = {"stable": "#e3eef8", "drifted": "#d62728"}
+SEGMENT_PICK = "segment_pick"  # the segment chart's click selection (a drill-down)
 
 
-def realized_by_week(weeks: pl.DataFrame) -> tuple[pl.DataFrame, list[dict]]:
-    """Per week: the realized ROC-AUC (top) and the predicted against the observed abandonment
-    rate (bottom), training weeks in grey."""
-    data = weeks.select(
-        "week",
-        pl.when(pl.col("in_training"))
-        .then(pl.lit("training window"))
-        .otherwise(pl.lit("after training"))
-        .alias("window"),
-        "sessions",
-        "roc_auc",
-        "brier",
-        (pl.col("mean_predicted") * 100).alias("Predicted"),
-        (pl.col("observed_rate") * 100).alias("Observed"),
+def segment_lifts(frame: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
+    """Each segment's lift (pp) with its 95% interval, one bar per segment, grouped by
+    dimension; a click selects the bar's (dimension, segment)."""
+    from streamlit_app.data.formats import dimension_label
+
+    data = frame.drop_nulls("lift").select(
+        "dimension",
+        "segment",
+        pl.col("dimension").map_elements(dimension_label, return_dtype=pl.String).alias("by"),
+        "label",
+        (pl.col("lift") * 100).alias("lift"),
+        (pl.col("lift_lower") * 100).alias("low"),
+        (pl.col("lift_upper") * 100).alias("high"),
+        pl.when(pl.col("in_family"))
+        .then(pl.lit("the readout's tests"))
+        .otherwise(pl.lit("extra view (not adjusted)"))
+        .alias("family"),
     )
-    x = {"field": "week", "type": "temporal", "title": "week (Monday)", "axis": MONTH_AXIS}
-    color = {
-        "field": "window",
-        "scale": {"domain": list(WINDOW_COLORS), "range": list(WINDOW_COLORS.values())},
-        "legend": {"orient": "top", "title": None},
+    order = data["label"].to_list()
+    y = {
+        "field": "label",
+        "type": "nominal",
+        "sort": order,
+        "title": None,
+        "axis": {"labelLimit": 200},
     }
-    auc = _spec(
-        title=_title("Realized ROC-AUC by week"),
-        height=240,
-        mark={"type": "line", "point": True, "strokeWidth": 1.5},
-        encoding={
-            "x": x,
-            "y": {
-                "field": "roc_auc",
-                "type": "quantitative",
-                "title": "ROC-AUC",
-                "scale": {"zero": False},
-            },
-            "color": color,
-            "tooltip": [
-                {"field": "week", "type": "temporal"},
-                {"field": "sessions", "format": ","},
-                {"field": "roc_auc", "format": ".3f", "title": "ROC-AUC"},
-                {"field": "brier", "format": ".3f", "title": "Brier score"},
-            ],
-        },
-    )
-    calibration = _spec(
-        title=_title("Predicted and observed abandonment by week, %"),
-        height=240,
-        transform=[{"fold": ["Predicted", "Observed"], "as": ["rate", "percent"]}],
-        mark={"type": "line", "strokeWidth": 1.5},
-        encoding={
-            "x": x,
-            "y": {
-                "field": "percent",
-                "type": "quantitative",
-                "title": "%",
-                "scale": {"zero": False},
-            },
-            "strokeDash": {"field": "rate", "legend": {"orient": "top", "title": None}},
-            "color": {"value": COLORS[TREATMENT]},
-            "tooltip": [
-                {"field": "week", "type": "temporal"},
-                {"field": "rate"},
-                {"field": "percent", "format": ".1f", "title": "%"},
-            ],
-        },
-    )
-    return data, [auc, calibration]
-
-
-def calibration_curve(bins: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
-    """Observed against predicted abandonment per tenth of the prediction, on the diagonal
-    when calibrated."""
-    data = bins.select(
-        (pl.col("mean_predicted") * 100).alias("predicted"),
-        (pl.col("observed_rate") * 100).alias("observed"),
-        "sessions",
-    )
-    axis = {"type": "quantitative", "scale": {"domain": [0, 100]}}
-    spec = _spec(
-        title=_title("Calibration after training: observed vs predicted, %"),
-        height=300,
+    spec = chart_spec(
+        title=chart_title("Lift by segment, pp (95% CI) — click a bar to filter the page to it"),
+        height={"step": 26},
+        encoding={"y": y},
         layer=[
             {
-                "data": {
-                    "values": [{"predicted": 0, "observed": 0}, {"predicted": 100, "observed": 100}]
-                },
-                "mark": {"type": "line", "color": "#888", "strokeDash": [4, 4]},
+                # In the bar layer, not at the top: a top-level selection would be made once
+                # per layer (Vega's "duplicate signal").
+                "params": [
+                    {
+                        "name": SEGMENT_PICK,
+                        "select": {"type": "point", "fields": ["dimension", "segment"]},
+                    }
+                ],
+                "mark": {"type": "bar", "cursor": "pointer", "height": {"band": 0.7}},
                 "encoding": {
-                    "x": {"field": "predicted", **axis},
-                    "y": {"field": "observed", **axis},
-                },
-            },
-            {
-                "mark": {"type": "circle", "color": COLORS[TREATMENT], "opacity": 0.8},
-                "encoding": {
-                    "x": {"field": "predicted", "title": "predicted abandonment, %", **axis},
-                    "y": {"field": "observed", "title": "observed abandonment, %", **axis},
-                    "size": {"field": "sessions", "type": "quantitative", "legend": None},
-                    "tooltip": [
-                        {"field": "predicted", "format": ".1f"},
-                        {"field": "observed", "format": ".1f"},
-                        {"field": "sessions", "format": ","},
-                    ],
-                },
-            },
-        ],
-    )
-    return data, spec
-
-
-def drift_trend(trend: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
-    """Months across, features down: drifted or stable in the newest check of each month."""
-    label = pl.col("month").str.strptime(pl.Date, "%Y-%m").dt.strftime("%b %Y")
-    data = trend.sort("month").select(
-        pl.when(pl.col("in_training"))
-        .then(pl.format("{} (trained on)", label))
-        .otherwise(label)
-        .alias("month"),
-        "feature",
-        pl.when(pl.col("drifted"))
-        .then(pl.lit("drifted"))
-        .otherwise(pl.lit("stable"))
-        .alias("state"),
-        "method",
-        "score",
-    )
-    months = data["month"].unique(maintain_order=True).to_list()
-    spec = _spec(
-        title=_title("Drift by month (the newest check of each month)"),
-        height={"step": 34},
-        encoding={
-            "x": {
-                "field": "month",
-                "type": "ordinal",
-                "sort": months,
-                "title": None,
-                "axis": {"orient": "top", "labelAngle": 0},
-            },
-            "y": {
-                "field": "feature",
-                "type": "nominal",
-                "title": None,
-                "axis": {"labelLimit": 320},
-            },
-        },
-        layer=[
-            {
-                "mark": {"type": "rect", "stroke": "white", "strokeWidth": 2},
-                "encoding": {
+                    "x": {
+                        "field": "lift",
+                        "type": "quantitative",
+                        "title": "lift, pp",
+                        "axis": {"tickCount": 8},
+                    },
                     "color": {
-                        "field": "state",
+                        "field": "family",
                         "scale": {
-                            "domain": list(DRIFT_COLORS),
-                            "range": list(DRIFT_COLORS.values()),
+                            "domain": ["the readout's tests", "extra view (not adjusted)"],
+                            "range": [COLORS[TREATMENT], "#9ecae1"],
                         },
                         "legend": {"orient": "bottom", "title": None},
                     },
+                    "opacity": {"condition": {"param": SEGMENT_PICK, "value": 1}, "value": 0.5},
                     "tooltip": [
-                        {"field": "month"},
-                        {"field": "feature"},
-                        {"field": "state"},
-                        {"field": "method"},
-                        {"field": "score", "format": ".3g"},
+                        {"field": "by", "title": "dimension"},
+                        {"field": "label", "title": "segment"},
+                        {"field": "lift", "format": "+.2f", "title": "lift, pp"},
+                        {"field": "low", "format": "+.2f", "title": "CI low"},
+                        {"field": "high", "format": "+.2f", "title": "CI high"},
                     ],
                 },
             },
             {
-                "mark": {"type": "text", "fontSize": 12},
+                "mark": {"type": "rule", "color": TEXT},
                 "encoding": {
-                    "text": {"field": "state"},
-                    "color": {
-                        "condition": {"test": "datum.state === 'drifted'", "value": "white"},
-                        "value": TEXT,
-                    },
+                    "x": {"field": "low", "type": "quantitative"},
+                    "x2": {"field": "high"},
                 },
+            },
+            {
+                "mark": {"type": "rule", "color": "#444", "strokeDash": [2, 3]},
+                "encoding": {"x": {"datum": 0}},
             },
         ],
     )

@@ -29,6 +29,7 @@ PRELOAD = (
     # Not streamlit_app.resources nor the tabs: their st.cache_* functions must be made once
     # the runtime exists (made here, they would fall back to a cache outside it).
     "streamlit_app.charts",
+    "streamlit_app.monitoring_charts",
 )
 
 

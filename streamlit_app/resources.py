@@ -8,7 +8,10 @@ setting) and API answers in `st.cache_data` with a ttl. Cache keys carry the set
 
 from __future__ import annotations
 
+from time import perf_counter
+
 import streamlit as st
+from streamlit.logger import get_logger
 
 from pipeline.abtest.readout import ReadoutConfig
 from pipeline.abtest.recorded import recorded_experiment
@@ -18,6 +21,7 @@ from streamlit_app.data import api_client, metrics, queries
 from streamlit_app.data.filters import Filters
 from streamlit_app.data.realized import Realized, load_realized
 
+LOG = get_logger(__name__)  # the server's log: how long each page's queries took (benchmarks)
 QUERY_TTL_SECONDS = 600  # gold changes when `ecom warehouse` runs; the refresh button clears
 STATUS_TTL_SECONDS = 5
 PREDICTION_TTL_SECONDS = 300
@@ -57,7 +61,10 @@ def _bounds_and_default_page(key: str) -> tuple[metrics.Bounds, metrics.Dashboar
         experiment = _experiment(key)
     except Exception:  # reported by the page's own load; the range does not need it
         return metrics.bounds_from_frame(wh.query(queries.bounds_sql(wh))), None
-    return metrics.load_bounds_and_dashboard(wh, ReadoutConfig(), *experiment)
+    started = perf_counter()
+    found = metrics.load_bounds_and_dashboard(wh, ReadoutConfig(), *experiment)
+    LOG.info("dashboard queries: bounds and the default page in %.3f s", perf_counter() - started)
+    return found
 
 
 def bounds(key: str) -> metrics.Bounds:
@@ -68,7 +75,10 @@ def bounds(key: str) -> metrics.Bounds:
 def _dashboard(key: str, filters: Filters) -> metrics.Dashboard:
     # Every page query carries the filters, so caching them one by one would save nothing:
     # the page is the unit (its queries run in parallel, uncached).
-    return metrics.load_dashboard(_warehouse(key), filters, ReadoutConfig(), *_experiment(key))
+    started = perf_counter()
+    page = metrics.load_dashboard(_warehouse(key), filters, ReadoutConfig(), *_experiment(key))
+    LOG.info("dashboard queries: a filtered page in %.3f s", perf_counter() - started)
+    return page
 
 
 def dashboard(key: str, filters: Filters) -> metrics.Dashboard:

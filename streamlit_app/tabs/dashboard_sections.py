@@ -108,8 +108,8 @@ def evidence_section(page: Dashboard) -> None:
                 "approximation, flat prior).",
             )
             chances = evidence.chance_to_beat(r)
-            frame = pd.DataFrame({"Metric": list(chances), "Chance": list(chances.values())})
-            st.table(frame.set_index("Metric"))
+            frame = pd.DataFrame({"Outcome": list(chances), "Chance": list(chances.values())})
+            st.table(frame.set_index("Outcome"))
         with right:
             st.markdown("**Power and smallest detectable effect**")
             for line in evidence.power_lines(r):
@@ -264,18 +264,6 @@ def charts_section(page: Dashboard, filters: Filters, through: date | None) -> N
 
 
 SHORT_DIMENSIONS = {"entry_month": "Month", "user_type": "User type", "price_band": "Price band"}
-# Column widths (px) that keep the table inside the page at 1,400 px, sidebar open.
-SEGMENT_WIDTHS = {
-    "Dimension": 85,
-    "Segment": 115,
-    "Users (C / T)": 120,
-    "Conversion (C → T)": 140,
-    "Lift, pp (95% CI)": 175,
-    "p": 65,
-    "p (Holm)": 95,
-    "Significant": 85,
-}
-ROW_PX = 35
 
 
 def _significant(row: dict) -> str:
@@ -313,30 +301,28 @@ def segment_frame(segments: pl.DataFrame) -> pd.DataFrame:
 def segment_section(page: Dashboard, filters: Filters, through, on_pick) -> None:
     st.markdown(
         "**Segments** — the primary metric by entry month, new vs returning users and price "
-        "band of the first cart. Click a row to filter the page to that segment."
+        "band of the first cart. Click a segment's bar to filter the page to it."
     )
     st.caption(family(page.readout).sentence())
     segments = page.segments
-    keys = list(zip(segments["dimension"], segments["segment"], strict=True))
+    chart_key = f"segment_chart_{filters.slug()}"  # a new chart (no old click) per filter
 
     def picked() -> None:
-        state = st.session_state.get(table_key)
-        rows = state.selection.rows if state is not None else []
-        if rows:
-            on_pick(*keys[rows[0]])
+        state = st.session_state.get(chart_key)
+        chosen = state.selection.get(charts.SEGMENT_PICK) if state is not None else None
+        if chosen:
+            on_pick(chosen[0]["dimension"], chosen[0]["segment"])
 
-    table_key = f"segments_{filters.slug()}"
-    shown = segment_frame(segments)
-    st.dataframe(
-        shown,
-        hide_index=True,
-        width="stretch",
-        height=ROW_PX * (len(shown) + 1) + 3,  # every row, no inner scrolling
-        column_config={
-            name: st.column_config.TextColumn(name, width=px) for name, px in SEGMENT_WIDTHS.items()
-        },
-        key=table_key,
-        on_select=picked,
-        selection_mode="single-row",
-    )
+    data, spec = charts.segment_lifts(segments)
+    if data.height:
+        st.vega_lite_chart(
+            data,
+            spec,
+            width="stretch",
+            key=chart_key,
+            on_select=picked,
+            selection_mode=charts.SEGMENT_PICK,
+        )
+    # A static table: no data-grid library to fetch before the page is drawn.
+    st.table(segment_frame(segments), hide_index=True)
     download(segments, "segments", "Segments", filters, through)

@@ -10,7 +10,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from pipeline.errors import EcomError
-from streamlit_app import charts
+from streamlit_app import monitoring_charts as charts
 from streamlit_app.data import formats as fmt
 from streamlit_app.data.drift_history import FEATURE_NAMES, explain, read_runs, runs_frame, trend
 from streamlit_app.data.monitoring import DriftSummary, read_drift, read_shift

@@ -8,7 +8,8 @@ import polars as pl
 import streamlit as st
 
 from pipeline.errors import EcomError
-from streamlit_app import charts, resources
+from streamlit_app import monitoring_charts as charts
+from streamlit_app import resources
 from streamlit_app.data import formats as fmt
 from streamlit_app.data.monitoring import ModelSummary
 from streamlit_app.data.realized import Realized

@@ -247,14 +247,14 @@ def test_the_evidence_is_on_the_page_in_words_people_read(
     assert srm.loc["Users who reached the cart", "Control"] == (
         f"{readout.primary.srm.observed[0]:,}"
     )
-    chance = tables["Metric"]
+    chance = tables["Outcome"]
     assert chance.loc["Conversion", "Chance"] == "over 99.9%"  # the injected uplift
     markdown = " ".join(texts(at, "markdown"))
     assert f"{readout.power.mde_relative * 100:+.1f}% relative" in markdown
     shown = " ".join(texts(at, "caption") + texts(at, "markdown") + texts(at, "info"))
     for developer in ("duckdb", "`ecom abtest`", "pipeline.stats", "warehouse ·"):
         assert developer not in shown
-    (segments,) = [d.value for d in at.dataframe if "p (Holm)" in d.value.columns]
+    (segments,) = [t.value for t in at.table if "p (Holm)" in t.value.columns]
     assert "< 0.001" in set(segments["p"])
     assert {"Nov 2019", "New users", "Under $2"} <= set(segments["Segment"])
     new = next(seg.result for seg in readout.segments if seg.segment == "new")

@@ -119,7 +119,7 @@ def test_4_segments_use_the_readouts_one_family_stated_on_the_page(
     family = [seg for seg in readout.segments if seg.adjusted_p is not None]
     stated = [c for c in texts(at, "caption") if "family" in c]
     assert stated and f"family of {len(family)} segment tests" in stated[0], stated
-    (table,) = [d.value for d in at.dataframe if "p (Holm)" in d.value.columns]
+    (table,) = [t.value for t in at.table if "p (Holm)" in t.value.columns]
 
     def shown(p: float) -> str:
         return "< 0.001" if p < 0.001 else f"{p:.3f}"
