@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -146,9 +147,15 @@ def stack_fixture(
         urls = dict(line.split() for line in lines if line != "ready")
         yield Stack(urls["API"], urls["app"], process, (api_port, app_port))
     finally:
+        # Ctrl-C first, as a person stops the demo: it stops the API and the app it started
+        # (a kill would leave both running, orphaned).
         if process.poll() is None:
-            process.kill()
-            process.wait()
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 @pytest.fixture(scope="module", name="shots")

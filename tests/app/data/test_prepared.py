@@ -1,0 +1,27 @@
+"""The default page prepared while the server starts: the very page the first visit would
+compute, handed over once and only while fresh."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamlit_app.data import prepared
+from tests.app.conftest import Pipeline
+
+
+def test_the_prepared_page_is_the_first_visits_once(
+    pipeline_run: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = pipeline_run.settings
+    key = s.model_dump_json()
+    assert prepared.take(key) is None
+    assert prepared.prepare(s) > 0
+    bounds, page = prepared.take(key)
+    fresh_bounds, fresh_page = prepared.default_page(s)
+    assert bounds == fresh_bounds
+    assert page.readout.verdict == fresh_page.readout.verdict
+    assert page.kpi_frame().equals(fresh_page.kpi_frame())
+    assert prepared.take(key) is None  # handed over once
+    prepared.prepare(s)
+    monkeypatch.setattr(prepared, "MAX_AGE_SECONDS", -1.0)
+    assert prepared.take(key) is None  # too old: the visit queries again
