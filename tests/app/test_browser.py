@@ -70,7 +70,7 @@ def test_the_dashboard_fits_reads_well_and_steps_back(
     screenshot(page, "A/B Test Dashboard", shots)
     # 1,400 px: nothing scrolls sideways, the segment table included.
     assert page.evaluate("document.documentElement.scrollWidth") <= WIDE["width"]
-    table = page.locator('[data-testid="stTable"]').filter(has_text="p (Holm)")
+    table = page.locator('[data-testid="stTable"]').filter(has_text="Significant")
     assert table.evaluate("e => e.scrollWidth <= e.clientWidth + 1")
     main = page.get_by_test_id("stMainBlockContainer").bounding_box()
     box = table.bounding_box()
