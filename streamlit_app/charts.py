@@ -58,8 +58,12 @@ def _zero_rule() -> dict:
     }
 
 
+# Room inside the chart's edge: a flush last axis label's glyphs can reach a pixel past it.
+PADDING = {"left": 5, "top": 5, "right": 10, "bottom": 5}
+
+
 def chart_spec(**spec) -> dict:
-    return {"config": CONFIG, **spec}
+    return {"config": CONFIG, "padding": PADDING, **spec}
 
 
 def funnel(frame: pl.DataFrame) -> tuple[pl.DataFrame, dict]:

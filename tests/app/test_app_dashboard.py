@@ -251,6 +251,11 @@ def test_the_evidence_is_on_the_page_in_words_people_read(
     assert chance.loc["Conversion", "Chance"] == "over 99.9%"  # the injected uplift
     markdown = " ".join(texts(at, "markdown"))
     assert f"{readout.power.mde_relative * 100:+.1f}% relative" in markdown
+    # Revenue per purchase falls with the injected single-item purchases: said beside it.
+    change = readout.revenue_per_order.relative.estimate
+    assert change < 0
+    (note,) = [c for c in texts(at, "caption") if c.startswith("Revenue per purchase is")]
+    assert f"{change * 100:+.1f}%" in note and "injected purchase is one carted item" in note
     shown = " ".join(texts(at, "caption") + texts(at, "markdown") + texts(at, "info"))
     for developer in ("duckdb", "`ecom abtest`", "pipeline.stats", "warehouse ·"):
         assert developer not in shown

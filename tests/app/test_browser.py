@@ -81,7 +81,11 @@ def test_the_dashboard_fits_reads_well_and_steps_back(
     assert texts and low == [], low
     funnel = [t for t in texts if t["chart"] == 0 and " · " in t["text"]]
     assert len(funnel) == 4  # each group's share after the first step
-    clipped = [t["text"] for t in texts if t["right"] > t["width"] + 0.5 or t["left"] < -2]
+    clipped = [
+        (t["text"], t["chart"], round(t["left"]), round(t["right"]), round(t["width"]))
+        for t in texts
+        if t["right"] > t["width"] + 0.5 or t["left"] < -2
+    ]
     assert clipped == [], clipped
     assert {"Dec 2019", "Jan 2020"} <= {t["text"] for t in texts}
 
