@@ -18,9 +18,10 @@ import polars as pl
 from pipeline.abtest import build_readout
 from pipeline.abtest import queries as readout_queries
 from pipeline.abtest.readout import Readout, ReadoutConfig
-from pipeline.experiment import CONTROL, GROUPS, TREATMENT, Experiment
+from pipeline.experiment import CONTROL, GROUPS, TREATMENT
 from pipeline.stats.frequentist import compare_conversion
 from pipeline.stats.sufficient import Proportion
+from streamlit_app.data.experiments import Selected
 from streamlit_app.data.filters import Filters
 from streamlit_app.data.queries import FOLLOW_UP_DAYS
 from streamlit_app.data.segments import segment_table
@@ -260,18 +261,24 @@ def daily_effect(frame: pl.DataFrame, alpha: float) -> pl.DataFrame:
 def build_dashboard(
     filters: Filters,
     frames: dict[str, pl.DataFrame],
-    config: ReadoutConfig | None = None,
-    experiment: Experiment | None = None,
-    warnings: tuple[str, ...] = (),
+    config: ReadoutConfig,
+    experiment: Selected,
 ) -> Dashboard:
     """Everything the page shows, from the results of `queries.page_queries`."""
-    config = config or ReadoutConfig()
-    stats = readout_queries.stats_from_frames(frames["totals"], frames["window"])
-    weekly = readout_queries.weekly_from_frame(frames["weekly"])
-    # The readout's segments only: its family of tests, adjusted as `ecom abtest` adjusts it.
-    counts = readout_queries.segments_from_frame(frames["segments"])
+    # The readout's segments only: its family of tests, adjusted as `ecom abtest` adjusts it;
+    # the price bands are the dashboard's own view, each tested alone.
+    data = readout_queries.data_from_frames(frames)
+    counts = data.segments
     bands = readout_queries.segments_from_frame(frames["bands"])
-    readout = build_readout(stats, weekly, counts, config, experiment, warnings=warnings)
+    readout = build_readout(
+        data,
+        config,
+        experiment.spec,
+        experiment.recorded,
+        experiment.settings_source,
+        experiment.warnings,
+    )
+    stats = data.stats
     return Dashboard(
         filters=filters,
         readout=readout,
@@ -286,9 +293,8 @@ def build_dashboard(
 def load_dashboard(
     wh,
     filters: Filters,
-    config: ReadoutConfig | None = None,
-    experiment: Experiment | None = None,
-    warnings: tuple[str, ...] = (),
+    config: ReadoutConfig,
+    experiment: Selected,
     query=None,
 ) -> Dashboard:
     """Run the page's queries (through `query`; default `wh.query`), a few at a time: each is
@@ -297,13 +303,12 @@ def load_dashboard(
 
     from streamlit_app.data.queries import page_queries
 
-    config = config or ReadoutConfig()
     run = query or wh.query
-    sqls = page_queries(wh, filters, config.winsorize_at)
+    sqls = page_queries(wh, filters, experiment.spec, config.winsorize_at)
     with ThreadPoolExecutor(max_workers=QUERY_THREADS) as pool:
         results = pool.map(run, sqls.values())
         frames = dict(zip(sqls, results, strict=True))
-    return build_dashboard(filters, frames, config, experiment, warnings)
+    return build_dashboard(filters, frames, config, experiment)
 
 
 QUERY_THREADS = 4
@@ -311,9 +316,8 @@ QUERY_THREADS = 4
 
 def load_bounds_and_dashboard(
     wh,
-    config: ReadoutConfig | None = None,
-    experiment: Experiment | None = None,
-    warnings: tuple[str, ...] = (),
+    config: ReadoutConfig,
+    experiment: Selected,
 ) -> tuple[Bounds, Dashboard | None]:
     """The filters' range and the default (unfiltered) page from one pool of queries: a first
     visit needs both, and the bounds query no longer runs alone before the page's. The page is
@@ -322,15 +326,14 @@ def load_bounds_and_dashboard(
 
     from streamlit_app.data.queries import bounds_sql, page_queries
 
-    config = config or ReadoutConfig()
-    sqls = page_queries(wh, Filters(), config.winsorize_at)
+    sqls = page_queries(wh, Filters(), experiment.spec, config.winsorize_at)
     with ThreadPoolExecutor(max_workers=QUERY_THREADS) as pool:
-        bounds_future = pool.submit(wh.query, bounds_sql(wh))
+        bounds_future = pool.submit(wh.query, bounds_sql(wh, experiment.spec.key))
         futures = {name: pool.submit(wh.query, sql) for name, sql in sqls.items()}
         bounds = bounds_from_frame(bounds_future.result())
         try:
             frames = {name: future.result() for name, future in futures.items()}
-            page = build_dashboard(Filters(), frames, config, experiment, warnings)
+            page = build_dashboard(Filters(), frames, config, experiment)
         except Exception:  # reported by the caller's own load of the page
             page = None
     return bounds, page

@@ -9,15 +9,19 @@ from pipeline.errors import EcomError
 from pipeline.settings import Settings
 from streamlit_app import resources
 from streamlit_app.tabs import dashboard_sections as sections
+from streamlit_app.tabs import experiment_picker
 from streamlit_app.tabs.dashboard_filters import drill_down, sidebar_filters
 
 
 def render(settings: Settings) -> None:
     key = resources.settings_key(settings)
     st.html(sections.RESPONSIVE_CSS)
-    st.subheader("A/B Test Dashboard: does the redesigned checkout lift conversion?")
+    experiment = experiment_picker.select_experiment(key)
+    if experiment is None:
+        return
+    st.subheader(f"A/B Test Dashboard: {experiment_picker.title(key, experiment)}")
     try:
-        bounds = resources.bounds(key)
+        bounds = resources.bounds(key, experiment)
     except EcomError as err:
         st.warning(
             f"The experiment's data cannot be read yet: {err}", icon=":material/database_off:"
@@ -33,12 +37,11 @@ def render(settings: Settings) -> None:
             if st.button("Refresh data"):
                 resources.refresh_data()
         return
-    # An experiment selector belongs here, above the filters: it chooses what the page reads
-    # (`resources.dashboard`), and the filters below then apply within that experiment.
+    # The experiment (chosen above) decides what the page reads; the filters apply within it.
     filters = sidebar_filters(bounds)
     try:
         with st.spinner("Querying the warehouse…"):
-            page = resources.dashboard(key, filters)
+            page = resources.dashboard(key, experiment, filters)
     except EcomError as err:
         st.error(
             f"The dashboard could not read the experiment's data: {err}", icon=":material/error:"
@@ -60,6 +63,7 @@ def render(settings: Settings) -> None:
     sections.compact_kpis(page)
     sections.revenue_note(page)
     sections.download(page.kpi_frame(), "kpis", "KPIs by group", filters, through)
+    experiment_picker.balance_table(page)
     if page.has_primary:
         sections.evidence_section(page)
 

@@ -68,7 +68,7 @@ def no_primary_metric(page: Dashboard) -> None:
     st.info(
         "None of the users in this selection reached the cart, so the primary metric "
         "(conversion of users who reached the cart) is undefined here and the page makes no "
-        "decision. Users without a cart never saw the redesigned checkout; choose other price "
+        "decision. Users without a cart never reached the checkout; choose other price "
         "bands to compare conversion.",
         icon=":material/remove_shopping_cart:",
     )
@@ -140,10 +140,8 @@ def kpi_tiles(page: Dashboard) -> None:
         for group in GROUPS:
             k = page.kpis[group]
             is_t = group == TREATMENT
-            st.markdown(
-                f"**{group.capitalize()}**"
-                + (" — redesigned checkout" if is_t else " — current checkout")
-            )
+            gets = r.experiment.treatment_gets if is_t else r.experiment.control_gets
+            st.markdown(f"**{group.capitalize()}** — {gets}")
             cols = st.columns(5)
             cols[0].metric(
                 "Users",

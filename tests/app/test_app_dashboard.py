@@ -15,6 +15,7 @@ from polars.testing import assert_frame_equal
 from pipeline.abtest import ReadoutConfig, compute_readout
 from pipeline.warehouse import connect
 from streamlit_app.data import metrics
+from streamlit_app.data.experiments import selected
 from streamlit_app.data.filters import Filters
 from tests.app.apptest import (
     Downloads,
@@ -33,7 +34,7 @@ DASHBOARD = "A/B Test Dashboard"
 def load(pipeline_run: Pipeline, f: Filters) -> metrics.Dashboard:
     """The page's numbers computed without the app, for the experiment as ingested."""
     s = pipeline_run.settings
-    return metrics.load_dashboard(connect(s), f, ReadoutConfig(), s.experiment)
+    return metrics.load_dashboard(connect(s), f, ReadoutConfig(), selected(s, "checkout"))
 
 
 def test_default_page_shows_the_readouts_numbers_and_verdict(
@@ -42,8 +43,9 @@ def test_default_page_shows_the_readouts_numbers_and_verdict(
     """With the API down the dashboard still renders: it never calls the API."""
     at = open_app(monkeypatch, pipeline_run.data_dir, refused_url)
     no_exception(at)
+    checkout = selected(pipeline_run.settings, "checkout")
     readout = compute_readout(
-        connect(pipeline_run.settings), ReadoutConfig(), pipeline_run.settings.experiment
+        connect(pipeline_run.settings), ReadoutConfig(), checkout.spec, checkout.recorded
     )
     shown = tiles(at)
     assert shown["Users"] == [
@@ -236,13 +238,14 @@ def test_the_evidence_is_on_the_page_in_words_people_read(
     at = open_app(monkeypatch, pipeline_run.data_dir, refused_url)
     no_exception(at)
     s = pipeline_run.settings
-    readout = compute_readout(connect(s), ReadoutConfig(), s.experiment)
+    checkout = selected(s, "checkout")
+    readout = compute_readout(connect(s), ReadoutConfig(), checkout.spec, checkout.recorded)
     tables = {t.value.index.name: t.value for t in at.table}
     guardrails = tables["Guardrail"]
     assert list(guardrails.index) == [g.label.capitalize() for g in readout.guardrails]
     revenue = guardrails.loc["Revenue per user"]
     assert revenue["Control"] == f"${readout.revenue.control_mean:,.2f}"
-    assert revenue["Margin"] == f"may fall at most {ReadoutConfig().revenue_margin:.0%}"
+    assert revenue["Margin"] == "may fall at most 2%"  # experiments.yml's margin for checkout
     srm = tables["Population"]
     assert srm.loc["Users who reached the cart", "Control"] == (
         f"{readout.primary.srm.observed[0]:,}"

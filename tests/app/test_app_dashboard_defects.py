@@ -13,6 +13,7 @@ import pytest
 from pipeline.abtest import ReadoutConfig, compute_readout
 from pipeline.warehouse import connect
 from pipeline.warehouse.dialect import dialect_for
+from streamlit_app.data.experiments import selected
 from streamlit_app.data.filters import Filters
 from tests.app.apptest import chart_titled, charts, no_exception, open_app, texts, tiles
 from tests.app.conftest import Pipeline
@@ -113,8 +114,13 @@ def test_4_segments_use_the_readouts_one_family_stated_on_the_page(
     no_exception(at)
     s = pipeline_run.settings
     wh = connect(s)
+    checkout = selected(s, "checkout")
     readout = compute_readout(
-        wh, ReadoutConfig(), s.experiment, where=Filters(user_type="new").where(dialect_for(wh))
+        wh,
+        ReadoutConfig(),
+        checkout.spec,
+        checkout.recorded,
+        where=Filters(user_type="new").where(dialect_for(wh)),
     )
     family = [seg for seg in readout.segments if seg.adjusted_p is not None]
     stated = [c for c in texts(at, "caption") if "family" in c]

@@ -18,6 +18,7 @@ from pipeline.services import port_is_free
 from pipeline.serving import registry
 from pipeline.warehouse import connect
 from streamlit_app.data import metrics
+from streamlit_app.data.experiments import selected
 from streamlit_app.data.filters import Filters
 from tests.app.browser import (  # noqa: F401  (the *_fixture names are fixtures)
     HEADER,
@@ -48,7 +49,7 @@ AA = 4.5  # WCAG 2 AA, normal text
 
 def load(pipeline_run: Pipeline, f: Filters) -> metrics.Dashboard:
     s = pipeline_run.settings
-    return metrics.load_dashboard(connect(s), f, ReadoutConfig(), s.experiment)
+    return metrics.load_dashboard(connect(s), f, ReadoutConfig(), selected(s, "checkout"))
 
 
 def users_shown(page) -> tuple[str, str]:
