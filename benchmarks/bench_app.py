@@ -50,7 +50,8 @@ def settings():
 
 
 def has_dashboard_columns(path: Path) -> bool:
-    """gold.fct_experiment_users with the dashboard's columns (first_cart_value and the rest)."""
+    """gold.fct_experiment_users with the dashboard's columns (first_cart_value and the rest)
+    and one row per user and experiment (experiment_key)."""
     import duckdb
 
     if not path.exists():
@@ -58,9 +59,10 @@ def has_dashboard_columns(path: Path) -> bool:
     with duckdb.connect(str(path), read_only=True) as con:
         found = con.execute(
             "select count(*) from information_schema.columns where table_schema = 'gold' "
-            "and table_name = 'fct_experiment_users' and column_name = 'first_cart_value'"
+            "and table_name = 'fct_experiment_users' "
+            "and column_name in ('first_cart_value', 'experiment_key')"
         ).fetchone()
-    return bool(found and found[0])
+    return bool(found and found[0] == 2)
 
 
 def ensure_data():
@@ -120,14 +122,16 @@ def timed(fn, repeat: int = 3) -> tuple[float, float]:
 
 
 def warehouse_times(s) -> dict[str, tuple[float, float]]:
+    from pipeline.experiment.config import load_experiments
     from pipeline.warehouse import connect
     from streamlit_app.data import queries
     from streamlit_app.data.filters import Filters
 
     wh = connect(s)
-    out = {"bounds": timed(lambda: wh.query(queries.bounds_sql(wh)))}
+    spec = load_experiments(s).experiments[0]  # the page's default experiment
+    out = {"bounds": timed(lambda: wh.query(queries.bounds_sql(wh, spec.key)))}
     for f_name, f in (("all", Filters()), (FILTER_MONTH, Filters(months=(FILTER_MONTH,)))):
-        for name, sql in queries.page_queries(wh, f).items():
+        for name, sql in queries.page_queries(wh, f, spec).items():
             out[f"{name} ({f_name})"] = timed(lambda sql=sql: wh.query(sql))
     # The baseline the page is set beside: one full scan of the gold sessions grouped by user
     # (what a per-session design would pay for every query), timed the same way.

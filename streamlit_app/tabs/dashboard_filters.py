@@ -1,5 +1,5 @@
-"""The dashboard's filters: the sidebar widgets, kept in the URL so a filtered view can be
-shared, survives a reload and steps back with the browser's Back button.
+"""The dashboard's filters and experiment: the sidebar widgets, kept in the URL so a filtered
+view can be shared, survives a reload and steps back with the browser's Back button.
 
 The URL is written from Python (`st.query_params`), which adds a browser history entry per
 change (a widget bound to the URL would replace the entry instead, and Back would leave the
@@ -71,6 +71,38 @@ def _write_the_url(filters: Filters) -> None:
     if text != _as_text(_url_params()):
         st.query_params.update(params)  # one message, so one history entry
     st.session_state[IN_URL] = text
+
+
+EXPERIMENT_IN_URL = "_experiment_in_url"  # the experiment the page last wrote or accepted
+EXPERIMENT_PROBLEM = "_experiment_problem"
+
+
+def follow_the_url_experiment(keys: list[str]) -> None:
+    """Before the selector is drawn: a link's `experiment` (absent: the first one) selects it,
+    when the page did not write it itself (a shared link, a reload, Back)."""
+    found = st.query_params.get("experiment") or ""
+    if st.session_state.get(EXPERIMENT_IN_URL, "") == found:
+        return
+    st.session_state[EXPERIMENT_IN_URL] = found
+    known = not found or found in keys
+    st.session_state["f_experiment"] = found if found and known else keys[0]
+    st.session_state[EXPERIMENT_PROBLEM] = (
+        None if known else f"experiment={found} is not one of experiments.yml's"
+    )
+
+
+def write_the_url_experiment(chosen: str, keys: list[str]) -> None:
+    """The chosen experiment into the URL (the first one is the default: no parameter)."""
+    wanted = "" if chosen == keys[0] else chosen
+    if (st.query_params.get("experiment") or "") != wanted:
+        if wanted:
+            st.query_params["experiment"] = wanted
+        else:
+            del st.query_params["experiment"]
+    st.session_state[EXPERIMENT_IN_URL] = wanted
+    problem = st.session_state.get(EXPERIMENT_PROBLEM)
+    if problem:
+        st.sidebar.caption(f"Ignored in the link: {problem}.")
 
 
 def _reset_filters(bounds: Bounds) -> None:

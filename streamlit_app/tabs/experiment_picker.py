@@ -9,6 +9,10 @@ from pipeline.errors import EcomError
 from streamlit_app import resources
 from streamlit_app.data.experiments import balance_frame
 from streamlit_app.data.metrics import Dashboard
+from streamlit_app.tabs.dashboard_filters import (
+    follow_the_url_experiment,
+    write_the_url_experiment,
+)
 
 
 def select_experiment(key: str) -> str | None:
@@ -20,6 +24,7 @@ def select_experiment(key: str) -> str | None:
         st.error(f"The experiments cannot be listed: {err}", icon=":material/error:")
         return None
     labels = {c.key: c.label for c in choices}
+    follow_the_url_experiment(list(labels))  # a shared link's experiment
     with st.sidebar:
         chosen = st.selectbox(
             "Experiment",
@@ -30,6 +35,7 @@ def select_experiment(key: str) -> str | None:
             "`ecom abtest` (gold.experiment_results). The page reads the chosen one out again "
             "with the filters below.",
         )
+    write_the_url_experiment(chosen, list(labels))
     return chosen
 
 

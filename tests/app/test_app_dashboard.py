@@ -214,6 +214,36 @@ def test_a_shared_link_opens_the_same_filtered_view(
     assert at.sidebar.multiselect(key="f_bands").value == ["2_to_5"]
 
 
+def test_a_shared_link_carries_its_experiment(
+    monkeypatch: pytest.MonkeyPatch, pipeline_run: Pipeline, refused_url: str
+) -> None:
+    """A link to the A/A check opens the A/A check with its filters; choosing the first
+    experiment again drops the parameter; an unknown one is said and ignored."""
+    query = {"experiment": "aa-standing", "users": "new"}
+    at = open_app(monkeypatch, pipeline_run.data_dir, refused_url, query=query)
+    no_exception(at)
+    assert at.selectbox(key="f_experiment").value == "aa-standing"
+    assert any("Standing A/A check" in h.value for h in at.subheader)
+    s = pipeline_run.settings
+    aa = metrics.load_dashboard(
+        connect(s), Filters(user_type="new"), ReadoutConfig(), selected(s, "aa-standing")
+    )
+    assert tiles(at)["Users"] == [f"{aa.kpis[g].users:,}" for g in ("control", "treatment")]
+    assert tiles(at)["Users"] != [
+        f"{load(pipeline_run, Filters(user_type='new')).kpis[g].users:,}"
+        for g in ("control", "treatment")
+    ]
+    at.selectbox(key="f_experiment").set_value("checkout").run()
+    assert "experiment" not in at.query_params and at.query_params["users"] == "new"
+    at.selectbox(key="f_experiment").set_value("aa-standing").run()
+    assert at.query_params["experiment"] == "aa-standing"
+
+    at = open_app(monkeypatch, pipeline_run.data_dir, refused_url, query={"experiment": "nope"})
+    no_exception(at)
+    assert at.selectbox(key="f_experiment").value == "checkout"
+    assert any("experiment=nope" in c for c in texts(at, "caption"))
+
+
 def test_a_date_range_applies_once_both_days_are_picked(
     monkeypatch: pytest.MonkeyPatch, pipeline_run: Pipeline, refused_url: str
 ) -> None:

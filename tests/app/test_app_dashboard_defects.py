@@ -25,7 +25,10 @@ DECISION_WORDS = ("SHIP", "KEEP RUNNING", "DO NOT SHIP")
 def users(pipeline_run: Pipeline) -> pl.DataFrame:
     with duckdb.connect(str(pipeline_run.settings.warehouse_path), read_only=True) as con:
         con.execute("set TimeZone = 'UTC'")
-        return con.sql("select * from gold.fct_experiment_users").pl()
+        # the page's default experiment (the table holds a row per user and experiment)
+        return con.sql(
+            "select * from gold.fct_experiment_users where experiment_key = 'checkout'"
+        ).pl()
 
 
 def test_1_users_without_a_cart_get_no_decision_and_no_made_up_rates(
@@ -123,7 +126,7 @@ def test_4_segments_use_the_readouts_one_family_stated_on_the_page(
         where=Filters(user_type="new").where(dialect_for(wh)),
     )
     family = [seg for seg in readout.segments if seg.adjusted_p is not None]
-    stated = [c for c in texts(at, "caption") if "family" in c]
+    stated = [c for c in texts(at, "caption") if "segment tests" in c]
     assert stated and f"family of {len(family)} segment tests" in stated[0], stated
     (table,) = [t.value for t in at.table if "p (Holm)" in t.value.columns]
 
