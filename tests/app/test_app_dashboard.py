@@ -292,7 +292,7 @@ def test_the_evidence_is_on_the_page_in_words_people_read(
     shown = " ".join(texts(at, "caption") + texts(at, "markdown") + texts(at, "info"))
     for developer in ("duckdb", "`ecom abtest`", "pipeline.stats", "warehouse ·"):
         assert developer not in shown
-    (segments,) = [t.value for t in at.table if "p (Holm)" in t.value.columns]
+    (segments,) = [t.value for t in at.table if "Significant" in t.value.columns]
     assert "< 0.001" in set(segments["p"])
     assert {"Nov 2019", "New users", "Under $2"} <= set(segments["Segment"])
     new = next(seg.result for seg in readout.segments if seg.segment == "new")

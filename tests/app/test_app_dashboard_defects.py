@@ -128,7 +128,7 @@ def test_4_segments_use_the_readouts_one_family_stated_on_the_page(
     family = [seg for seg in readout.segments if seg.adjusted_p is not None]
     stated = [c for c in texts(at, "caption") if "segment tests" in c]
     assert stated and f"family of {len(family)} segment tests" in stated[0], stated
-    (table,) = [t.value for t in at.table if "p (Holm)" in t.value.columns]
+    (table,) = [t.value for t in at.table if "Significant" in t.value.columns]
 
     def shown(p: float) -> str:
         return "< 0.001" if p < 0.001 else f"{p:.3f}"
