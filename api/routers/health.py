@@ -21,12 +21,25 @@ async def health() -> Response:
 @router.get(
     "/ready",
     response_model=ReadyOut,
-    summary="Readiness: a model is loaded",
+    summary="Readiness: the models are loaded",
     responses=error_responses(503),
 )
 async def ready(request: Request) -> Response:
-    """200 with the served model id once the model is loaded; 503 (saying why) before."""
+    """200 with the served versions once the session model is loaded (`models` names every
+    family's, null for an optional family without a model yet, and `problems` says why);
+    503, saying why, before."""
     state = request.app.state.serving
-    if state.served is None:
-        return error_response(503, f"Not ready: {state.problem}.", headers={"Retry-After": "5"})
-    return JSONBytes(dumps({"status": "ready", "model_id": state.served.model_ref["model_id"]}))
+    generation = state.current()
+    if generation is None or generation.session is None:
+        problem = state.problem or "the model is loading"
+        return error_response(503, f"Not ready: {problem}.", headers={"Retry-After": "5"})
+    return JSONBytes(
+        dumps(
+            {
+                "status": "ready",
+                "model_id": generation.session.model_ref["model_id"],
+                "models": dict(generation.versions),
+                "problems": state.problems(generation),
+            }
+        )
+    )

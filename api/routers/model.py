@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from api.deps import ServedModel
+from api.deps import MODEL_HEADER, ServedModel
 from api.errors import JSONBytes, dumps
 from api.schemas import ModelCardOut, error_responses
 from api.security import SECURITY, ApiKey
@@ -30,5 +30,6 @@ async def model_card(served: ServedModel) -> Response:
                 "model_id": served.model_ref["model_id"],
                 "risk_thresholds": served.thresholds,
             }
-        )
+        ),
+        headers={MODEL_HEADER: served.model_ref["model_id"]},
     )

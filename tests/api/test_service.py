@@ -33,7 +33,13 @@ def test_ready_is_503_until_a_model_exists_then_200(tmp_path, trained_api_model,
         shutil.copytree(trained_api_model.data_dir / "models", settings.models_dir)
         assert app.state.serving.wait(60)
         ready = client.get("/ready")
-        assert ready.json() == {"status": "ready", "model_id": trained_api_model.model.model_id}
+        model_id = trained_api_model.model.model_id
+        assert ready.json() == {
+            "status": "ready",
+            "model_id": model_id,
+            "models": {"session": model_id},
+            "problems": {},
+        }
         assert client.post("/predict", json=SESSION).status_code == 200
 
 

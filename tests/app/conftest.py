@@ -37,7 +37,7 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class Pipeline:
-    """A data directory after generate, ingest, warehouse and train."""
+    """A data directory after generate, ingest, warehouse, train and score."""
 
     settings: Settings
     data_dir: Path
@@ -47,6 +47,7 @@ class Pipeline:
 def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     from pipeline.generate import generate
     from pipeline.ingest import ingest
+    from pipeline.model.sql_scoring import score_warehouse
     from pipeline.model.train import train_local
     from pipeline.warehouse.build import build_warehouse
 
@@ -59,6 +60,7 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     ingest(settings)
     build_warehouse(settings)
     train_local(settings, n_boot=5)
+    score_warehouse(settings)  # gold.cart_session_scores: Monitoring's realized outcomes
     return Pipeline(settings, data_dir)
 
 
