@@ -181,15 +181,28 @@ class HealthOut(BaseModel):
 
 class ReadyOut(BaseModel):
     status: Literal["ready"]
-    model_id: str
+    model_id: str = Field(description="The session model's version (/predict, /bulk_predict).")
+    models: dict[str, str | None] = Field(
+        description="The version served per family: session, and moment (/sessions/score; "
+        "null while none is loaded)."
+    )
+    problems: dict[str, str] = Field(description="Why a family has no version loaded.")
 
 
 class ModelCardOut(ModelCard):
     """The model card (model_card.json) as written by training, plus the served model_id and
-    the risk thresholds in use."""
+    the risk thresholds in use (and for the moment family its calibration and decision rule)."""
 
     model_id: str
     risk_thresholds: RiskThresholds  # type: ignore[assignment]
+    family: Literal["moment"] | None = Field(None, description="Set for the moment family.")
+    probability_calibration: dict[str, float | str] | None = Field(
+        None,
+        description="Moment: P = sigmoid(slope x margin + intercept), and on what it was fitted.",
+    )
+    decision_rule: dict[str, float | str] | None = Field(
+        None, description="Moment: the rule behind /sessions/score's decision, and its source."
+    )
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -25,8 +25,22 @@ async def health() -> Response:
     responses=error_responses(503),
 )
 async def ready(request: Request) -> Response:
-    """200 with the served model id once the model is loaded; 503 (saying why) before."""
+    """200 once the session model is loaded (503, saying why, before), with the version served
+    per family: the moment model is optional (null while none is loaded, and why in
+    `problems`); /sessions/score needs it."""
     state = request.app.state.serving
     if state.served is None:
         return error_response(503, f"Not ready: {state.problem}.", headers={"Retry-After": "5"})
-    return JSONBytes(dumps({"status": "ready", "model_id": state.served.model_ref["model_id"]}))
+    session_id = state.served.model_ref["model_id"]
+    moment = request.app.state.moment
+    moment_id = None if moment.served is None else moment.served.model_ref["model_id"]
+    return JSONBytes(
+        dumps(
+            {
+                "status": "ready",
+                "model_id": session_id,
+                "models": {"session": session_id, "moment": moment_id},
+                "problems": {} if moment_id else {"moment": moment.problem},
+            }
+        )
+    )

@@ -421,7 +421,7 @@ def save_version(
     it current; the version's folder. A failed write leaves the versions and pointer as they
     were."""
     staged = write(staging_dir(models_dir, family))
-    return version_dir(models_dir, register(models_dir, staged, family=family))
+    return version_dir(models_dir, register(models_dir, staged, family=family), family)
 
 
 def promote(models_dir: Path | str, model_id: str, family: str = SESSION) -> Path:
