@@ -170,7 +170,8 @@ def live_server(trained_api_model: TrainedModel, tmp_path_factory) -> Iterator[L
             assert process.poll() is None, server.log()
             assert time.monotonic() < deadline, f"not ready in time:\n{server.log()}"
             try:
-                ok = httpx.get(server.base_url + "/ready", timeout=5).status_code == 200
+                ready = httpx.get(server.base_url + "/ready", timeout=5)
+                ok = ready.status_code == 200 and bool(ready.json()["models"]["moment"])
             except httpx.HTTPError:
                 ok = False
             streak = streak + 1 if ok else 0
