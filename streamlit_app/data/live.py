@@ -3,8 +3,9 @@ built event by event, and the /sessions/score requests that score them after eac
 
 A replay sends what a live tracker would have sent at each moment: the events so far with the
 type the shopper produced (`original_event_type`), the shopper's history and group. It starts
-at the first add-to-cart (the moment model scores carts) and stops before the first purchase
-(after it there is nothing to save). The SQL is in sql/app/.
+at the first add-to-cart (the moment model scores carts) and ends at the first purchase (after
+it there is nothing to save): before a real one, after an add-to-cart the redesigned checkout
+converted (an injected purchase, whose click was the add-to-cart). The SQL is in sql/app/.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def _history(row: dict[str, Any]) -> dict[str, Any] | None:
 
 def replay(choice: dict[str, Any], events: pl.DataFrame) -> Replay:
     """The steps of a warehouse session: one per event from the first add-to-cart to the
-    last event before the first purchase."""
+    first purchase (see the module's docstring)."""
     tracked = [
         {
             "event_time": iso(e["event_time_us"]),
@@ -128,7 +129,9 @@ def replay(choice: dict[str, Any], events: pl.DataFrame) -> Replay:
     first_cart = next((i for i, t in enumerate(raw) if t == "cart"), None)
     steps = []
     if first_cart is not None:
-        end = len(tracked) if bought is None else bought
+        # A real purchase ends the replay before it; an injected one (the redesigned checkout
+        # converting an add-to-cart) after it: the shopper's click was the add-to-cart.
+        end = len(tracked) if bought is None else bought + (raw[bought] != "purchase")
         for i in range(first_cart, end):
             body = {
                 "events": tracked[: i + 1],

@@ -161,10 +161,19 @@ def _shown(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+# What a missing value means, where it means more than "unknown".
+_MISSING_SHOWN = {
+    "seconds_since_last_event": "first click",
+    "cart_price_rank": "nothing viewed",
+    "prior_abandonment_rate": "no earlier cart",
+    "days_since_previous_session": "no earlier visit",
+}
+
+
 def shown_value(feature: str, value: Any) -> str:
     """A value as a person reads it in a table."""
     if value is None:
-        return "unknown"
+        return _MISSING_SHOWN.get(feature, "unknown")
     if feature in ("seconds_since_session_start", "seconds_since_last_event"):
         return duration(value)
     if feature in ("cart_price", "prior_revenue"):
@@ -242,6 +251,24 @@ def probability_waterfall(
             )
         )
     return p(base_value), bars
+
+
+def shown_bars(bars: Sequence[Bar], count: int = 8) -> list[Bar]:
+    """The `count` largest bars, and the rest as one ("the other N features"): a person reads
+    a handful of reasons, and the bars still end at the answered probability."""
+    if len(bars) <= count + 1:
+        return list(bars)
+    rest = bars[count:]
+    other = Bar(
+        feature="",
+        name=f"The other {len(rest)} features",
+        value="",
+        shap=math.fsum(b.shap for b in rest),
+        start=rest[0].start,
+        end=rest[-1].end,
+        phrase=f"the other {len(rest)} features together",
+    )
+    return [*bars[:count], other]
 
 
 def top_reasons(bars: Sequence[Bar], count: int = 3, floor: float = 0.005) -> list[str]:

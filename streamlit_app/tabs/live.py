@@ -91,7 +91,7 @@ def warehouse_session(settings: Settings) -> tuple[tuple[live.Step, ...], str]:
     events = resources.session_events(key, row["user_id"], row["session_number"])
     replay = live.replay(row, events)
     outcome = (
-        f"The shopper bought at event {replay.bought_at}: the replay stops before it."
+        f"The shopper bought at event {replay.bought_at}: the replay ends there."
         if replay.bought_at
         else "The shopper left without buying."
         if replay.abandoned
@@ -217,7 +217,7 @@ def explain(answer: dict, event: int) -> None:
     st.markdown("\n".join(f"- {r}" for r in reasons.top_reasons(bars)) or "- No feature moves it.")
     if st.toggle("Show the waterfall (probability scale)", key="live_waterfall"):
         text = reasons.describe_waterfall(base, bars, p)
-        data, spec = live_charts.waterfall(base, bars, text)
+        data, spec = live_charts.waterfall(base, reasons.shown_bars(bars), text)
         st.vega_lite_chart(data, spec, width="stretch")
         st.caption(text)
     with st.expander("Every feature the API built from the events"):
@@ -252,19 +252,19 @@ def verdict(decision: dict, p: float) -> None:
         st.info(
             f"**Don't intervene**: no probability makes an intervention pay for a ${price:,.2f} "
             f"cart (it costs ${decision['intervention_cost']:,.2f}; expected value "
-            f"${value:+,.2f}).",
+            f"{_money(value)}).",
             icon=":material/do_not_disturb_on:",
         )
     elif decision["intervene"]:
         st.error(
             f"**Intervene**: {p:.0%} is above the {breakeven:.0%} at which acting pays for a "
-            f"${price:,.2f} cart; expected value ${value:+,.2f}.",
+            f"${price:,.2f} cart; expected value {_money(value)}.",
             icon=":material/campaign:",
         )
     else:
         st.success(
             f"**Don't intervene**: {p:.0%} is below the {breakeven:.0%} at which acting pays "
-            f"for a ${price:,.2f} cart; expected value ${value:+,.2f}.",
+            f"for a ${price:,.2f} cart; expected value {_money(value)}.",
             icon=":material/check_circle:",
         )
     st.caption(
@@ -273,3 +273,8 @@ def verdict(decision: dict, p: float) -> None:
         "would be lost (an assumption until a holdout experiment measures it) and costs "
         f"${decision['intervention_cost']:,.2f}."
     )
+
+
+def _money(value: float) -> str:
+    """+$0.13, -$0.08."""
+    return f"{'+' if value >= 0 else '-'}${abs(value):,.2f}"

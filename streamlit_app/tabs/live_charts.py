@@ -29,7 +29,7 @@ def trajectory(frame: pl.DataFrame, selected: int, description: str) -> tuple[pl
     y_axis = {"format": "%", "title": "Probability"}
     colour = {
         "scale": {"domain": list(SERIES.values()), "range": [LINE, THRESHOLD]},
-        "legend": {"orient": "top", "title": None},
+        "legend": {"orient": "top", "title": None, "labelLimit": 400},
     }
     tooltip = [
         {"field": "event", "title": "Event"},
@@ -78,7 +78,7 @@ def waterfall(base: float, bars: Sequence[Bar], description: str) -> tuple[pl.Da
     largest effect on top; dashed rules at the average cart and at this cart."""
     rows = [
         {
-            "label": f"{b.name}: {b.value}",
+            "label": f"{b.name}: {b.value}" if b.value else b.name,
             "start": b.start,
             "end": b.end,
             "points": 100 * b.change,
@@ -101,13 +101,24 @@ def waterfall(base: float, bars: Sequence[Bar], description: str) -> tuple[pl.Da
     percent_axis = {"format": "%", "title": "Chance the cart is abandoned"}
     spec = {
         "description": description,
-        "height": max(160, 26 * len(rows)),
+        "height": {"step": 30},
         "layer": [
             {
-                "mark": {"type": "bar", "height": 16},
+                "mark": {"type": "bar"},
                 "encoding": {
-                    "y": {"field": "label", "type": "nominal", "sort": order, "title": None},
-                    "x": {"field": "start", "type": "quantitative", "axis": percent_axis},
+                    "y": {
+                        "field": "label",
+                        "type": "nominal",
+                        "sort": order,
+                        "title": None,
+                        "axis": {"labelLimit": 360},
+                    },
+                    "x": {
+                        "field": "start",
+                        "type": "quantitative",
+                        "axis": percent_axis,
+                        "scale": {"zero": False},
+                    },
                     "x2": {"field": "end"},
                     "color": {
                         "field": "direction",
@@ -117,7 +128,7 @@ def waterfall(base: float, bars: Sequence[Bar], description: str) -> tuple[pl.Da
                             "domain": ["raises the risk", "lowers the risk"],
                             "range": [RISK, SAFE],
                         },
-                        "legend": {"orient": "top"},
+                        "legend": {"orient": "top", "labelLimit": 400},
                     },
                     "tooltip": [
                         {"field": "label", "title": "Feature"},
