@@ -1,7 +1,7 @@
 {#
     Sessions the Predictor's live mode can replay: the most recent {{ per_outcome }} with a
-    prediction point of each outcome (abandoned or bought), at most {{ max_events }} events
-    long, with what the moment model knows of the shopper (the history features are the same
+    prediction point of each outcome (abandoned or bought), {{ min_events }} to {{ max_events }}
+    events long, with what the moment model knows of the shopper (the history features are the same
     at every point of a session). Rendered by streamlit_app.data.live.sessions_sql
     (moments: gold.fct_cart_moments; sessions: gold.fact_user_sessions).
 #}
@@ -29,7 +29,7 @@ described as (
         s.total_purchases
     from sessions_with_a_point as p
     inner join {{ sessions }} as s on p.session_id = s.session_id
-    where s.event_count <= {{ max_events }}
+    where s.event_count between {{ min_events }} and {{ max_events }}
 ),
 
 ranked as (

@@ -29,8 +29,10 @@ HISTORY = (
     "days_since_previous_session",
     "prior_revenue",
 )
-# Sessions offered per outcome, and the longest one offered (each event is one API call).
+# Sessions offered per outcome; the shortest (a replay worth watching) and the longest one
+# offered (each event is one API call).
 PER_OUTCOME = 40
+MIN_EVENTS = 4
 MAX_EVENTS = 60
 EVENT_LABELS = {
     "view": "View",
@@ -48,6 +50,7 @@ def sessions_sql(wh: Warehouse, per_outcome: int = PER_OUTCOME) -> str:
         moments=wh.table("gold", "fct_cart_moments"),
         sessions=wh.table("gold", "fact_user_sessions"),
         per_outcome=int(per_outcome),
+        min_events=MIN_EVENTS,
         max_events=MAX_EVENTS,
     )
 

@@ -49,8 +49,10 @@ def human_name(feature: str) -> str:
 
 
 def _plural(n: float, one: str, many: str | None = None) -> str:
+    """'1 product view', '3 product views', 'no product views'."""
     count = int(n)
-    return f"{count:,} {one if count == 1 else (many or one + 's')}"
+    word = one if count == 1 else (many or one + "s")
+    return f"no {word}" if count == 0 else f"{count:,} {word}"
 
 
 def duration(seconds: float) -> str:

@@ -20,6 +20,7 @@ GROUPS = {CONTROL: "Current checkout", TREATMENT: "Redesigned checkout"}
 PROBABILITY = "Chance this cart is abandoned"
 BUILT = "live_built"
 UNAVAILABLE = ":material/cloud_off:"
+WATERFALL = "live_waterfall_shown"
 
 
 def render(settings: Settings) -> None:
@@ -134,6 +135,10 @@ def _click(kind: str) -> None:
         st.session_state["live_refused"] = str(err)
 
 
+def _remember_waterfall() -> None:
+    st.session_state[WATERFALL] = st.session_state["live_waterfall"]
+
+
 def _undo() -> None:
     st.session_state[BUILT] = _built().undo()
 
@@ -215,7 +220,13 @@ def explain(answer: dict, event: int) -> None:
         verdict(decision, p)
     st.markdown("**Why**")
     st.markdown("\n".join(f"- {r}" for r in reasons.top_reasons(bars)) or "- No feature moves it.")
-    if st.toggle("Show the waterfall (probability scale)", key="live_waterfall"):
+    # The choice outlives the widget (which is not drawn while there is no score to explain).
+    if st.toggle(
+        "Show the waterfall (probability scale)",
+        value=st.session_state.get(WATERFALL, False),
+        key="live_waterfall",
+        on_change=_remember_waterfall,
+    ):
         text = reasons.describe_waterfall(base, bars, p)
         data, spec = live_charts.waterfall(base, reasons.shown_bars(bars), text)
         st.vega_lite_chart(data, spec, width="stretch")

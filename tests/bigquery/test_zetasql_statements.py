@@ -38,6 +38,7 @@ from pipeline.warehouse.build import SCORING_SELECTOR, dbt_paths, run_dbt
 from pipeline.warehouse.dialect import BIGQUERY
 from pipeline.warehouse.dry_run import inline_missing, ordered_nodes
 from pipeline.warehouse.templates import template_names
+from streamlit_app.data import live as live_queries
 from streamlit_app.data import queries as dashboard_queries
 from streamlit_app.data.filters import Filters
 from tests.bigquery.cloud_run import CloudRun
@@ -227,6 +228,9 @@ def python_statements(
         for name, sql in dashboard_queries.page_queries(wh, filters).items():
             statements.append((f"{label}: {name}", sql))
     statements.append(("dashboard: bounds", dashboard_queries.bounds_sql(wh)))
+    # The Predictor's live mode: the sessions it offers and one session's events.
+    statements.append(("live mode: sessions", live_queries.sessions_sql(wh)))
+    statements.append(("live mode: events", live_queries.events_sql(wh, 512_475_445, 3)))
     if models_dir is not None:
         # `create or replace function ... predict_abandonment(...)` of the run's model.
         from pipeline.model import sql_scoring

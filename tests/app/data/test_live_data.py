@@ -30,6 +30,7 @@ def test_the_picker_offers_recent_sessions_of_both_outcomes(offered) -> None:
     assert choices.height == 2 * live.PER_OUTCOME
     assert choices["abandoned"].sum() == live.PER_OUTCOME
     assert choices["event_count"].max() <= live.MAX_EVENTS
+    assert choices["event_count"].min() >= live.MIN_EVENTS
     every = wh.query(
         "select session_id, any_value(abandoned) as abandoned from gold.fct_cart_moments "
         "group by session_id"
@@ -125,6 +126,8 @@ def test_every_feature_has_a_human_name_and_reads_in_words() -> None:
     )
     assert reasons.phrase("prior_sessions", None) == "no history known for this shopper"
     assert reasons.phrase("weekday_utc", 1.0) == "shopping on a Monday"
+    assert reasons.phrase("views_so_far", 0.0) == "no product views so far"
+    assert reasons.phrase("distinct_categories_viewed", 1.0) == "1 category browsed"
     assert reasons.shown_value("cart_price_rank", 0.25) == "25%"
     assert (reasons.duration(45), reasons.duration(3_900), reasons.duration(5_700)) == (
         "45 s",
