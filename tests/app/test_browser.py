@@ -256,21 +256,6 @@ def test_moving_a_slider_changes_the_probability(page, shots: Path, stack: Stack
     label = "Probability the cart is abandoned"
     page.locator('[data-testid="stMetric"]').filter(has_text=label).wait_for()
     before = metric_value(page, label)
-    slider = page.get_by_role("slider", name="Add-to-cart events")
-    assert slider.input_value() == "1"
-    slider.focus()
-    for _ in range(3):
-        page.keyboard.press("ArrowRight")
-    page.wait_for_function(
-        """([label, before]) => {
-            const m = [...document.querySelectorAll('[data-testid="stMetric"]')]
-                .find(m => m.innerText.includes(label));
-            return m && m.querySelector('[data-testid="stMetricValue"]').innerText.trim() !== before;
-        }""",
-        arg=[label, before],
-    )
-    settle(page)
-    assert slider.input_value() == "4"
     direct = httpx.post(
         f"{stack.api_url}/predict",
         params={"explain": "false"},
@@ -283,7 +268,24 @@ def test_moving_a_slider_changes_the_probability(page, shots: Path, stack: Stack
         headers=KEY_HEADER,
         timeout=30,
     ).json()
-    assert metric_value(page, label) == f"{direct['abandonment_probability']:.1%}" != before
+    expected = f"{direct['abandonment_probability']:.1%}"
+    slider = page.get_by_role("slider", name="Add-to-cart events")
+    assert slider.input_value() == "1"
+    slider.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    # Each key press may rerun the script: wait for the run of the last value (4 carts).
+    page.wait_for_function(
+        """([label, value]) => {
+            const m = [...document.querySelectorAll('[data-testid="stMetric"]')]
+                .find(m => m.innerText.includes(label));
+            return m && m.querySelector('[data-testid="stMetricValue"]').innerText.trim() === value;
+        }""",
+        arg=[label, expected],
+    )
+    settle(page)
+    assert slider.input_value() == "4"
+    assert metric_value(page, label) == expected != before
     page.locator('[data-testid="stImage"] img').first.wait_for()  # the SHAP waterfall
     screenshot(page, "Real-Time Predictor", shots)
 
