@@ -255,6 +255,18 @@ def probability_waterfall(
     return p(base_value), bars
 
 
+def explained(explanation: Mapping[str, Any]) -> tuple[float, list[Bar]]:
+    """The probability-scale waterfall of an API answer's `explanation`: /sessions/score's
+    (margin scale, with its calibration) or /predict's (log-odds, no calibration)."""
+    calibration = explanation.get("calibration") or {}
+    return probability_waterfall(
+        explanation.get("contributions", []),
+        explanation.get("base_value", 0.0),
+        calibration.get("slope", 1.0),
+        calibration.get("intercept", 0.0),
+    )
+
+
 def shown_bars(bars: Sequence[Bar], count: int = 8) -> list[Bar]:
     """The `count` largest bars, and the rest as one ("the other N features"): a person reads
     a handful of reasons, and the bars still end at the answered probability."""

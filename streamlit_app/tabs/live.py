@@ -199,14 +199,7 @@ def history_inputs() -> dict | None:
 def explain(answer: dict, event: int) -> None:
     p = float(answer["abandonment_probability"])
     decision = answer["decision"]
-    explanation = answer["explanation"]
-    calibration = explanation["calibration"]
-    base, bars = reasons.probability_waterfall(
-        explanation["contributions"],
-        explanation["base_value"],
-        calibration["slope"],
-        calibration["intercept"],
-    )
+    base, bars = reasons.explained(answer["explanation"])
     left, right = st.columns([1, 2])
     with left:
         st.metric(

@@ -86,9 +86,7 @@ def show(result: dict) -> None:
             st.caption("The API sent no waterfall picture for this prediction.")
     explanation = result.get("explanation")
     if explanation:
-        base, bars = reasons.probability_waterfall(
-            explanation.get("contributions", []), explanation.get("base_value", 0.0)
-        )
+        base, bars = reasons.explained(explanation)
         st.markdown(f"**Why** (from the average session's {base:.0%})")
         st.markdown("\n".join(f"- {r}" for r in reasons.top_reasons(bars, count=2)) or "- -")
         table = pl.DataFrame(

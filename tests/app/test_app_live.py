@@ -30,14 +30,7 @@ def charts(at) -> list:
 
 
 def bullets(answer: dict) -> str:
-    explanation = answer["explanation"]
-    calibration = explanation["calibration"]
-    _, bars = reasons.probability_waterfall(
-        explanation["contributions"],
-        explanation["base_value"],
-        calibration["slope"],
-        calibration["intercept"],
-    )
+    _, bars = reasons.explained(answer["explanation"])
     return "\n".join(f"- {r}" for r in reasons.top_reasons(bars))
 
 

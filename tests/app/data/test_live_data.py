@@ -95,6 +95,14 @@ def test_the_probability_waterfall_ends_at_the_answered_probability(slope, inter
     margin = base_value + math.fsum(c["shap_value"] for c in contributions)
     answered = Platt(slope, intercept).probability(margin)
     base, bars = reasons.probability_waterfall(contributions, base_value, slope, intercept)
+    calibration = {"slope": slope, "intercept": intercept, "fitted_on": "2020-02"}
+    answer = {"contributions": contributions, "base_value": base_value, "calibration": calibration}
+    assert reasons.explained(answer) == (base, bars)  # /sessions/score's explanation
+    if (slope, intercept) == (1.0, 0.0):  # /predict's: log-odds, no calibration
+        assert reasons.explained({"contributions": contributions, "base_value": base_value}) == (
+            base,
+            bars,
+        )
     assert base == pytest.approx(Platt(slope, intercept).probability(base_value), abs=1e-15)
     assert bars[0].start == base and bars[-1].end == pytest.approx(answered, abs=1e-12)
     for before, after in itertools.pairwise(bars):
