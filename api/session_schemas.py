@@ -9,9 +9,10 @@ are features_at's, answered as 422 with its message.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.schemas import ModelRef, RiskThresholds, _whole_number
 from pipeline.serving import moment
@@ -22,6 +23,18 @@ EventType = Literal["view", "cart", "remove_from_cart", "purchase"]
 assert set(EventType.__args__) == set(moment.EVENT_TYPES), "update EventType"  # type: ignore[attr-defined]
 _PRICE = moment.BY_NAME["cart_price"]
 STRICT = ConfigDict(strict=True, extra="forbid")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _since_1970(value: datetime) -> datetime:
+    """A tracker's clock is after 1970: earlier times are a wrong clock (and would fall out of
+    the range of the answer's UTC times)."""
+    if value < EPOCH:
+        raise ValueError("is before 1970: check the tracker's clock and time zone")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_since_1970)]
 
 
 def _whole(low: int, high: int, description: str, example: int) -> Any:
@@ -52,7 +65,7 @@ class EventIn(BaseModel):
 
     model_config = STRICT
 
-    event_time: AwareDatetime = Field(
+    event_time: Instant = Field(
         description="When it happened: ISO 8601 with a zone (UTC advised); microseconds count.",
         examples=["2020-02-03T14:05:09.250000Z"],
     )
@@ -138,7 +151,7 @@ class LiveSessionIn(BaseModel):
         "experiment's assignment rule. One of the two is required; if both, they must agree.",
     )
     user_id: _whole(0, 2**63 - 1, "The shopper's id (for the group).", 512_475_445) | None = None  # type: ignore[valid-type]
-    as_of: AwareDatetime | None = Field(
+    as_of: Instant | None = Field(
         None,
         description="Score at this instant (after the last event, within the session timeout) "
         "instead of at the last event: the idle time counts.",

@@ -225,6 +225,11 @@ def test_ten_thousand_events_are_refused_before_any_work(client):
     [
         ({"events": [{**EVENTS[0], "event_time": "2020-02-03T14:00:00"}]}, "events[0].event_time"),
         ({"events": [{**EVENTS[0], "event_type": "checkout"}]}, "events[0].event_type"),
+        (
+            {"events": [{**EVENTS[0], "event_time": "0001-01-01T00:00:00+01:00"}]},
+            "events[0].event_time",
+        ),
+        ({"as_of": "1969-12-31T23:59:59Z"}, "as_of"),
         ({"events": [{**EVENTS[0], "price": "5.5"}]}, "events[0].price"),
         ({"events": [{**EVENTS[0], "product_id": 1.5}]}, "events[0].product_id"),
         ({"events": [{**EVENTS[0], "colour": "red"}]}, "events[0].colour"),
