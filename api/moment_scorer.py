@@ -53,6 +53,10 @@ class MomentScorer:
         self.booster = model.booster.copy()  # its own thread setting
         self.booster.set_param({"nthread": PREDICT_THREADS})
         self.n_features = self.booster.num_features()
+        # A BigQuery ML export imputes missing numbers by their mean; a local booster does not.
+        self._imputes = any(
+            c.encode_type == "numeric" and c.mean is not None for c in model.columns
+        )
         margin = margin_model(model)
         self.intercept = margin.intercept
         leaves = [
@@ -77,7 +81,9 @@ class MomentScorer:
         return self.tables is not None
 
     def score(self, row: Sequence[float]) -> MomentScore:
-        x = self.model.impute(np.asarray([row], dtype=np.float64))
+        x = np.asarray([row], dtype=np.float64)
+        if self._imputes:
+            x = self.model.impute(x)
         if self.tables is not None:
             margin, shap = self.tables.explain(x[0])
         else:

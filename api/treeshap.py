@@ -13,11 +13,11 @@ each feature j on its path
 
     v (o_j - z_j) sum over S in P-{j} of |S|! (d-|S|-1)! / d!  prod_{i in S} o_i  prod_{i not in S} z_i
 
-(P: the path's d distinct features): the Shapley value of the leaf's game. The o_i are d bits,
-so every leaf's contributions are a table of 2^d rows, computed once; a request computes the
-bits of all leaves at once (numpy over the flattened paths), gathers one row per leaf and sums
-by feature. The leaf a row reaches is the one whose bits are all set, so the same pass gives the
-margin: intercept + the reached leaves summed in double, as the SQL scorers sum them. Splits use
+(P: the path's d distinct features): the Shapley value of the leaf's game. The o_i follow from
+which of the path's nodes the row follows, so every leaf's contributions are a table with one
+row per pattern of its nodes, computed once; a request computes every leaf's pattern at once
+(numpy over the flattened paths), gathers one row per leaf and sums by feature. The leaf a row
+reaches is the one whose nodes it all follows, so the same pass gives the margin: intercept + the reached leaves summed in double, as the SQL scorers sum them. Splits use
 pipeline.serving.trees' float32 edges, so routing is xgboost's; the tables are checked against
 xgboost when built (api.moment_scorer) and not used if they disagree.
 """
@@ -31,8 +31,11 @@ import numpy as np
 
 from pipeline.serving.trees import Leaf, MarginModel, Node, Split
 
-# Table rows (2^d per leaf) x the longest path: beyond this the tables are not built.
+# Table cells (leaves x 2^depth rows x distinct features): beyond this, or beyond paths of 8
+# nodes (every leaf has a row per pattern of the deepest path's nodes), the tables are not
+# built and xgboost scores each row (api.moment_scorer).
 MAX_TABLE_CELLS = 20_000_000
+MAX_DEPTH = 8
 
 
 @dataclass(frozen=True)
@@ -68,54 +71,62 @@ class PathShap:
 
         for tree, sign in zip(margin.trees, margin.signs, strict=True):
             walk(tree, sign, [])
-        depth = max((len(p.nodes) for p in paths), default=0)
-        width = max((len(p.features) for p in paths), default=0)
-        cells = sum(2 ** len(p.features) for p in paths) * max(width, 1)
-        if cells > MAX_TABLE_CELLS:
+        # Rows are looked up by the bits of the path's NODES (followed or not), padded to the
+        # deepest path with nodes every row follows: one matmul gives every leaf's row.
+        depth = max(1, max((len(p.nodes) for p in paths), default=0))
+        width = max(1, max((len(p.features) for p in paths), default=0))
+        cells = len(paths) * 2**depth * width
+        if depth > MAX_DEPTH or cells > MAX_TABLE_CELLS:
             raise ValueError(
-                f"the SHAP tables would have {cells:,} cells ({MAX_TABLE_CELLS:,} max)"
+                f"the SHAP tables would have {cells:,} cells for paths of depth {depth} "
+                f"(at most {MAX_TABLE_CELLS:,} cells and depth {MAX_DEPTH})"
             )
         n_nodes = len(node_feature)
-        # one more "node" that every row follows: the padding of shorter paths points at it
-        self._feature = np.asarray([*node_feature, 0], dtype=np.int64)
+        # one more "node" that every row follows (x < inf; missing: yes): the padding of
+        # shorter paths points at it
+        self._feature = np.asarray([*node_feature, 0], dtype=np.intp)
         self._edge = np.asarray([*node_edge, math.inf])
         self._missing_yes = np.asarray([*node_missing_yes, True])
-        self._path_node = np.full((len(paths), depth), n_nodes, dtype=np.int64)
-        self._path_yes = np.ones((len(paths), depth), dtype=bool)
-        self._path_bit = np.zeros((len(paths), depth), dtype=np.int64)
-        self._leaf_feature = np.full((len(paths), width), n_features, dtype=np.int64)
-        self._full = np.zeros(len(paths), dtype=np.int64)
-        self._offset = np.zeros(len(paths), dtype=np.int64)
+        # (depth, leaves): one row per position on the paths, so a pattern is a small matmul
+        self._path_node = np.full((depth, len(paths)), n_nodes, dtype=np.intp)
+        self._path_yes = np.ones((depth, len(paths)), dtype=bool)
+        self._powers = 2.0 ** np.arange(depth)
+        leaf_feature = np.full((len(paths), width), n_features, dtype=np.intp)
+        self._full = float(2**depth - 1)  # every node followed: the leaf the row reaches
+        self._offset = np.arange(len(paths), dtype=np.float64) * 2**depth
         self._value = np.asarray([p.value for p in paths])
-        tables = []
-        offset = 0
+        self._table = np.zeros((len(paths) * 2**depth, width), dtype=np.float64)
+        node_bits = (np.arange(2**depth)[:, None] >> np.arange(depth)) & 1  # (2^depth, depth)
         for k, p in enumerate(paths):
-            for position, ((node, yes), slot) in enumerate(zip(p.nodes, p.slots, strict=True)):
-                self._path_node[k, position] = node
-                self._path_yes[k, position] = yes
-                self._path_bit[k, position] = 1 << slot
-            self._leaf_feature[k, : len(p.features)] = p.features
-            self._full[k] = (1 << len(p.features)) - 1
-            self._offset[k] = offset
-            table = np.zeros((2 ** len(p.features), width))
-            table[:, : len(p.features)] = leaf_table(p.value, p.zeros)
-            tables.append(table)
-            offset += len(table)
-        self._table = np.concatenate(tables) if tables else np.zeros((0, width))
+            for position, (node, yes) in enumerate(p.nodes):
+                self._path_node[position, k] = node
+                self._path_yes[position, k] = yes
+            leaf_feature[k, : len(p.features)] = p.features
+            # a node pattern's one fractions: a feature is followed when all its nodes are
+            slots = np.asarray(p.slots, dtype=np.intp)
+            feature_bits = np.zeros(2**depth, dtype=np.intp)
+            for slot in range(len(p.features)):
+                followed = node_bits[:, : len(p.nodes)][:, slots == slot].all(axis=1)
+                feature_bits |= followed.astype(np.intp) << slot
+            rows = slice(k * 2**depth, (k + 1) * 2**depth)
+            self._table[rows, : len(p.features)] = leaf_table(p.value, p.zeros)[feature_bits]
+        self._leaf_feature = leaf_feature.ravel()
 
     def explain(self, row: np.ndarray) -> tuple[float, np.ndarray]:
-        """(margin, SHAP values) of one row (NaN = missing: the split's default branch)."""
+        """(margin, SHAP values) of one row (NaN = missing: the split's default branch).
+
+        Every step is one numpy call over all leaves (a few microseconds each): the pattern of
+        each leaf's nodes is the matmul of their bits with powers of two (BLAS, exact in double
+        for paths of up to 8 nodes)."""
         x = row[self._feature]
-        yes = np.where(np.isnan(x), self._missing_yes, x < self._edge)
-        yes[-1] = True
-        follows = yes[self._path_node] == self._path_yes
-        failed = np.bitwise_or.reduce(np.where(follows, 0, self._path_bit), axis=1)
-        pattern = self._full & ~failed
-        margin = self.intercept + float(self._value[pattern == self._full].sum())
-        rows = self._table[self._offset + pattern]
-        shap = np.bincount(
-            self._leaf_feature.ravel(), weights=rows.ravel(), minlength=self.n_features + 1
-        )
+        yes = x < self._edge  # False for a missing value: its default branch decides
+        if np.isnan(row).any():
+            yes = np.where(np.isnan(x), self._missing_yes, yes)
+        follows = (yes[self._path_node] == self._path_yes).view(np.uint8)
+        pattern = self._powers @ follows
+        margin = self.intercept + float(self._value @ (pattern == self._full))
+        rows = self._table[(self._offset + pattern).astype(np.intp)]
+        shap = np.bincount(self._leaf_feature, weights=rows.ravel(), minlength=self.n_features + 1)
         return margin, shap[: self.n_features]
 
 

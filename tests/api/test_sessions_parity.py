@@ -127,6 +127,12 @@ def test_the_running_service_builds_the_warehouses_features_and_its_probability(
     np.testing.assert_allclose(got, float32_p, rtol=0, atol=1e-5)  # xgboost's float32 sum
     served_margins = np.asarray([a["explanation"]["margin"] for a in answers])
     np.testing.assert_allclose(served_margins, margins, rtol=0, atol=1e-12)
+    # the served SHAP values are xgboost's (its float32 arithmetic: within 1e-6)
+    contribs = version.booster.predict(xgb.DMatrix(X, missing=np.nan), pred_contribs=True)
+    served_shap = np.asarray(
+        [[c["shap_value"] for c in a["explanation"]["contributions"]] for a in answers]
+    )
+    np.testing.assert_allclose(served_shap, contribs[:, :-1], rtol=0, atol=1e-6)
     # the points differ: a real spread of probabilities, not one number 1,000 times
     assert np.unique(np.round(got, 6)).size > 300
     assert got.min() < 0.5 < got.max()

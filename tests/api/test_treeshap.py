@@ -1,6 +1,8 @@
 """The per-leaf TreeSHAP tables against xgboost's own pred_contribs (an independent
 implementation of the same algorithm) and its leaves: shallow and deep trees, a feature split
-again on the same path, missing values both ways, a leaf-only tree, a two-class softprob export."""
+again on the same path, missing values both ways, a leaf-only tree, a two-class softprob export,
+and the moment model trained on a warehouse the real pipeline built, on every one of its
+prediction points."""
 
 from __future__ import annotations
 
@@ -10,9 +12,13 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
+from api.moment_scorer import MomentScorer
 from api.treeshap import PathShap, leaf_table
+from pipeline.serving import artifact, moment
+from pipeline.serving.calibration import read_calibration
 from pipeline.serving.trees import margin_model
-from tests.moment_model import reference_margins
+from tests.api.conftest import TrainedModel
+from tests.moment_model import feature_matrix, moment_rows, reference_margins
 
 
 class _Model:
@@ -108,3 +114,49 @@ def test_one_leafs_table_is_the_shapley_value_of_its_game() -> None:
                 weight = math.factorial(len(s)) * math.factorial(d - len(s) - 1) / math.factorial(d)
                 value += weight * (game(s | {j}) - game(s))
             assert table[pattern, j] == pytest.approx(value, abs=1e-15)
+
+
+def test_the_moment_models_tables_equal_xgboost_on_every_warehouse_point(
+    trained_api_model: TrainedModel, moment_warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The served model, as the service loads it: the tables are in use, and on every real
+    prediction point (missing history included) their SHAP values are xgboost's to 1e-6 and
+    their margin is the leaves summed in double; without tables (too large), xgboost itself
+    gives the same numbers."""
+    version = trained_api_model.moment
+    assert version is not None
+    model = artifact.load_model(version.folder, features=moment.FEATURES)
+    scorer = MomentScorer(model, read_calibration(version.folder))
+    assert scorer.fast, scorer.problem
+    X = feature_matrix(moment_rows(moment_warehouse))
+    assert X.shape[0] > 3000 and np.isnan(X).any(axis=1).mean() > 0.2
+    contribs = np.asarray(
+        version.booster.predict(xgb.DMatrix(X, missing=np.nan), pred_contribs=True), np.float64
+    )
+    margins = reference_margins(version.booster, X)
+    assert np.abs(contribs[:, :-1]).max() > 0.1  # contributions of a real size
+    for i, row in enumerate(X):
+        score = scorer.score(row.tolist())
+        np.testing.assert_allclose(
+            score.contributions, contribs[i, :-1], rtol=0, atol=1e-6, err_msg=f"row {i}"
+        )
+        assert score.margin == pytest.approx(float(margins[i]), abs=1e-12), i
+        assert score.base_value == pytest.approx(float(contribs[i, -1]), abs=1e-6)
+    monkeypatch.setattr("api.treeshap.MAX_TABLE_CELLS", 0)
+    fallback = MomentScorer(model, read_calibration(version.folder))
+    assert not fallback.fast and "cells" in fallback.problem
+    for row in X[:50]:
+        slow, fast = fallback.score(row.tolist()), scorer.score(row.tolist())
+        assert slow.margin == pytest.approx(fast.margin, abs=1e-12)
+        np.testing.assert_allclose(slow.contributions, fast.contributions, rtol=0, atol=1e-6)
+
+
+def test_paths_deeper_than_the_tables_allow_are_refused_with_the_reason() -> None:
+    X, y = data(9)
+    deep = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 10, "verbosity": 0},
+        xgb.DMatrix(X, label=y, missing=np.nan),
+        num_boost_round=3,
+    )
+    with pytest.raises(ValueError, match="depth"):
+        PathShap(margin_model(_Model(deep, "binary:logistic")), X.shape[1])
