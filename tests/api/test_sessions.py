@@ -16,7 +16,7 @@ import xgboost as xgb
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from pipeline.serving import moment
+from pipeline.serving import artifact, moment
 from pipeline.serving.decision import DecisionRule, read_rule
 from pipeline.settings import Settings
 from tests.api.conftest import SESSION, TrainedModel
@@ -120,7 +120,12 @@ def test_numbers_equal_the_booster_calibration_and_rule(client, trained_api_mode
     breakeven = rule.intervention_cost / (3.25 * rule.gross_margin_rate * rule.recovery_share)
     assert decision["break_even_probability"] == pytest.approx(breakeven, abs=1e-15)
     assert decision["intervene"] is (p > breakeven)
-    assert answer["risk_band"] == ("high" if p >= 0.8 else "medium" if p >= 0.5 else "low")
+    # the bands of the version's card (the trainer's), or the defaults when it has none
+    card = json.loads((version.folder / artifact.CARD_FILE).read_text())
+    bands = card.get("risk_thresholds") or {"medium": 0.5, "high": 0.8}
+    assert answer["risk_thresholds"] == bands
+    expected_band = "high" if p >= bands["high"] else "medium" if p >= bands["medium"] else "low"
+    assert answer["risk_band"] == expected_band
     assert answer["model"] == {
         "model_id": version.model_id,
         "engine": "local",
