@@ -47,8 +47,10 @@ def run_pandas(settings, out: Path) -> None:
     import pyarrow.parquet as pq
 
     from pipeline import experiment
+    from pipeline.experiment.config import load_experiments
     from pipeline.schema import EVENT_TYPES, RAW_COLUMNS
 
+    rules = load_experiments(settings).ingestion  # what `ecom ingest` applies
     out.mkdir(parents=True, exist_ok=True)
     reader = pd.read_csv(
         settings.raw_dir / f"{MONTH}.csv",
@@ -76,12 +78,12 @@ def run_pandas(settings, out: Path) -> None:
         quarantine = chunk[bad]
         for user in good["user_id"].unique():
             if user not in groups:
-                groups[user] = experiment.assign_group(user)
+                groups[user] = experiment.assign_group(user, rules.salt)
         group = good["user_id"].map(groups)
         candidate = (good["event_type"] == "cart") & (group == experiment.TREATMENT)
         injected = pd.Series(False, index=good.index)
         injected[candidate] = [
-            experiment.is_injected("cart", experiment.TREATMENT, t, u, p, s)
+            experiment.is_injected("cart", experiment.TREATMENT, t, u, p, s, rules)
             for t, u, p, s in good.loc[
                 candidate, ["event_time", "user_id", "product_id", "user_session"]
             ].itertuples(index=False)
@@ -118,8 +120,10 @@ def run_duckdb(settings, out: Path) -> None:
     import duckdb
 
     from pipeline import experiment
+    from pipeline.experiment.config import load_experiments
     from pipeline.schema import EVENT_TYPES
 
+    rules = load_experiments(settings).ingestion  # what `ecom ingest` applies
     out.mkdir(parents=True, exist_ok=True)
     path = settings.raw_dir / f"{MONTH}.csv"
     types = ", ".join(f"'{t}'" for t in EVENT_TYPES)
@@ -148,7 +152,8 @@ def run_duckdb(settings, out: Path) -> None:
             ),
             grouped as (
                 select *,
-                    case when right(md5(cast(user_id as varchar)), 1) in ({treatment_digits})
+                    case when right(md5('{rules.salt}' || cast(user_id as varchar)), 1)
+                        in ({treatment_digits})
                         then '{experiment.TREATMENT}' else '{experiment.CONTROL}' end
                         as experiment_group
                 from good
@@ -156,10 +161,10 @@ def run_duckdb(settings, out: Path) -> None:
             injected as (
                 select *,
                     event_type = 'cart' and experiment_group = '{experiment.TREATMENT}'
-                    and cast(('0x' || left(md5(concat_ws('|', '{experiment.INJECTION_SEED}',
+                    and cast(('0x' || left(md5(concat_ws('|', '{rules.injection_seed}',
                         event_time, cast(user_id as varchar), cast(product_id as varchar),
                         coalesce(user_session, ''))), 8)) as ubigint) / 4294967296.0
-                        < {experiment.UPLIFT_RATE} as is_injected
+                        < {rules.uplift_rate} as is_injected
                 from grouped
             )
             select

@@ -11,12 +11,12 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pipeline.experiment import UPLIFT_RATE, Experiment
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt"
 # The fixed queries outside dbt (Jinja2 templates, pipeline.warehouse.templates).
 SQL_DIR = REPO_ROOT / "sql"
+# The team's experiments (pipeline.experiment.config reads it).
+EXPERIMENTS_FILE = REPO_ROOT / "experiments.yml"
 BQML_SQL_DIR = SQL_DIR / "bqml"
 
 # The months of the public data set, in order; file names are "<month>.csv".
@@ -113,23 +113,25 @@ class Settings(BaseSettings):
     seed: int = Field(
         default=42, description="Seed of every random choice (data, splits, training)."
     )
-    # The experiment (pipeline.experiment.Experiment): recorded in every ingest manifest.
-    uplift_rate: float = Field(
-        default=UPLIFT_RATE,
+    # The experiments (pipeline.experiment.config): the file, and two overrides of the injected
+    # experiment for a run (recorded in every ingest manifest).
+    experiments_file: Path = Field(
+        default=EXPERIMENTS_FILE,
+        description="The experiments file (experiments.yml): keys, salts, windows, metrics.",
+    )
+    uplift_rate: float | None = Field(
+        default=None,
         ge=0,
         le=1,
         allow_inf_nan=False,
-        description="Share of Treatment cart events injected as purchases; 0 = an A/A test.",
+        description="Override the injected experiment's share of Treatment cart events injected "
+        "as purchases; 0 = an A/A test. Default: its `injection.rate` in experiments.yml.",
     )
     experiment_start: date | None = Field(
         default=None,
-        description="First UTC day of the experiment (YYYY-MM-DD); earlier events are the "
-        "pre-period (no injection, CUPED covariates). Default: the data's first day.",
+        description="Override the injected experiment's first UTC day (YYYY-MM-DD); earlier "
+        "events are the pre-period (no injection, CUPED covariates). Default: its `start`.",
     )
-
-    @property
-    def experiment(self) -> Experiment:
-        return Experiment(uplift_rate=self.uplift_rate, start=self.experiment_start)
 
     max_quarantine_share: float = Field(
         default=0.05,

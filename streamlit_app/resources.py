@@ -14,10 +14,9 @@ import polars as pl
 import streamlit as st
 
 from pipeline.abtest.readout import ReadoutConfig
-from pipeline.abtest.recorded import recorded_experiment
 from pipeline.settings import Settings, get_settings
 from pipeline.warehouse import Warehouse, connect
-from streamlit_app.data import api_client, live, metrics, queries
+from streamlit_app.data import api_client, experiments, live, metrics, queries
 from streamlit_app.data.filters import Filters
 
 QUERY_TTL_SECONDS = 600  # gold changes when `ecom warehouse` runs; the refresh button clears
@@ -43,47 +42,57 @@ def warehouse(s: Settings) -> Warehouse:
     return _warehouse(settings_key(s))
 
 
-def _experiment(key: str):
-    """The experiment the ingest manifests recorded, as `ecom abtest` reads it."""
-    s = Settings.model_validate_json(key)
-    experiment, _, warnings = recorded_experiment(s.manifest_dir, s.experiment)
-    return experiment, tuple(warnings)
+@st.cache_data(ttl=QUERY_TTL_SECONDS, show_spinner=False, max_entries=16)
+def experiment_choices(key: str) -> list[experiments.Choice]:
+    """The selector's experiments with their latest decisions (gold.experiment_results)."""
+    return experiments.choices(Settings.model_validate_json(key), _warehouse(key))
+
+
+def _selected(key: str, experiment: str) -> experiments.Selected:
+    """The experiment as `ecom abtest` reads it (what the ingest manifests recorded)."""
+    return experiments.selected(Settings.model_validate_json(key), experiment)
 
 
 @st.cache_data(ttl=QUERY_TTL_SECONDS, show_spinner=False, max_entries=16)
-def _bounds_and_default_page(key: str) -> tuple[metrics.Bounds, metrics.Dashboard | None]:
+def _bounds_and_default_page(
+    key: str, experiment: str
+) -> tuple[metrics.Bounds, metrics.Dashboard | None]:
     """A first visit needs the filters' range and the unfiltered page: one pool of queries
     for both, instead of the range's query alone before the page's."""
     wh = _warehouse(key)
     try:
-        experiment = _experiment(key)
+        chosen = _selected(key, experiment)
     except Exception:  # reported by the page's own load; the range does not need it
-        return metrics.bounds_from_frame(wh.query(queries.bounds_sql(wh))), None
-    return metrics.load_bounds_and_dashboard(wh, ReadoutConfig(), *experiment)
+        return metrics.bounds_from_frame(wh.query(queries.bounds_sql(wh, experiment))), None
+    return metrics.load_bounds_and_dashboard(wh, ReadoutConfig(), chosen)
 
 
-def bounds(key: str) -> metrics.Bounds:
-    return _bounds_and_default_page(key)[0]
+def bounds(key: str, experiment: str) -> metrics.Bounds:
+    return _bounds_and_default_page(key, experiment)[0]
 
 
 @st.cache_data(ttl=QUERY_TTL_SECONDS, show_spinner=False, max_entries=128)
-def _dashboard(key: str, filters: Filters) -> metrics.Dashboard:
+def _dashboard(key: str, experiment: str, filters: Filters) -> metrics.Dashboard:
     # Every page query carries the filters, so caching them one by one would save nothing:
     # the page is the unit (its queries run in parallel, uncached).
-    return metrics.load_dashboard(_warehouse(key), filters, ReadoutConfig(), *_experiment(key))
+    return metrics.load_dashboard(
+        _warehouse(key), filters, ReadoutConfig(), _selected(key, experiment)
+    )
 
 
-def dashboard(key: str, filters: Filters) -> metrics.Dashboard:
-    """The whole page for one filter setting (the unfiltered one comes with the bounds)."""
+def dashboard(key: str, experiment: str, filters: Filters) -> metrics.Dashboard:
+    """The whole page for one experiment and filter setting (the unfiltered one comes with
+    the bounds)."""
     if filters == Filters():
-        page = _bounds_and_default_page(key)[1]
+        page = _bounds_and_default_page(key, experiment)[1]
         if page is not None:
             return page
-    return _dashboard(key, filters)
+    return _dashboard(key, experiment, filters)
 
 
 def refresh_data() -> None:
     """The refresh button: the next run queries the warehouse again."""
+    experiment_choices.clear()
     _bounds_and_default_page.clear()
     _dashboard.clear()
 

@@ -1,22 +1,25 @@
-"""`ecom abtest`: the experiment readout on the gold layer.
+"""`ecom abtest`: every experiment of experiments.yml read out on the gold layer.
 
 queries (sql/readout/ -> sufficient statistics) -> readout (pipeline.stats) -> document
 (readout.json's pydantic models) -> report (JSON, and Markdown from templates/readout.md.j2)
-and plots (PNG, HTML), written to settings.reports_dir / "abtest". The dashboard calls
-`compute_readout` (with its filters as `where`) or `build_readout` on statistics it has.
+and plots (PNG, HTML), written to settings.reports_dir / "abtest" / <experiment key>; results
+(the rows of gold.experiment_results, written through the warehouse interface). The dashboard
+calls `compute_readout` (with its filters as `where`) or `build_readout` on statistics it has.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.abtest import plots, queries, report
+from pipeline.abtest import plots, queries, report, results
 from pipeline.abtest.document import ReadoutDocument
 from pipeline.abtest.readout import Readout, ReadoutConfig, build_readout
 from pipeline.abtest.recorded import recorded_experiment, start_mismatch
 from pipeline.errors import WarehouseError
 from pipeline.experiment import Experiment
+from pipeline.experiment.config import ExperimentSpec, load_experiments
 from pipeline.settings import Settings
 from pipeline.warehouse import Warehouse, connect
 
@@ -31,9 +34,9 @@ __all__ = [
 ]
 
 # The outputs this package writes, as pydantic models (their JSON Schemas document them).
-OUTPUT_MODELS = (ReadoutDocument,)
+OUTPUT_MODELS = (ReadoutDocument, results.ResultRow)
 
-STEPS = ("query the gold layer", "compute the statistics", "write reports and plots")
+STEPS = ("query the gold layer", "compute the statistics", "write reports, plots and results")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class AbtestOutputs:
     conversion_png: Path
     lift_png: Path
     html: Path
+    result_rows: int  # rows of this run in gold.experiment_results
 
 
 def _query(wh: Warehouse, sql: str, what: str):
@@ -61,63 +65,86 @@ def _query(wh: Warehouse, sql: str, what: str):
 def compute_readout(
     wh: Warehouse,
     config: ReadoutConfig,
-    experiment: Experiment | None = None,
+    spec: ExperimentSpec,
+    recorded: Experiment | None = None,
     *,
     where: str | None = None,
     settings_source: str = "settings",
     warnings: tuple[str, ...] = (),
 ) -> Readout:
-    """Four aggregate queries on gold.fct_experiment_users, then the maths in Python.
-
-    `where` filters users by columns known at entry (the dashboard's filters)."""
-    experiment = experiment or Experiment()
-    stats = queries.stats_from_frames(
-        _query(wh, queries.totals_sql(wh, config.winsorize_at, where), "group totals"),
-        _query(wh, queries.window_sql(wh, where), "experiment window"),
+    """One experiment's aggregate queries on gold.fct_experiment_users, then the maths in
+    Python. `recorded` is what ingestion injected (for the injected experiment); `where`
+    filters users by columns known at entry (the dashboard's filters)."""
+    sqls = queries.readout_queries(
+        wh, spec.key, config.winsorize_at, where, injected=spec.is_injected
     )
-    weekly = queries.weekly_from_frame(_query(wh, queries.weekly_sql(wh, where), "weekly"))
-    segments = queries.segments_from_frame(_query(wh, queries.segments_sql(wh, where), "segments"))
-    notes = (*warnings, *start_mismatch(experiment, stats.start))
+    frames = {name: _query(wh, sql, name.replace("_", " ")) for name, sql in sqls.items()}
+    data = queries.data_from_frames(frames)
+    notes = list(warnings)
+    if spec.is_injected and recorded is not None:
+        notes += start_mismatch(recorded, data.stats.start)
     return build_readout(
-        stats,
-        weekly,
-        segments,
+        data,
         config,
-        experiment,
+        spec,
+        recorded,
         "manifests" if settings_source == "manifests" else "settings",
-        notes,
+        tuple(notes),
     )
 
 
 def run_abtest(
-    settings: Settings, config: ReadoutConfig | None = None, progress=None
-) -> AbtestOutputs:
+    settings: Settings,
+    config: ReadoutConfig | None = None,
+    progress=None,
+    keys: Sequence[str] | None = None,
+) -> dict[str, AbtestOutputs]:
+    """Read out each experiment (`keys`, default every one in experiments.yml): its files
+    under reports/abtest/<key>/ and its rows in gold.experiment_results."""
     config = config or ReadoutConfig()
-    out_dir = settings.reports_dir / "abtest"
+    experiments = load_experiments(settings)
+    specs = [experiments.get(k) for k in keys] if keys else list(experiments.experiments)
+    task = progress.add_task("abtest", total=len(STEPS) * len(specs)) if progress else None
+    recorded, source, warnings = recorded_experiment(settings.manifest_dir, experiments.ingestion)
+    wh = connect(settings)
+    done: dict[str, AbtestOutputs] = {}
+    for number, spec in enumerate(specs):
+
+        def step(i: int, number: int = number, spec: ExperimentSpec = spec) -> None:
+            if progress is not None:
+                progress.update(
+                    task,
+                    completed=number * len(STEPS) + i,
+                    description=f"{spec.key}: {STEPS[min(i, len(STEPS) - 1)]}",
+                )
+
+        step(0)
+        injected = spec.is_injected
+        readout = compute_readout(
+            wh,
+            config,
+            spec,
+            recorded if injected else None,
+            settings_source=source if injected else "settings",
+            warnings=tuple(warnings) if injected else (),
+        )
+        step(2)
+        done[spec.key] = write_outputs(wh, readout, settings.reports_dir / "abtest" / spec.key)
+        step(3)
+    return done
+
+
+def write_outputs(wh: Warehouse, readout: Readout, out_dir: Path) -> AbtestOutputs:
+    """The readout's files, then its rows in gold.experiment_results (replacing the same run's
+    rows, keeping earlier runs')."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    task = progress.add_task("abtest", total=len(STEPS)) if progress is not None else None
-
-    def step(i: int) -> None:
-        if progress is not None:
-            progress.update(task, completed=i, description=STEPS[min(i, len(STEPS) - 1)])
-
-    step(0)
-    experiment, source, warnings = recorded_experiment(settings.manifest_dir, settings.experiment)
-    readout = compute_readout(
-        connect(settings),
-        config,
-        experiment,
-        settings_source=source,
-        warnings=tuple(warnings),
-    )
-    step(2)
-    outputs = AbtestOutputs(
+    document = report.document(readout)
+    return AbtestOutputs(
         readout=readout,
         json=report.write_json(readout, out_dir / "readout.json"),
         markdown=report.write_markdown(readout, out_dir / "readout.md"),
         conversion_png=plots.conversion_png(readout, out_dir / "conversion_by_group.png"),
         lift_png=plots.lift_png(readout, out_dir / "cumulative_lift.png"),
         html=plots.html(readout, out_dir / "readout.html"),
+        result_rows=results.write_results(wh, document),
     )
-    step(3)
-    return outputs

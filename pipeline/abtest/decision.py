@@ -1,4 +1,5 @@
-"""The decision at the top of the readout: ship, do not ship, or keep running, by a stated rule.
+"""The decision at the top of the readout: ship, do not ship, keep running or investigate, by a
+stated rule.
 
 Pure function of the results, so the dashboard and the report say the same thing.
 """
@@ -15,24 +16,29 @@ from pipeline.stats.models import MESSAGES
 from pipeline.stats.power import PowerResult
 from pipeline.stats.srm import SrmResult
 
-Outcome = Literal["ship", "do_not_ship", "keep_running"]
+Outcome = Literal["ship", "do_not_ship", "keep_running", "investigate"]
 
 OUTCOME_WORDS: dict[Outcome, str] = {
     "ship": "SHIP",
     "do_not_ship": "DO NOT SHIP",
     "keep_running": "KEEP RUNNING",
+    "investigate": "INVESTIGATE",
 }
 
 RULE = (
     "Checked in this order. (1) A sample ratio mismatch in either population means do not ship: "
-    "the results cannot be trusted. (2) Any guardrail significantly worse (one-sided, Holm "
-    "across guardrails) means do not ship. (3) The primary metric significantly lower (two-sided "
-    "z-test at alpha) means do not ship. (4) The primary metric significantly higher means ship "
-    "when revenue per user is also shown to be no worse than the margin, keep running "
-    "otherwise. (5) No significant change means do not ship when the sample could detect the "
-    "target lift with the planned power (there is no effect that large), keep running "
-    "otherwise. The test is fixed-horizon, read once at the end of the data; for decisions "
-    "taken while it runs, use the peeking-safe weekly view."
+    "the results cannot be trusted. (2) A sample ratio mismatch on a day of entry or in a "
+    "segment, or groups that differed before the experiment began (pre-period balance), means "
+    "investigate: the experiment cannot be read until the cause is known. (3) Any guardrail "
+    "significantly worse (one-sided, Holm across guardrails) means do not ship. (4) The primary "
+    "metric significantly lower (two-sided z-test at alpha) means do not ship. (5) The primary "
+    "metric significantly higher means ship when every guardrail with a margin is also shown "
+    "to be no worse than it, keep running otherwise. (6) No significant change means do not "
+    "ship when the sample could detect the target lift with the planned power (there is no "
+    "effect that large), keep running otherwise. An A/A experiment (both groups get the same "
+    "experience) never ships: a significant difference or a failed guardrail means "
+    "investigate, anything else keep running. The test is fixed-horizon, read once at the end "
+    "of the data; for decisions taken while it runs, use the peeking-safe weekly view."
 )
 
 
@@ -76,8 +82,12 @@ def decide(
     guardrails: Sequence[GuardrailResult],
     power: PowerResult,
     label: str = "Conversion of users who reached the cart",
+    *,
+    investigate: Sequence[str] = (),
+    is_aa: bool = False,
 ) -> Decision:
-    """Apply RULE. `srm_checks` are (population name, result) pairs."""
+    """Apply RULE. `srm_checks` are (population name, result) pairs; `investigate` the
+    reasons the checks below the whole population found (pipeline.abtest.checks)."""
     flagged = [(name, s) for name, s in srm_checks if s.flagged]
     if flagged:
         names = ", ".join(f"{name} (p = {s.p_value:.2g})" for name, s in flagged)
@@ -86,6 +96,12 @@ def decide(
             "Do not ship: the groups are not split 50/50 as designed, so no result below can be "
             "trusted. Fix assignment or logging, then rerun the experiment.",
             (f"Sample ratio mismatch in {names}.",),
+        )
+    if investigate:
+        return Decision(
+            "investigate",
+            "Investigate before reading any result: " + " ".join(investigate),
+            tuple(investigate),
         )
     if primary.message != "ok":
         return Decision(
@@ -99,6 +115,8 @@ def decide(
     reasons = [f"{effect}."]
     for g in guardrails:
         reasons.append(f"Guardrail {g.label}: {g.status.replace('_', ' ')}.")
+    if is_aa:
+        return _aa_decision(primary, failed, effect, reasons)
     if failed:
         names = ", ".join(g.label for g in failed)
         return Decision(
@@ -146,5 +164,28 @@ def decide(
         "keep_running",
         f"Keep running: no significant change yet, and the sample is too small to rule out the "
         f"target lift ({need}). {effect}.",
+        tuple(reasons),
+    )
+
+
+def _aa_decision(
+    primary: ConversionResult, failed: Sequence[GuardrailResult], effect: str, reasons: list[str]
+) -> Decision:
+    """An A/A experiment: both groups got the same experience, so any difference is chance or
+    a biased pipeline; nothing ships."""
+    if primary.significant or failed:
+        what = "the primary metric" if primary.significant else ", ".join(g.label for g in failed)
+        return Decision(
+            "investigate",
+            f"Investigate: this A/A experiment shows a significant difference in {what}, where "
+            f"both groups got the same experience. One A/A readout in twenty does so by chance "
+            f"at alpha {primary.alpha}; if the next run shows it again, look for bias in "
+            f"assignment, logging or the analysis. {effect}.",
+            tuple(reasons),
+        )
+    return Decision(
+        "keep_running",
+        f"Keep running: the A/A check is clean (no difference between identical groups, no "
+        f"sample ratio mismatch, balanced before the start). {effect}.",
         tuple(reasons),
     )

@@ -7,10 +7,15 @@ pipeline.stats' result dataclasses) by attribute, derived values such as `p_valu
 not a finite number is written as null (`Number`).
 
 `schema_version` is "major.minor". Within a major version the document only grows: a minor
-version adds fields and never removes, renames or re-types one, so a reader written for 2.0
-reads 2.7 unchanged (it ignores what it does not know). A breaking change bumps the major,
+version adds fields and never removes, renames or re-types one, so a reader written for 3.0
+reads 3.7 unchanged (it ignores what it does not know). A breaking change bumps the major,
 which readers refuse with a clear message. `read_readout` validates a document against these
-models: every 2.0 field must be there.
+models: every 3.0 field must be there.
+
+3.0 (issue 24): one readout per experiment of experiments.yml; the decision may be
+"investigate"; the injected truth is defined over both groups (its `relative` changed meaning);
+sample ratio by day and segment, the pre-period balance, the families of tests and the run id
+were added; the target lift and revenue margin in `config` may be null (the experiment's own).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from pipeline.abtest.decision import Outcome
+from pipeline.abtest.glossary import GLOSSARY
 from pipeline.errors import InputError
 from pipeline.stats.bayesian import LiftScale
 from pipeline.stats.guardrails import GoodDirection, GuardrailStatus
@@ -32,79 +38,8 @@ from pipeline.stats.power import PowerTest
 
 KIND = "ecom.abtest.readout"
 # Major.minor: a minor version only adds fields; readers check the major.
-SCHEMA_VERSION = "2.0"
-SUPPORTED_MAJOR = 2
-
-# Written into every document and at the end of the Markdown.
-GLOSSARY: tuple[tuple[str, str], ...] = (
-    (
-        "pp",
-        "percentage points: the difference of two percentages (7.0% to 8.0% is +1.0 pp, "
-        "a +14% relative lift).",
-    ),
-    (
-        "relative lift",
-        "the difference divided by Control's value (its absolute value when negative).",
-    ),
-    (
-        "interval (CI)",
-        "a 95% confidence interval: the range of effects compatible with the "
-        "data; intervals built this way cover the true effect 95% of the time. An interval that "
-        "excludes 0 is the same statement as p < 0.05 here.",
-    ),
-    (
-        "p-value",
-        "how often a difference at least this large would appear by chance if the "
-        "redesign did nothing.",
-    ),
-    (
-        "SRM",
-        "sample ratio mismatch: the groups are not the 50/50 split the assignment "
-        "promises, a sign of broken assignment or logging; flagged at p < 0.001.",
-    ),
-    (
-        "exposed / users who reached the cart",
-        "users with at least one add-to-cart event in the "
-        "experiment, counted before the injection so the trigger means the same in both groups; "
-        "the checkout can only change what they do.",
-    ),
-    (
-        "CUPED",
-        "variance reduction with a pre-period covariate (Deng et al. 2013): each user's "
-        "metric minus theta times their value before the start; same effect, narrower interval.",
-    ),
-    (
-        "guardrail",
-        "a metric the change must not hurt; non-inferiority means a loss larger than "
-        "the margin is ruled out.",
-    ),
-    (
-        "chance to beat control",
-        "the Bayesian posterior probability that Treatment is better "
-        "(flat prior, as GrowthBook's default).",
-    ),
-    (
-        "expected loss",
-        "the lift you expect to give up, on average over the posterior, if the "
-        "choice turns out wrong.",
-    ),
-    (
-        "power / MDE",
-        "the chance a test detects an effect of a given size; the minimum "
-        "detectable effect (MDE) is the smallest one detected 80% of the time.",
-    ),
-    (
-        "sequential",
-        "an always-valid confidence sequence that may be checked every week and "
-        "stopped when it excludes 0 without inflating false positives; a fixed-horizon interval "
-        "checked weekly does inflate them.",
-    ),
-    (
-        "A/A test",
-        "both groups get the same experience (uplift rate 0): any 'effect' is chance; "
-        "about 5% of A/A tests are significant at alpha 0.05.",
-    ),
-)
+SCHEMA_VERSION = "3.0"
+SUPPORTED_MAJOR = 3
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -306,32 +241,48 @@ class Segment(Output):
 
 
 class InjectedTruth(Output):
-    """The effect ingestion injected into this sample, beside the estimate."""
+    """The effect ingestion injected into this sample, as the estimate estimates it: over
+    every user of the population (both groups), in expectation over the injection's draw."""
 
     population: str
+    rate: float = Field(description="The injected rate (0: nothing injected; truth 0).")
+    users: Count = Field(description="Users of the population, both groups.")
+    baseline: Number = Field(description="Their conversion without the injection.")
+    absolute: Number = Field(description="Expected conversion with it minus baseline.")
+    relative: Number = Field(description="absolute / baseline.")
+    absolute_covered: bool | None
+    relative_covered: bool | None
     treatment_rate: Number
     treatment_rate_without_injection: Number
     control_injected_converters: Count
-    absolute: Number
-    relative: Number
-    absolute_covered: bool | None
-    relative_covered: bool | None
     placebo: Conversion
     message: MessageCode
 
 
 class Experiment(Output):
-    """What was tested, when, and with which settings (as recorded at ingestion)."""
+    """What was tested (experiments.yml), when, and with which settings (as ingested)."""
 
+    key: str
+    name: str
+    kind: Literal["ab", "aa"]
+    hypothesis: str
+    control_gets: str
+    treatment_gets: str
+    assignment_salt: str
+    primary_metric: str
+    minimum_detectable_effect: float
+    injected: bool = Field(description="The demo's injection acts on this experiment.")
     uplift_rate: float
     start_setting: str | None
+    end_setting: str | None
     injection_seed: str
     settings_source: Literal["manifests", "settings"]
     start: str | None
     end: str | None
     days: Count | None
     has_pre_period: bool
-    hypothesis: str
+    data_through: str | None = Field(description="The data's last instant (ISO 8601, UTC).")
+    is_aa: bool
 
 
 class Decision(Output):
@@ -343,14 +294,64 @@ class Decision(Output):
 
 
 class Config(Output):
+    """The analysis settings; null target lift and margin: the experiment's own."""
+
     alpha: float
     srm_alpha: float
     power: float
-    target_relative_lift: float
+    target_relative_lift: float | None
     winsorize_at: float | None
     correction: Correction
     sequential_tuning: float
-    revenue_margin: float
+    revenue_margin: float | None
+
+
+class SrmCheck(Output):
+    segment: str
+    result: SampleRatio
+    adjusted_p: Number
+    flagged: bool
+
+
+class SrmFamily(Output):
+    """Sample ratio checks of one dimension, Holm-adjusted across its slices."""
+
+    dimension: str
+    alpha: float
+    correction: str
+    tests: Count
+    checks: list[SrmCheck]
+
+
+class BalanceTest(Output):
+    metric: str
+    label: str
+    population: str
+    comparison: Means
+    p_value: Number
+    adjusted_p: Number
+    flagged: bool
+
+
+class Balance(Output):
+    """Pre-period conversion and revenue per user by group (Welch, Holm across them)."""
+
+    tests: list[BalanceTest]
+    alpha: float
+    correction: str
+    message: MessageCode
+
+
+class Family(Output):
+    """A family of tests: which tests one correction covers and the error rate it holds."""
+
+    key: str
+    scope: str
+    tests: Count
+    correction: Literal["none", "holm", "bh", "always_valid"]
+    error_rate: Literal["per_test", "family_wise", "false_discovery", "across_looks"]
+    alpha: float
+    decides: bool = Field(description="The decision rule reads this family.")
 
 
 class ReadoutDocument(Output):
@@ -378,6 +379,11 @@ class ReadoutDocument(Output):
     segments: list[Segment]
     truth: InjectedTruth
     truth_all_users: InjectedTruth
+    srm_by_day: SrmFamily
+    srm_by_segment: list[SrmFamily]
+    balance: Balance
+    families: list[Family]
+    run_id: str = Field(description="Data-through time and a digest of the analysis.")
     verdict: str
     warnings: list[str]
     glossary: dict[str, str] = Field(default_factory=lambda: dict(GLOSSARY))
@@ -429,6 +435,6 @@ def _required_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> lis
     return paths
 
 
-# Every key path a 2.x reader may rely on (nested objects included; lists and maps by their
+# Every key path a 3.x reader may rely on (nested objects included; lists and maps by their
 # key), derived from the models above.
-REQUIRED_V2: tuple[tuple[str, ...], ...] = tuple(_required_paths(ReadoutDocument))
+REQUIRED: tuple[tuple[str, ...], ...] = tuple(_required_paths(ReadoutDocument))

@@ -6,6 +6,10 @@ gold.fct_experiment_users (one row per user in the experiment, with the pre-peri
 and the cart trigger). The warehouse does the scanning and the sums; Python receives a few
 dozen rows whatever the data size.
 
+The table holds one row per experiment and user: `readout_queries` scopes every query to one
+experiment (`experiment_where`) and returns them by name; `data_from_frames` turns their
+results into `ReadoutData`, what `build_readout` takes.
+
 Every builder takes `where`, an optional SQL predicate on that table's columns (e.g.
 "entry_month = '2019-12'", "is_returning"): the dashboard's filters. Filters must use what is
 known when a user enters the experiment (entry_month, entry_week, is_returning, ...), or the
@@ -14,12 +18,14 @@ comparison stops being randomized.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, date
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 
 import polars as pl
 
 from pipeline.experiment import GROUPS
+from pipeline.experiment.config import KEY_PATTERN
 from pipeline.stats.sufficient import Paired, Proportion, RatioMean, SampleMean
 from pipeline.warehouse import Warehouse
 from pipeline.warehouse.dialect import dialect_for
@@ -27,6 +33,7 @@ from pipeline.warehouse.templates import render
 
 POPULATIONS = ("exposed", "all")  # the primary analysis first
 TABLE = "fct_experiment_users"
+KEY = re.compile(KEY_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -65,9 +72,42 @@ class ExperimentStats:
     end: date | None
     revenue_cap: float | None = None
     cap_units: int = 0  # users with non-zero revenue the cap's percentile was taken over
+    data_through: datetime | None = None  # the last instant of the data (UTC)
 
     def group(self, population: str, group: str) -> GroupStats:
         return self.groups.get((population, group), zero_stats())
+
+
+def experiment_where(key: str, where: str | None = None) -> str:
+    """The rows of one experiment (its key is checked to be SQL-safe by experiments.yml's
+    schema), and the optional filter."""
+    if not KEY.fullmatch(key):
+        raise ValueError(f"{key!r} is not an experiment key")
+    scope = f"experiment_key = '{key}'"
+    return scope if not where else f"{scope} and ({where})"
+
+
+def readout_queries(
+    wh: Warehouse,
+    key: str,
+    winsorize_at: float | None = None,
+    where: str | None = None,
+    *,
+    injected: bool = False,
+) -> dict[str, str]:
+    """Every query one experiment's readout runs, by the name `data_from_frames` takes its
+    result under; `injected` adds the cart histogram the injected truth needs."""
+    scoped = experiment_where(key, where)
+    queries = {
+        "totals": totals_sql(wh, winsorize_at, scoped),
+        "window": window_sql(wh, scoped),
+        "weekly": weekly_sql(wh, scoped),
+        "segments": segments_sql(wh, scoped),
+        "sample_ratio": sample_ratio_sql(wh, scoped),
+    }
+    if injected:
+        queries["carts"] = injectable_carts_sql(wh, scoped)
+    return queries
 
 
 def totals_sql(wh: Warehouse, winsorize_at: float | None, where: str | None = None) -> str:
@@ -96,6 +136,18 @@ def segments_sql(wh: Warehouse, where: str | None = None) -> str:
     """Primary-population users and converters per segment (entry month, new or returning)
     and group (sql/readout/segments.sql)."""
     return _render("segments", wh, where)
+
+
+def sample_ratio_sql(wh: Warehouse, where: str | None = None) -> str:
+    """Users per group by UTC day of entry and by each segment dimension
+    (sql/readout/sample_ratio.sql): the sample ratio checks below the whole population."""
+    return _render("sample_ratio", wh, where)
+
+
+def injectable_carts_sql(wh: Warehouse, where: str | None = None) -> str:
+    """Users who would not have bought without the injection, by their raw cart events in the
+    period, both groups together (sql/readout/injectable_carts.sql): the injected truth."""
+    return _render("injectable_carts", wh, where)
 
 
 def _render(name: str, wh: Warehouse, where: str | None, **params) -> str:
@@ -200,12 +252,19 @@ def stats_from_frames(totals: pl.DataFrame, window: pl.DataFrame) -> ExperimentS
         if row["revenue_cap"] is not None:
             cap = float(row["revenue_cap"])
         cap_units = max(cap_units, int(row["cap_units"] or 0))
-    start = end = None
+    start = end = through = None
     if window.height:
         w = window.row(0, named=True)
         start, last = _as_date(w["experiment_start"]), w["last_seen_at"]
         end = None if last is None else _utc_day(last)
-    return ExperimentStats(groups, start, end, cap, cap_units)
+        through = None if last is None else _utc(last)
+    return ExperimentStats(groups, start, end, cap, cap_units, through)
+
+
+def _utc(instant) -> datetime:
+    if getattr(instant, "tzinfo", None) is None:
+        return instant.replace(tzinfo=UTC)
+    return instant.astimezone(UTC)
 
 
 def _utc_day(instant) -> date:
@@ -270,3 +329,61 @@ def segments_from_frame(frame: pl.DataFrame) -> list[SegmentCounts]:
         SegmentCounts(dim, seg, groups.get(control_name), groups.get(treatment_name))
         for (dim, seg), groups in sorted(found.items())
     ]
+
+
+@dataclass(frozen=True)
+class SampleRatioCounts:
+    """Users per group in one slice of all users (a day of entry, a segment)."""
+
+    dimension: str
+    segment: str
+    control: int
+    treatment: int
+
+
+def sample_ratios_from_frame(frame: pl.DataFrame) -> list[SampleRatioCounts]:
+    found: dict[tuple[str, str], dict[str, int]] = {}
+    for row in frame.iter_rows(named=True):
+        if row["experiment_group"] in GROUPS:
+            key = (row["dimension"], str(row["segment"]))
+            found.setdefault(key, {})[row["experiment_group"]] = int(row["users"])
+    control, treatment = GROUPS
+    return [
+        SampleRatioCounts(dim, seg, counts.get(control, 0), counts.get(treatment, 0))
+        for (dim, seg), counts in sorted(found.items())
+    ]
+
+
+def cart_histogram_from_frame(frame: pl.DataFrame | None) -> tuple[tuple[int, int], ...]:
+    """(raw cart events, users) pairs of `injectable_carts_sql`."""
+    if frame is None:
+        return ()
+    return tuple((int(k), int(n)) for k, n in zip(frame["carts"], frame["users"], strict=True))
+
+
+@dataclass(frozen=True)
+class ReadoutData:
+    """Everything one experiment's readout needs from the warehouse: a few dozen rows."""
+
+    stats: ExperimentStats
+    weekly: WeeklyCounts
+    segments: list[SegmentCounts]
+    sample_ratios: list[SampleRatioCounts] = field(default_factory=list)
+    cart_histogram: tuple[tuple[int, int], ...] = ()
+
+
+def data_from_frames(
+    frames: dict[str, pl.DataFrame], extra_segments: pl.DataFrame | None = None
+) -> ReadoutData:
+    """The results of `readout_queries` (by name) as ReadoutData; `extra_segments` adds
+    segments of the same shape (the dashboard's price bands)."""
+    segments = frames["segments"]
+    if extra_segments is not None:
+        segments = pl.concat([segments, extra_segments], how="vertical_relaxed")
+    return ReadoutData(
+        stats_from_frames(frames["totals"], frames["window"]),
+        weekly_from_frame(frames["weekly"]),
+        segments_from_frame(segments),
+        sample_ratios_from_frame(frames["sample_ratio"]),
+        cart_histogram_from_frame(frames.get("carts")),
+    )

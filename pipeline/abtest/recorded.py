@@ -1,7 +1,8 @@
 """Which experiment settings the data was made with: the ingest manifests record them.
 
 The readout describes the data as ingested, not the environment of the moment: changing
-ECOM_UPLIFT_RATE after ingesting does not change what was injected.
+experiments.yml's injected experiment or ECOM_UPLIFT_RATE after ingesting does not change what
+was injected.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ Source = Literal["manifests", "settings"]
 
 def _describe(experiment: Experiment) -> str:
     start = experiment.start.isoformat() if experiment.start else "the data's first day"
-    return f"uplift rate {experiment.uplift_rate:g}, start {start}"
+    end = f", end {experiment.end.isoformat()}" if experiment.end else ""
+    salt = f", salt {experiment.salt!r}" if experiment.salt else ""
+    return (
+        f"{experiment.key or 'no experiment'}: uplift rate {experiment.uplift_rate:g}, "
+        f"start {start}{end}{salt}"
+    )
 
 
 def recorded_experiment(
@@ -47,7 +53,7 @@ def recorded_experiment(
         parts = "; ".join(f"{', '.join(m)}: {_describe(e)}" for e, m in months.items())
         warnings.append(
             f"Months were ingested with different experiment settings ({parts}). Re-ingest "
-            "them all with the same ECOM_UPLIFT_RATE and ECOM_EXPERIMENT_START."
+            "them all with the same experiments.yml, ECOM_UPLIFT_RATE and ECOM_EXPERIMENT_START."
         )
     if recorded != configured:
         warnings.append(

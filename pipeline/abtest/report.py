@@ -15,6 +15,7 @@ from pathlib import Path
 import jinja2
 
 from pipeline.abtest.document import ReadoutDocument
+from pipeline.abtest.families import ERROR_RATE_WORDS
 from pipeline.abtest.readout import PRIMARY_LABEL, Readout
 from pipeline.markdown import template
 from pipeline.stats.multiple import CORRECTION_NAMES
@@ -89,6 +90,7 @@ def markdown(readout: Readout) -> str:
         level=round((1 - r.config.alpha) * 100),
         primary_label=PRIMARY_LABEL,
         correction_names=CORRECTION_NAMES,
+        error_rate_words=ERROR_RATE_WORDS,
     )
 
 

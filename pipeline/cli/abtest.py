@@ -1,4 +1,4 @@
-"""`ecom abtest`: the checkout experiment's readout (decision, evidence, files written)."""
+"""`ecom abtest`: each experiment's readout (decision, evidence, files and warehouse rows)."""
 
 from __future__ import annotations
 
@@ -42,23 +42,38 @@ def abtest(
         ),
     ] = 5000.0,
     target_lift: Annotated[
-        float, typer.Option(help="Relative lift the sample-size figure is computed for.")
-    ] = 0.05,
+        float | None,
+        typer.Option(
+            help="Relative lift the sample-size figure is computed for (default: the "
+            "experiment's minimum_detectable_effect in experiments.yml)."
+        ),
+    ] = None,
     revenue_margin: Annotated[
-        float,
+        float | None,
         typer.Option(
             help="Non-inferiority margin of the revenue-per-user guardrail: the largest relative "
-            "fall that is acceptable (0.02 = -2%)."
+            "fall that is acceptable (0.02 = -2%; default: its margin in experiments.yml)."
         ),
-    ] = 0.02,
+    ] = None,
+    experiment: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--experiment",
+            "-e",
+            help="Read out only this experiment (its key in experiments.yml; repeatable). "
+            "Default: every experiment.",
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Read out the checkout experiment: ship, do not ship, or keep running, and why.
+    """Read out every experiment of experiments.yml: ship, do not ship, keep running or
+    investigate, and why.
 
-    Decision by a stated rule; SRM checks; conversion of users who reached the cart (primary)
-    and of all users; CUPED; guardrails; revenue; a Bayesian view; power; peeking-safe weekly
-    view; segments; injected truth. Writes JSON, Markdown, PNG and HTML to
-    <data-dir>/reports/abtest.
+    Decision by a stated rule; SRM checks, overall, by day and by segment; pre-period balance;
+    conversion of users who reached the cart (primary) and of all users; CUPED; guardrails;
+    revenue; a Bayesian view; power; peeking-safe weekly view; segments; injected truth; the
+    families of tests. Writes JSON, Markdown, PNG and HTML to
+    <data-dir>/reports/abtest/<experiment key>, and every result to gold.experiment_results.
     """
     config = readout_config(
         alpha=alpha,
@@ -68,7 +83,7 @@ def abtest(
         target_relative_lift=target_lift,
         revenue_margin=revenue_margin,
     )
-    run(settings_for(data_dir), config)
+    run(settings_for(data_dir), config, experiment or None)
 
 
 def readout_config(**fields: object) -> ReadoutConfig:
@@ -81,16 +96,25 @@ def readout_config(**fields: object) -> ReadoutConfig:
         raise InputError(str(err)) from err
 
 
-def run(settings: Settings, config: ReadoutConfig | None = None) -> None:
+def run(
+    settings: Settings, config: ReadoutConfig | None = None, keys: list[str] | None = None
+) -> None:
     from pipeline.abtest import run_abtest
     from pipeline.progress import progress
 
     with progress() as bar:
-        outputs = run_abtest(settings, config or readout_config(), progress=bar)
-    console.print(f"Decision: {outputs.readout.decision.words}", highlight=False, markup=False)
-    console.print(outputs.readout.verdict, highlight=False, markup=False)
-    for warning in outputs.readout.warnings:
-        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
-    for path in (outputs.markdown, outputs.json, outputs.conversion_png, outputs.lift_png):
-        console.print(f"  {path}", highlight=False)
-    console.print(f"  {outputs.html}", highlight=False)
+        done = run_abtest(settings, config or readout_config(), progress=bar, keys=keys)
+    for key, outputs in done.items():
+        readout = outputs.readout
+        console.rule(f"{readout.experiment.name} ({key})", style="dim")
+        console.print(f"Decision: {readout.decision.words}", highlight=False, markup=False)
+        console.print(readout.verdict, highlight=False, markup=False)
+        for warning in readout.warnings:
+            console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+        for path in (outputs.markdown, outputs.json, outputs.conversion_png, outputs.lift_png):
+            console.print(f"  {path}", highlight=False)
+        console.print(f"  {outputs.html}", highlight=False)
+        console.print(
+            f"  gold.experiment_results: {outputs.result_rows} rows of run {readout.run_id}",
+            highlight=False,
+        )

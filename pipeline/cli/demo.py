@@ -32,14 +32,14 @@ def demo(
         float | None,
         typer.Option(
             help="Share of Treatment cart events injected as purchases (0 = an A/A test; "
-            "env ECOM_UPLIFT_RATE, default 0.05)."
+            "env ECOM_UPLIFT_RATE, default the injected experiment's rate in experiments.yml)."
         ),
     ] = None,
     experiment_start: Annotated[
         str | None,
         typer.Option(
-            help="First day of the experiment, YYYY-MM-DD; earlier events are the pre-period "
-            "(env ECOM_EXPERIMENT_START, default the data's first day)."
+            help="First day of the injected experiment, YYYY-MM-DD; earlier events are the "
+            "pre-period (env ECOM_EXPERIMENT_START, default its start in experiments.yml)."
         ),
     ] = None,
     data_dir: DataDir = None,
@@ -66,7 +66,8 @@ def demo(
     console.rule("[bold green]done")
     console.print(
         f"whole pipeline in {time.perf_counter() - started:.0f} s. Look at:\n"
-        f"  {settings.reports_dir / 'abtest' / 'readout.md'}  (experiment readout)\n"
+        f"  {settings.reports_dir / 'abtest'}/<experiment>/readout.md  (each experiment's "
+        "readout; every result in gold.experiment_results)\n"
         f"  {settings.models_dir}  (model versions; `ecom models list`, `ecom models show`)\n"
         f"  {settings.reports_dir / 'shap'}  (SHAP plots)\n"
         f"  {settings.drift_dir / 'latest.json'}  (drift summary; HTML reports beside it)\n"

@@ -14,6 +14,8 @@ from functools import cached_property
 from pathlib import Path
 
 from pipeline.errors import Interrupted
+from pipeline.experiment import Experiment
+from pipeline.experiment.config import load_experiments
 from pipeline.files import remove, storage_errors
 from pipeline.lake import Lake
 from pipeline.settings import Settings, month_key
@@ -48,6 +50,12 @@ class Layout:
     @cached_property
     def lake(self) -> Lake:
         return Lake(self.settings.lake)
+
+    @cached_property
+    def experiment(self) -> Experiment:
+        """What ingestion applies: the injected experiment of experiments.yml (its salt
+        assigns bronze's experiment_group), with the run's overrides."""
+        return load_experiments(self.settings).ingestion
 
     @property
     def retry(self) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.errors import DataContractError
-from pipeline.experiment import DEFAULT_EXPERIMENT
+from pipeline.experiment import LEGACY
 from pipeline.files import atomic_write
 
 
@@ -54,7 +54,7 @@ class Manifest(BaseModel):
     )
     # Manifests written before the field existed were all ingested with the seed's settings.
     experiment: dict[str, Any] = Field(
-        default_factory=DEFAULT_EXPERIMENT.to_dict,
+        default_factory=LEGACY.to_dict,
         description="The experiment settings the month was injected with.",
     )
     # Fields added later have defaults, so older manifests stay readable.

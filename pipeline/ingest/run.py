@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.errors import BusyError, EcomError, InputError, Interrupted
+from pipeline.experiment.config import load_experiments
 from pipeline.files import LockHeld, exclusive_lock, storage_errors, user
 from pipeline.ingest import commit
 from pipeline.ingest.manifest import Manifest
@@ -62,6 +63,7 @@ def ingest(
             )
     for month in months:
         known_month(month)  # every name checked before anything is touched
+    load_experiments(settings)  # and experiments.yml, which says what to assign and inject
     if unread and warn is not None:
         warn(unread)
     with ingest_lock(settings):

@@ -94,7 +94,7 @@ def _stage(
     on_rows: Callable[[int], None],
     force: bool,
 ) -> Manifest:
-    settings, month = layout.settings, layout.month
+    month = layout.month
     places = layout.places()
     intact, retry = layout.untouched, layout.retry
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -138,7 +138,7 @@ def _stage(
         ingested_at=ingested_at.isoformat(),
         run_id=layout.run_id,
         forced=False,
-        experiment=settings.experiment.to_dict(),
+        experiment=layout.experiment.to_dict(),
     )
     if problems := manifest.accounting_problems():
         raise DataContractError(

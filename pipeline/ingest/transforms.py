@@ -16,7 +16,6 @@ from datetime import datetime
 import polars as pl
 
 from pipeline.experiment import (
-    DEFAULT_EXPERIMENT,
     TREATMENT,
     Experiment,
     group_expr,
@@ -168,7 +167,7 @@ def enrich(
     parsed: pl.LazyFrame,
     source_file: str,
     ingested_at: datetime,
-    experiment: Experiment = DEFAULT_EXPERIMENT,
+    experiment: Experiment,
 ) -> pl.LazyFrame:
     """Every row, good or bad: the bronze columns, the quarantine columns and `reason`.
 
@@ -179,11 +178,14 @@ def enrich(
     The injection draw hashes the raw event_time text and the canonical id text. It is computed
     only for Treatment cart rows (others get a null key, whose MD5 is skipped), which keeps the
     hashing to ~14% of rows without changing the rule in pipeline.experiment. `experiment`
-    sets the rate (0: nothing is injected, an A/A test) and the start day (earlier events,
-    the pre-period, are never injected).
+    (experiments.yml's injected experiment) sets the assignment salt, the rate (0: nothing is
+    injected, an A/A test) and the window (events before the start day, the pre-period, and
+    after the end day are never injected).
     """
     good = pl.col("reason_code") == 0
-    grouped = parsed.with_columns(group_expr(pl.col("user_id")).alias("experiment_group"))
+    grouped = parsed.with_columns(
+        group_expr(pl.col("user_id"), experiment.salt).alias("experiment_group")
+    )
     candidate = (
         good
         & (pl.col("event_type") == "cart")
@@ -191,15 +193,17 @@ def enrich(
         & in_experiment_expr(pl.col("_event_time"), experiment)
         & pl.lit(experiment.uplift_rate > 0)
     )
-    draw = injection_draw_expr("_draw_time", "user_id", "product_id", "user_session")
+    draw = injection_draw_expr(
+        experiment.injection_seed, "_draw_time", "user_id", "product_id", "user_session"
+    )
     injected = grouped.with_columns(
         pl.when(candidate).then(pl.col("event_time")).alias("_draw_time")
     ).with_columns(
         is_injected_expr(
             pl.col("event_type"),
             pl.col("experiment_group"),
+            experiment,
             draw,
-            experiment=experiment,
             event_time=pl.col("_event_time"),
         )
         .fill_null(False)

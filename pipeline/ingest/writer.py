@@ -94,7 +94,7 @@ def _write_parts_once(
     start, end = month_bounds(layout.month)
     fields = split_fields(scan_lines(source))
     parsed = parse(fields, month_start=start, month_end=end, bad_lines=bad_lines)
-    enriched = enrich(parsed, f"{layout.month}.csv", ingested_at, layout.settings.experiment)
+    enriched = enrich(parsed, f"{layout.month}.csv", ingested_at, layout.experiment)
     written = _PartWriter(layout.parts_dir, layout.batches_dir, on_rows)
     # sink_batches calls back from inside the engine: a slow disk slows the scan instead of
     # piling batches up in memory (collect_batches buffers without bound).

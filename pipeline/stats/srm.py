@@ -62,3 +62,53 @@ def srm_test(
         p_value < alpha,
         message,
     )
+
+
+@dataclass(frozen=True)
+class SrmCheck:
+    """One slice's sample ratio test, adjusted across its family."""
+
+    segment: str
+    result: SrmResult
+    adjusted_p: float | None  # None: the slice has no users
+    flagged: bool
+
+
+@dataclass(frozen=True)
+class SrmFamily:
+    """The sample ratio checks of one dimension (every day of entry, every entry month, ...),
+    Holm-adjusted across the dimension's slices so that the chance of any false alarm in the
+    family stays at most `alpha`."""
+
+    dimension: str
+    alpha: float
+    checks: tuple[SrmCheck, ...]
+    correction: str = "holm"
+
+    @property
+    def tests(self) -> int:
+        return sum(c.adjusted_p is not None for c in self.checks)
+
+    @property
+    def flagged(self) -> tuple[SrmCheck, ...]:
+        return tuple(c for c in self.checks if c.flagged)
+
+
+def srm_family(
+    dimension: str,
+    slices: Sequence[tuple[str, Sequence[int]]],
+    alpha: float = SRM_ALPHA,
+    weights: Sequence[float] = (0.5, 0.5),
+) -> SrmFamily:
+    """A chi-square per slice (segment, observed per group), Holm across the slices with users;
+    a slice is flagged when its adjusted p-value is below `alpha`."""
+    from pipeline.stats.multiple import holm
+
+    results = [(segment, srm_test(observed, weights, alpha)) for segment, observed in slices]
+    testable = [r.p_value for _, r in results if sum(r.observed) > 0]
+    adjusted = iter(holm(testable).tolist())
+    checks = []
+    for segment, result in results:
+        p = float(next(adjusted)) if sum(result.observed) > 0 else None
+        checks.append(SrmCheck(segment, result, p, p is not None and p < alpha))
+    return SrmFamily(dimension, alpha, tuple(checks))

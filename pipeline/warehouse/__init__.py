@@ -6,7 +6,8 @@ query results as Polars frames, whichever engine is behind it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -54,6 +55,19 @@ class Warehouse(Protocol):
         what the engine now holds of that file (a failed load keeps the previous rows)."""
         ...
 
+    def replace_rows(
+        self,
+        layer: Layer,
+        name: str,
+        schema: pl.Schema,
+        frame: pl.DataFrame,
+        match: Mapping[str, str],
+    ) -> int:
+        """Make the rows of `layer.name` that match `match` ({column: value}) exactly `frame`'s,
+        in one transaction, creating the table with `schema` on first use; return how many
+        rows match afterwards (the readout's gold.experiment_results)."""
+        ...
+
 
 def missing_table_hint(layer: str | None, name: str) -> str:
     """The command that creates a table a query did not find."""
@@ -73,3 +87,53 @@ def connect(settings: Settings) -> Warehouse:
     from pipeline.warehouse.duckdb import DuckDBWarehouse
 
     return DuckDBWarehouse(settings)
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.:-]*")
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _checked(match: Mapping[str, str]) -> dict[str, str]:
+    """The pairs go into SQL as text: columns must be identifiers, values plain text."""
+    for column, value in match.items():
+        if not _IDENTIFIER.fullmatch(column) or not _PLAIN.fullmatch(str(value)):
+            raise ValueError(f"cannot match on {column!r} = {value!r}: not plain text")
+    return {column: str(value) for column, value in match.items()}
+
+
+def conformed(frame: pl.DataFrame, schema: pl.Schema, table: str) -> pl.DataFrame:
+    """The frame with exactly the table's columns and types; a missing column is an input
+    error raised before anything is written."""
+    from pipeline.errors import InputError
+
+    missing = [name for name in schema if name not in frame.columns]
+    if missing:
+        raise InputError(f"The rows for {table} lack columns {missing}: nothing was written.")
+    return frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
+
+
+def replace_rows_sql(
+    engine: str, target: str, source: str, columns: Iterable[str], match: Mapping[str, str]
+) -> str:
+    """The one-transaction delete-and-insert of `replace_rows` (sql/warehouse/replace_rows.sql)."""
+    from pipeline.warehouse.templates import render
+
+    return render(
+        "warehouse/replace_rows.sql",
+        engine,  # type: ignore[arg-type]
+        target=target,
+        source=source,
+        columns=list(columns),
+        match=_checked(match),
+    )
+
+
+def count_matching_sql(engine: str, target: str, match: Mapping[str, str]) -> str:
+    from pipeline.warehouse.templates import render
+
+    return render(
+        "warehouse/count_matching.sql",
+        engine,  # type: ignore[arg-type]
+        target=target,
+        match=_checked(match),
+    )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +26,15 @@ from google.auth.exceptions import GoogleAuthError
 from pipeline.errors import InputError, WarehouseError
 from pipeline.schema import BRONZE_SCHEMA, QUARANTINE_SCHEMA
 from pipeline.settings import Settings
-from pipeline.warehouse import BRONZE_TABLE, QUARANTINE_TABLE, BronzeLoad, missing_table_hint
+from pipeline.warehouse import (
+    BRONZE_TABLE,
+    QUARANTINE_TABLE,
+    BronzeLoad,
+    conformed,
+    count_matching_sql,
+    missing_table_hint,
+    replace_rows_sql,
+)
 from pipeline.warehouse.gcp_errors import CREDENTIALS_HINT, explain
 
 if TYPE_CHECKING:
@@ -39,6 +47,7 @@ _BQ_TYPES: dict[type[pl.DataType], str] = {
     pl.Int64: "INT64",
     pl.Float64: "FLOAT64",
     pl.Boolean: "BOOL",
+    pl.Date: "DATE",
 }
 
 STAGING_TTL = timedelta(days=1)
@@ -275,6 +284,42 @@ class BigQueryWarehouse:
             for _, staging, _ in staged:
                 self.client.delete_table(staging, not_found_ok=True)
         return BronzeLoad(events=events, quarantined=quarantined)
+
+    def replace_rows(
+        self,
+        layer: str,
+        name: str,
+        schema: pl.Schema,
+        frame: pl.DataFrame,
+        match: Mapping[str, str],
+    ) -> int:
+        """The DuckDB engine's contract: the frame goes to a staging table, then one
+        transaction deletes the matching rows and inserts the staged ones. The table is made
+        from `schema` on first use, clustered by the match columns (what the delete and
+        analysts filter on)."""
+        from google.cloud import bigquery
+
+        target = self.table_id(layer, name)
+        rows = conformed(frame, schema, f"{layer}.{name}")
+        staging = self.table_id(layer, f"_load_{name}_{uuid.uuid4().hex[:12]}")
+        script = replace_rows_sql(
+            self.engine, self.table(layer, name), f"`{staging}`", schema, match
+        )
+        doing = f"Writing {layer}.{name}"
+        try:
+            table = bigquery.Table(target, bq_schema(schema))
+            table.clustering_fields = list(match)[:4]
+            self.client.create_table(table, exists_ok=True)
+            self._stage(staging, [rows], schema)
+            self.run(script, doing)
+            found = self.query(count_matching_sql(self.engine, self.table(layer, name), match))
+        except CLIENT_ERRORS as exc:
+            raise WarehouseError(
+                explain(exc, self.settings, doing) + " Its previous rows were kept."
+            ) from exc
+        finally:
+            self.client.delete_table(staging, not_found_ok=True)
+        return int(found["matching"][0])
 
     def _stage(self, staging: str, parts: Sequence[Part], schema: pl.Schema) -> None:
         """Load the parts into a fresh staging table; it exists, maybe empty, afterwards.

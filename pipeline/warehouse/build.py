@@ -15,12 +15,15 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import WarehouseError
 from pipeline.experiment import CONTROL, TREATMENT, TREATMENT_HEX_DIGITS
 from pipeline.sessions import SESSION_TIMEOUT_MINUTES
-from pipeline.settings import DBT_PROJECT_DIR, Settings
+from pipeline.settings import DBT_PROJECT_DIR, EXPERIMENTS_FILE, Settings
+
+if TYPE_CHECKING:
+    from pipeline.experiment.config import ExperimentsFile
 
 # The SQL-scoring model needs a trained model first; `ecom score` builds it.
 SCORING_SELECTOR = "tag:scoring"
@@ -87,18 +90,39 @@ def dbt_env(settings: Settings) -> dict[str, str]:
 
 def dbt_vars(settings: Settings | None = None) -> dict[str, Any]:
     """Project vars fixed by the Python side (one place for each fact): the session timeout
-    (pipeline.sessions), the experiment's group names and assignment digits
-    (pipeline.experiment) and its start day (settings: ECOM_EXPERIMENT_START; null = the
-    data's first day). dbt_project.yml repeats them as defaults for hand-run dbt, and
-    tests/warehouse/test_dbt_project.py checks those defaults equal these values."""
-    start = None if settings is None else settings.experiment.start
+    (pipeline.sessions), the experiments' group names and assignment digits
+    (pipeline.experiment) and the experiments themselves (experiments.yml, with the run's
+    overrides; the repository's file without settings). dbt_project.yml repeats them as
+    defaults for hand-run dbt, and tests/warehouse/test_dbt_project.py checks those defaults
+    equal these values."""
+    from pipeline.experiment.config import load_experiments, read_experiments
+
+    experiments = (
+        read_experiments(EXPERIMENTS_FILE) if settings is None else load_experiments(settings)
+    )
     return {
         "session_timeout_minutes": SESSION_TIMEOUT_MINUTES,
         "control_group": CONTROL,
         "treatment_group": TREATMENT,
         "treatment_hex_digits": list(TREATMENT_HEX_DIGITS),
-        "experiment_start": None if start is None else start.isoformat(),
+        "experiments": experiment_vars(experiments),
     }
+
+
+def experiment_vars(experiments: ExperimentsFile) -> list[dict[str, Any]]:
+    """Each experiment as gold.fct_experiment_users takes it: key, assignment salt, window,
+    and whether ingestion assigned its groups (the injected one: bronze's experiment_group)."""
+    injected = experiments.injected
+    return [
+        {
+            "key": e.key,
+            "salt": e.assignment.salt,
+            "start": None if e.start is None else e.start.isoformat(),
+            "end": None if e.end is None else e.end.isoformat(),
+            "from_ingestion": injected is not None and e.key == injected.key,
+        }
+        for e in experiments.experiments
+    ]
 
 
 @contextmanager

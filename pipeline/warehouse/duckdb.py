@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import glob
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 
@@ -17,7 +17,15 @@ from pipeline.files import advice, cause, literal_glob, user
 from pipeline.lake import Lake
 from pipeline.schema import BRONZE_SCHEMA, QUARANTINE_SCHEMA
 from pipeline.settings import Settings
-from pipeline.warehouse import BRONZE_TABLE, QUARANTINE_TABLE, BronzeLoad, missing_table_hint
+from pipeline.warehouse import (
+    BRONZE_TABLE,
+    QUARANTINE_TABLE,
+    BronzeLoad,
+    conformed,
+    count_matching_sql,
+    missing_table_hint,
+    replace_rows_sql,
+)
 
 __all__ = ["BRONZE_TABLE", "QUARANTINE_TABLE", "BronzeLoad", "DuckDBWarehouse"]
 
@@ -35,6 +43,7 @@ _DUCKDB_TYPES: dict[type[pl.DataType], str] = {
     pl.Int64: "bigint",
     pl.Float64: "double",
     pl.Boolean: "boolean",
+    pl.Date: "date",
 }
 
 
@@ -132,6 +141,34 @@ class DuckDBWarehouse:
                     con.execute("rollback")
                 raise _load_failure(err, source_file, events) from err
         return BronzeLoad(events=counts[0], quarantined=counts[1])
+
+    def replace_rows(
+        self,
+        layer: str,
+        name: str,
+        schema: pl.Schema,
+        frame: pl.DataFrame,
+        match: Mapping[str, str],
+    ) -> int:
+        """One transaction: delete the matching rows, insert the frame's (the table is made
+        from `schema` on first use)."""
+        table = self.table(layer, name)
+        script = replace_rows_sql(self.engine, table, "_replacement", schema, match)
+        rows = conformed(frame, schema, table)
+        with self.connect() as con:
+            try:
+                con.execute(f"create schema if not exists {layer}")
+                con.execute(_ddl(table, schema))
+                con.register("_replacement", rows)
+                con.execute(script)
+            except duckdb.Error as err:
+                with suppress(duckdb.Error):  # a failed statement leaves the transaction open
+                    con.execute("rollback")
+                raise WarehouseError(
+                    f"Writing {table} failed: {err}. Its previous rows were kept."
+                ) from err
+            found = con.execute(count_matching_sql(self.engine, table, match)).fetchone()
+        return int(found[0])
 
 
 def _load_failure(err: duckdb.Error, source_file: str, table: str) -> EcomError:

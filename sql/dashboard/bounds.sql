@@ -1,6 +1,7 @@
 {#
     The entry months and days (since 1970-01-01) the experiment covers: the filters' choices and
-    limits. Rendered by streamlit_app.data.queries.bounds_sql (table: gold.fct_experiment_users).
+    limits. Rendered by streamlit_app.data.queries.bounds_sql (table: gold.fct_experiment_users;
+    where: the selected experiment).
 #}
 select
     entry_month,
@@ -9,5 +10,8 @@ select
     cast(count(*) as {{ type_int64() }}) as users,
     cast(sum(case when is_returning then 1 else 0 end) as {{ type_int64() }}) as returning_users
 from {{ table }}
+{% if where %}
+where {{ where }}
+{% endif %}
 group by entry_month
 order by entry_month

@@ -17,10 +17,11 @@ import polars as pl
 from pipeline.abtest import build_readout
 from pipeline.abtest import queries as readout_queries
 from pipeline.abtest.readout import Readout, ReadoutConfig
-from pipeline.experiment import CONTROL, GROUPS, TREATMENT, Experiment
+from pipeline.experiment import CONTROL, GROUPS, TREATMENT
 from pipeline.stats.frequentist import compare_conversion
 from pipeline.stats.models import MESSAGES
 from pipeline.stats.sufficient import Proportion
+from streamlit_app.data.experiments import Selected
 from streamlit_app.data.filters import BAND_BY_KEY, PRICE_BANDS, USER_TYPE_LABELS, Filters
 
 EPOCH = date(1970, 1, 1)
@@ -311,18 +312,21 @@ def segment_table(readout: Readout, counts: list[readout_queries.SegmentCounts])
 def build_dashboard(
     filters: Filters,
     frames: dict[str, pl.DataFrame],
-    config: ReadoutConfig | None = None,
-    experiment: Experiment | None = None,
-    warnings: tuple[str, ...] = (),
+    config: ReadoutConfig,
+    experiment: Selected,
 ) -> Dashboard:
     """Everything the page shows, from the results of `queries.page_queries`."""
-    config = config or ReadoutConfig()
-    stats = readout_queries.stats_from_frames(frames["totals"], frames["window"])
-    weekly = readout_queries.weekly_from_frame(frames["weekly"])
-    counts = readout_queries.segments_from_frame(
-        pl.concat([frames["segments"], frames["bands"]], how="vertical_relaxed")
+    data = readout_queries.data_from_frames(frames, extra_segments=frames["bands"])
+    counts = data.segments
+    readout = build_readout(
+        data,
+        config,
+        experiment.spec,
+        experiment.recorded,
+        experiment.settings_source,
+        experiment.warnings,
     )
-    readout = build_readout(stats, weekly, counts, config, experiment, warnings=warnings)
+    stats = data.stats
     return Dashboard(
         filters=filters,
         readout=readout,
@@ -337,9 +341,8 @@ def build_dashboard(
 def load_dashboard(
     wh,
     filters: Filters,
-    config: ReadoutConfig | None = None,
-    experiment: Experiment | None = None,
-    warnings: tuple[str, ...] = (),
+    config: ReadoutConfig,
+    experiment: Selected,
     query=None,
 ) -> Dashboard:
     """Run the page's queries (through `query`; default `wh.query`), a few at a time: each is
@@ -348,13 +351,12 @@ def load_dashboard(
 
     from streamlit_app.data.queries import page_queries
 
-    config = config or ReadoutConfig()
     run = query or wh.query
-    sqls = page_queries(wh, filters, config.winsorize_at)
+    sqls = page_queries(wh, filters, experiment.spec, config.winsorize_at)
     with ThreadPoolExecutor(max_workers=QUERY_THREADS) as pool:
         results = pool.map(run, sqls.values())
         frames = dict(zip(sqls, results, strict=True))
-    return build_dashboard(filters, frames, config, experiment, warnings)
+    return build_dashboard(filters, frames, config, experiment)
 
 
 QUERY_THREADS = 4
@@ -362,9 +364,8 @@ QUERY_THREADS = 4
 
 def load_bounds_and_dashboard(
     wh,
-    config: ReadoutConfig | None = None,
-    experiment: Experiment | None = None,
-    warnings: tuple[str, ...] = (),
+    config: ReadoutConfig,
+    experiment: Selected,
 ) -> tuple[Bounds, Dashboard | None]:
     """The filters' range and the default (unfiltered) page from one pool of queries: a first
     visit needs both, and the bounds query no longer runs alone before the page's. The page is
@@ -373,15 +374,14 @@ def load_bounds_and_dashboard(
 
     from streamlit_app.data.queries import bounds_sql, page_queries
 
-    config = config or ReadoutConfig()
-    sqls = page_queries(wh, Filters(), config.winsorize_at)
+    sqls = page_queries(wh, Filters(), experiment.spec, config.winsorize_at)
     with ThreadPoolExecutor(max_workers=QUERY_THREADS) as pool:
-        bounds_future = pool.submit(wh.query, bounds_sql(wh))
+        bounds_future = pool.submit(wh.query, bounds_sql(wh, experiment.spec.key))
         futures = {name: pool.submit(wh.query, sql) for name, sql in sqls.items()}
         bounds = bounds_from_frame(bounds_future.result())
         try:
             frames = {name: future.result() for name, future in futures.items()}
-            page = build_dashboard(Filters(), frames, config, experiment, warnings)
+            page = build_dashboard(Filters(), frames, config, experiment)
         except Exception:  # reported by the caller's own load of the page
             page = None
     return bounds, page

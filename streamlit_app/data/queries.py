@@ -1,9 +1,9 @@
 """The A/B dashboard's queries: aggregates of gold.fct_experiment_users (one row per user in
 the experiment), a handful of rows each whatever the data size. The SQL is in sql/dashboard/.
 
-The comparisons are the readout's own queries (pipeline.abtest.queries: totals, window, weekly
-looks, segments) with the filters as their `where`, so the page's verdict is `ecom abtest`'s on
-the same users. Three more serve what only the dashboard shows:
+The comparisons are the readout's own queries (pipeline.abtest.queries.readout_queries, for
+the selected experiment) with the filters as their `where`, so the page's verdict is `ecom
+abtest`'s on the same users. Three more serve what only the dashboard shows:
 
   funnel      per group: users who viewed, carted and bought; sessions with a view, a cart, a
               purchase
@@ -15,6 +15,7 @@ the same users. Three more serve what only the dashboard shows:
 from __future__ import annotations
 
 from pipeline.abtest import queries as readout_queries
+from pipeline.experiment.config import ExperimentSpec
 from pipeline.warehouse import Warehouse
 from pipeline.warehouse.dialect import dialect_for
 from pipeline.warehouse.templates import render
@@ -37,9 +38,9 @@ def bands_sql(wh: Warehouse, where: str | None) -> str:
     return _render("price_bands", wh, where, price_band=band_sql())
 
 
-def bounds_sql(wh: Warehouse) -> str:
+def bounds_sql(wh: Warehouse, experiment: str) -> str:
     """The entry months and days the experiment covers: the filters' choices and limits."""
-    return _render("bounds", wh, None)
+    return _render("bounds", wh, readout_queries.experiment_where(experiment))
 
 
 def _render(name: str, wh: Warehouse, where: str | None, **params: str) -> str:
@@ -52,15 +53,21 @@ def _render(name: str, wh: Warehouse, where: str | None, **params: str) -> str:
     )
 
 
-def page_queries(wh: Warehouse, filters: Filters, winsorize_at: float | None = None) -> dict:
-    """Every query behind one filter setting, by the name `build_dashboard` takes them."""
+def page_queries(
+    wh: Warehouse,
+    filters: Filters,
+    spec: ExperimentSpec,
+    winsorize_at: float | None = None,
+) -> dict:
+    """Every query behind one experiment and filter setting, by the name `build_dashboard`
+    takes them."""
     where = filters.where(dialect_for(wh))
+    scoped = readout_queries.experiment_where(spec.key, where)
     return {
-        "totals": readout_queries.totals_sql(wh, winsorize_at, where),
-        "window": readout_queries.window_sql(wh, where),
-        "weekly": readout_queries.weekly_sql(wh, where),
-        "segments": readout_queries.segments_sql(wh, where),
-        "bands": bands_sql(wh, where),
-        "funnel": funnel_sql(wh, where),
-        "daily": daily_sql(wh, where),
+        **readout_queries.readout_queries(
+            wh, spec.key, winsorize_at, where, injected=spec.is_injected
+        ),
+        "bands": bands_sql(wh, scoped),
+        "funnel": funnel_sql(wh, scoped),
+        "daily": daily_sql(wh, scoped),
     }

@@ -16,6 +16,7 @@ from streamlit_app.data.filters import (
     Filters,
 )
 from streamlit_app.data.metrics import Bounds, Dashboard
+from streamlit_app.tabs import experiment_picker
 
 BAND_LABELS = {b.key: b.label for b in PRICE_BANDS}
 
@@ -28,11 +29,17 @@ DEFINITIONS = {
     "revenue_per_purchase": "Purchase revenue divided by orders (sessions with a purchase); the "
     "interval treats users as units (delta method).",
 }
-OUTCOME_STYLE = {"ship": st.success, "do_not_ship": st.error, "keep_running": st.warning}
+OUTCOME_STYLE = {
+    "ship": st.success,
+    "do_not_ship": st.error,
+    "keep_running": st.warning,
+    "investigate": st.error,
+}
 OUTCOME_ICON = {
     "ship": ":material/rocket_launch:",
     "do_not_ship": ":material/block:",
     "keep_running": ":material/hourglass_top:",
+    "investigate": ":material/troubleshoot:",
 }
 
 
@@ -143,10 +150,8 @@ def kpi_tiles(page: Dashboard) -> None:
     for group in (CONTROL, TREATMENT):
         k = page.kpis[group]
         is_t = group == TREATMENT
-        st.markdown(
-            f"**{group.capitalize()}**"
-            + (" — redesigned checkout" if is_t else " — current checkout")
-        )
+        gets = r.experiment.treatment_gets if is_t else r.experiment.control_gets
+        st.markdown(f"**{group.capitalize()}** — {gets}")
         cols = st.columns(5)
         cols[0].metric(
             "Users",
@@ -244,9 +249,12 @@ def segment_table(frame: pl.DataFrame) -> None:
 
 def render(settings: Settings) -> None:
     key = resources.settings_key(settings)
-    st.subheader("A/B Test Dashboard: does the redesigned checkout lift conversion?")
+    experiment = experiment_picker.select_experiment(key)
+    if experiment is None:
+        return
+    st.subheader(f"A/B Test Dashboard: {experiment_picker.title(key, experiment)}")
     try:
-        bounds = resources.bounds(key)
+        bounds = resources.bounds(key, experiment)
     except EcomError as err:
         st.warning(f"The warehouse is not ready: {err}", icon=":material/database_off:")
         return
@@ -263,7 +271,7 @@ def render(settings: Settings) -> None:
     filters = sidebar_filters(bounds)
     try:
         with st.spinner("Querying the warehouse…"):
-            page = resources.dashboard(key, filters)
+            page = resources.dashboard(key, experiment, filters)
     except EcomError as err:
         st.error(f"The dashboard's queries failed: {err}", icon=":material/error:")
         return
@@ -280,6 +288,7 @@ def render(settings: Settings) -> None:
     verdict(page)
     kpi_tiles(page)
     _csv_button(page.kpi_frame(), "kpis", "dl_kpis")
+    experiment_picker.balance_table(page)
 
     st.divider()
     left, right = st.columns(2)

@@ -31,8 +31,9 @@ def simulate(
     returning_share: float = 0.3,
     start: date = START,
     groups: tuple[str, ...] = ("control", "treatment"),
+    key: str = "checkout",
 ) -> Gold:
-    """Users of an experiment starting on `start`: a share reach the cart; of those, some
+    """Users of experiment `key` starting on `start`: a share reach the cart; of those, some
     convert on their own and Treatment's also through injected purchases."""
     rng = np.random.default_rng(seed)
     is_treatment = rng.random(n_users) < treatment_share
@@ -68,9 +69,11 @@ def simulate(
 
         rows.append(
             {
+                "experiment_key": key,
                 "user_id": i,
                 "experiment_group": "treatment" if is_treatment[i] else "control",
                 "experiment_start": start,
+                "experiment_end": None,
                 "entered_at": entered_at,
                 "last_seen_at": last_seen + timedelta(minutes=5),
                 "first_cart_session_at": cart_at,
@@ -99,7 +102,8 @@ def simulate(
             }
         )
     users = pl.DataFrame(rows).with_columns(
-        pl.col("first_cart_session_at", "first_purchase_at").cast(pl.Datetime("us", "UTC"))
+        pl.col("first_cart_session_at", "first_purchase_at").cast(pl.Datetime("us", "UTC")),
+        pl.col("experiment_end").cast(pl.Date),
     )
     return Gold(users)
 

@@ -13,19 +13,20 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.abtest import ReadoutConfig, build_readout, run_abtest
-from pipeline.abtest.document import REQUIRED_V2, read_readout
-from pipeline.abtest.queries import ExperimentStats, WeeklyCounts
+from pipeline.abtest.document import REQUIRED, read_readout
+from pipeline.abtest.queries import ExperimentStats, ReadoutData, WeeklyCounts
 from pipeline.abtest.report import markdown
 from pipeline.cli import app
 from pipeline.errors import InputError
-from pipeline.settings import Settings
+from pipeline.experiment.config import read_experiments
+from pipeline.settings import EXPERIMENTS_FILE, Settings
 from pipeline.stats.sufficient import Paired, SampleMean
 from tests.abtest.abtest_gold import Gold, simulate, write_gold
 
 
 def readout_text(settings: Settings, gold: Gold):
     write_gold(gold, settings.warehouse_path)
-    outputs = run_abtest(settings)
+    outputs = run_abtest(settings, keys=["checkout"])["checkout"]
     md = outputs.markdown.read_text()
     raw_json = outputs.json.read_text()
     json.loads(raw_json)  # valid JSON (allow_nan=False when written)
@@ -95,7 +96,8 @@ def test_nan_revenue_is_reported_not_printed() -> None:
         revenue=Paired(SampleMean(10, math.nan, 1.0), SampleMean(10, 0.0, 0.0), 0.0),
     )
     stats = ExperimentStats({("all", "control"): bad, ("all", "treatment"): bad}, None, None)
-    readout = build_readout(stats, WeeklyCounts(()), [], ReadoutConfig())
+    checkout = read_experiments(EXPERIMENTS_FILE).get("checkout")
+    readout = build_readout(ReadoutData(stats, WeeklyCounts(()), []), ReadoutConfig(), checkout)
     assert readout.revenue.message == "non_finite"
     assert readout.guardrails[0].status == "not_tested"
     text = markdown(readout)
@@ -122,14 +124,22 @@ def test_cli_writes_the_reports(settings: Settings) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    assert re.search(r"^Decision: (SHIP|DO NOT SHIP|KEEP RUNNING)$", result.output, re.MULTILINE)
-    out = settings.reports_dir / "abtest"
+    decisions = re.findall(
+        r"^Decision: (SHIP|DO NOT SHIP|KEEP RUNNING|INVESTIGATE)$", result.output, re.MULTILINE
+    )
+    assert len(decisions) == 2  # both experiments of experiments.yml
+    # The standing A/A has no rows in this table: an empty readout, said in words.
+    empty = read_readout(settings.reports_dir / "abtest" / "aa-standing" / "readout.json")
+    assert empty["primary"]["conversion"]["message"] == "empty_group"
+    assert empty["decision"]["outcome"] == "keep_running"
+    out = settings.reports_dir / "abtest" / "checkout"
     document = read_readout(out / "readout.json")
+    assert document["power"]["target_relative_lift"] == 0.05  # experiments.yml's MDE
     assert document["config"] == {
         "alpha": 0.05,
         "srm_alpha": 0.001,
         "power": 0.8,
-        "target_relative_lift": 0.05,
+        "target_relative_lift": None,
         "winsorize_at": 0.99,
         "correction": "bh",
         "sequential_tuning": 3000.0,
@@ -142,11 +152,11 @@ def test_cli_writes_the_reports(settings: Settings) -> None:
 
 def test_readout_json_grows_without_breaking_readers(settings: Settings, tmp_path) -> None:
     write_gold(simulate(800, seed=9), settings.warehouse_path)
-    path = run_abtest(settings).json
+    path = run_abtest(settings, keys=["checkout"])["checkout"].json
     document = read_readout(path)
-    assert document["schema_version"] == "2.0"
-    # A later minor version with new fields still reads; every 2.x path stays.
-    grown = {**document, "schema_version": "2.3", "a_new_section": {"x": 1}}
+    assert document["schema_version"] == "3.0"
+    # A later minor version with new fields still reads; every 3.x path stays.
+    grown = {**document, "schema_version": "3.3", "a_new_section": {"x": 1}}
     newer = tmp_path / "newer.json"
     newer.write_text(json.dumps(grown))
     assert read_readout(newer)["a_new_section"] == {"x": 1}
@@ -154,10 +164,10 @@ def test_readout_json_grows_without_breaking_readers(settings: Settings, tmp_pat
     newer.write_text(json.dumps(broken))
     with pytest.raises(InputError, match="guardrails"):
         read_readout(newer)
-    newer.write_text(json.dumps({**document, "schema_version": "3.0"}))
-    with pytest.raises(InputError, match=r"reads 2\.x"):
+    newer.write_text(json.dumps({**document, "schema_version": "2.0"}))
+    with pytest.raises(InputError, match=r"reads 3\.x"):
         read_readout(newer)
-    assert len(REQUIRED_V2) >= 19
+    assert len(REQUIRED) >= 19
 
 
 @pytest.mark.parametrize(

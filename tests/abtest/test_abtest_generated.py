@@ -4,6 +4,8 @@ the experiment settings on demand (one raw data set, three experiments):
 - 5% uplift from a December start: the readout rediscovers it, the interval covers the injected
   truth, CUPED narrows the interval and still covers it, and the pre-period holds no injection;
 - rate 0: a real A/A test through the whole pipeline, no effect and a clean sample ratio;
+- the standing A/A experiment of experiments.yml (its own salt, assigned by the warehouse):
+  no effect, no sample ratio mismatch at any level, balanced before its start;
 - rate 0.005: a smaller true effect, and the power the readout states to detect it is the
   power replaying the experiment delivers.
 """
@@ -41,7 +43,7 @@ def raw(tmp_path_factory: pytest.TempPathFactory):
 
 def pipeline(
     raw, tmp_path_factory, *, full_build: bool = False, **experiment
-) -> tuple[Settings, AbtestOutputs]:
+) -> tuple[Settings, dict[str, AbtestOutputs]]:
     """Ingest and build with the experiment settings, then read out. Only one build runs
     dbt's data and unit tests (`full_build`): the others need the models alone, faster."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("abtest_generated") / "data", **experiment)
@@ -52,6 +54,10 @@ def pipeline(
     else:
         run_dbt(settings, "run", exclude=SCORING_SELECTOR)
     return settings, run_abtest(settings, ReadoutConfig(winsorize_at=0.99, sequential_tuning=5_000))
+
+
+def checkout(run: tuple[Settings, dict[str, AbtestOutputs]]) -> AbtestOutputs:
+    return run[1]["checkout"]
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +76,7 @@ def small(raw, tmp_path_factory):
 
 
 def test_december_start_detects_the_uplift_and_covers_the_truth(december) -> None:
-    _, outputs = december
-    r = outputs.readout
+    r = checkout(december).readout
     assert not r.primary.srm.flagged and not r.all_users.srm.flagged
     conv = r.primary.conversion
     assert conv.p_value < 0.001 and conv.absolute.estimate > 0
@@ -90,7 +95,7 @@ def test_december_start_detects_the_uplift_and_covers_the_truth(december) -> Non
 
 
 def test_december_start_cuped_narrows_the_interval_and_covers_the_truth(december) -> None:
-    r = december[1].readout
+    r = checkout(december).readout
     assert r.cuped.message == "ok" and r.cuped.theta != 0
     assert r.cuped.variance_reduction > 0
     adjusted, unadjusted = r.cuped.adjusted.absolute, r.cuped.unadjusted.absolute
@@ -100,7 +105,7 @@ def test_december_start_cuped_narrows_the_interval_and_covers_the_truth(december
 
 
 def test_december_start_leaves_the_pre_period_uninjected(december) -> None:
-    settings, outputs = december
+    settings, outputs = december[0], checkout(december)
     manifests = [Manifest.read(p) for p in sorted(settings.manifest_dir.glob("*.json"))]
     assert {m.experiment["start"] for m in manifests} == {"2019-12-01"}
     injected = {m.month: m.rows_injected for m in manifests}
@@ -113,7 +118,7 @@ def test_december_start_leaves_the_pre_period_uninjected(december) -> None:
         ).fetchone()[0]
         pre = con.execute(
             "select sum(pre_purchases), sum(case when is_returning then 1 else 0 end) "
-            "from gold.fct_experiment_users"
+            "from gold.fct_experiment_users where experiment_key = 'checkout'"
         ).fetchone()
     assert early == 0
     assert pre[0] > 0 and pre[1] > 0
@@ -122,7 +127,7 @@ def test_december_start_leaves_the_pre_period_uninjected(december) -> None:
 
 
 def test_rate_zero_is_a_real_aa_test(aa) -> None:
-    settings, outputs = aa
+    settings, outputs = aa[0], checkout(aa)
     r = outputs.readout
     manifests = [Manifest.read(p) for p in sorted(settings.manifest_dir.glob("*.json"))]
     assert all(m.rows_injected == 0 and m.experiment["uplift_rate"] == 0 for m in manifests)
@@ -137,7 +142,7 @@ def test_rate_zero_is_a_real_aa_test(aa) -> None:
 def test_small_rate_reports_its_power_honestly(small, capsys) -> None:
     """The stated power to detect the injected effect is what repeating this experiment
     (same users, same rates) would deliver: checked by 4,000 seeded binomial replays."""
-    _, outputs = small
+    outputs = checkout(small)
     r = outputs.readout
     p = r.power
     assert r.truth.absolute > 0 and p.true_effect == r.truth.absolute
@@ -172,3 +177,27 @@ def test_small_rate_reports_its_power_honestly(small, capsys) -> None:
         assert r.decision.outcome == "keep_running"
     text = outputs.markdown.read_text()
     assert f"this sample had {p.power_at_true_effect:.0%} power" in text
+
+
+def test_the_standing_aa_reports_no_effect_and_no_mismatch(december) -> None:
+    """experiments.yml's standing A/A (salted, assigned by the warehouse, no injection) on the
+    same data as the checkout, whose injection lands in both of its groups alike."""
+    settings, outputs = december[0], december[1]["aa-standing"]
+    r = outputs.readout
+    assert r.experiment.kind == "aa" and not r.experiment.injected
+    assert r.experiment.start == "2019-11-01" and r.experiment.has_pre_period
+    assert not r.primary.srm.flagged and not r.all_users.srm.flagged
+    assert not r.srm_by_day.flagged and not any(f.flagged for f in r.srm_by_segment)
+    assert r.balance.message == "ok" and not r.balance.flagged
+    assert not r.primary.conversion.significant and r.truth.absolute == 0
+    assert r.truth.absolute_covered and not r.warnings
+    assert r.decision.outcome == "keep_running" and "A/A check is clean" in r.decision.headline
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        split = con.execute(
+            "select sum(case when a.experiment_group = c.experiment_group then 1 else 0 end), "
+            "count(*) from gold.fct_experiment_users a join gold.fct_experiment_users c "
+            "using (user_id) where a.experiment_key = 'aa-standing' "
+            "and c.experiment_key = 'checkout'"
+        ).fetchone()
+    # Its own salt: about half its users share their checkout group, not all of them.
+    assert 0.45 < split[0] / split[1] < 0.55

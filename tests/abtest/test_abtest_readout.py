@@ -27,7 +27,10 @@ def outputs(tmp_path_factory: pytest.TempPathFactory, gold: Gold):
     """One readout shared by the tests below (they only read it)."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("abtest_readout") / "data")
     write_gold(gold, settings.warehouse_path)
-    return run_abtest(settings, ReadoutConfig(winsorize_at=0.95, sequential_tuning=8_000))
+    done = run_abtest(
+        settings, ReadoutConfig(winsorize_at=0.95, sequential_tuning=8_000), keys=["checkout"]
+    )
+    return done["checkout"]
 
 
 def group(users: pl.DataFrame, name: str, exposed_only: bool = False) -> pl.DataFrame:
@@ -47,9 +50,15 @@ def test_primary_population_is_users_who_reached_the_cart(gold, outputs) -> None
     table = [[conv.control.successes, c.height - conv.control.successes]]
     table.append([conv.treatment.successes, t.height - conv.treatment.successes])
     assert conv.yates.p_value == pytest.approx(stats.chi2_contingency(table).pvalue)
-    # Injected truth from the same users without their injected purchases.
-    organic = int(t["converted_without_injection"].sum())
-    assert r.truth.absolute == pytest.approx((int(t["converted"].sum()) - organic) / t.height)
+    # Injected truth over both groups: the configured rate (experiments.yml's 5% of carts) on
+    # the carts of everyone who would not have bought, over every exposed user.
+    both = pl.concat([c, t])
+    left = both.filter(~pl.col("converted_without_injection"))["total_carts"].to_numpy()
+    gain = float((1 - 0.95 ** left.astype(float)).sum())
+    assert r.truth.absolute == pytest.approx(gain / both.height, rel=1e-12)
+    baseline = both["converted_without_injection"].mean()
+    assert r.truth.baseline == pytest.approx(baseline, rel=1e-12)
+    assert r.truth.relative == pytest.approx(gain / both.height / baseline, rel=1e-12)
     assert r.truth.control_injected_converters == 0
 
 
@@ -162,24 +171,28 @@ def test_segments_are_defined_at_entry(gold, outputs) -> None:
 def test_outputs_open_with_the_decision_and_end_with_the_glossary(outputs) -> None:
     document = json.loads(outputs.json.read_text())
     assert document["kind"] == "ecom.abtest.readout"
-    assert document["schema_version"] == "2.0"
-    assert document["decision"]["outcome"] in ("ship", "do_not_ship", "keep_running")
+    assert document["schema_version"] == "3.0"
+    assert document["decision"]["outcome"] in ("ship", "do_not_ship", "keep_running", "investigate")
+    assert document["experiment"]["key"] == "checkout"
+    assert document["experiment"]["name"] == "Redesigned checkout"
     assert document["experiment"]["uplift_rate"] == 0.05
     assert document["sequential"]["tuning"] == 8_000
     assert "NaN" not in outputs.json.read_text()
     md = outputs.markdown.read_text()
     lines = md.splitlines()
-    assert lines[0].startswith("# Experiment readout")
+    assert lines[0] == "# Experiment readout: Redesigned checkout"
     assert lines[2].startswith("## Decision: ")
     assert lines[4].startswith("**") and outputs.readout.decision.headline in lines[4]
     block = "\n".join(lines[:14])
-    for item in ("**Rule:**", "**Hypothesis:**", "**Experiment:** 2019-10-01 to", "**Primary"):
+    for item in ("**Rule:**", "**Hypothesis:**", "**Experiment:** `checkout`", "2019-10-01 to"):
         assert item in block
     headings = [line for line in lines if line.startswith("## ")]
     assert headings[-1] == "## Glossary"
     for term in ("**pp**", "**interval (CI)**", "**SRM**", "**sequential**"):
         assert term in md.split("## Glossary")[1]
     for heading in ("Sample ratio", "CUPED", "Guardrails", "Bayesian", "Power", "Peeking-safe"):
+        assert heading in md
+    for heading in ("## Checks below the whole population", "## Families of tests"):
         assert heading in md
     assert "nan" not in md.lower()
     for png in (outputs.conversion_png, outputs.lift_png):
@@ -205,12 +218,16 @@ def test_readout_json_is_its_published_schema(outputs) -> None:
 
 def test_the_dashboards_filter_restricts_every_query(gold, tmp_path) -> None:
     from pipeline.abtest import compute_readout
+    from pipeline.experiment.config import load_experiments
     from pipeline.warehouse import connect
 
     settings = Settings(data_dir=tmp_path / "data")
     write_gold(gold, settings.warehouse_path)
     readout = compute_readout(
-        connect(settings), ReadoutConfig(), where="entry_month = '2019-10' and is_returning"
+        connect(settings),
+        ReadoutConfig(),
+        load_experiments(settings).get("checkout"),
+        where="entry_month = '2019-10' and is_returning",
     )
     subset = gold.users.filter(
         (pl.col("entry_month") == "2019-10") & pl.col("is_returning") & pl.col("is_exposed")

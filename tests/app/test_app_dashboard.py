@@ -16,6 +16,7 @@ from polars.testing import assert_frame_equal
 from pipeline.abtest import ReadoutConfig, compute_readout
 from pipeline.warehouse import connect
 from streamlit_app.data import metrics
+from streamlit_app.data.experiments import selected
 from streamlit_app.data.filters import Filters
 from tests.app.apptest import Downloads, metric, no_exception, open_app, switch_tab, texts
 from tests.app.conftest import Pipeline
@@ -26,7 +27,7 @@ DASHBOARD = "A/B Test Dashboard"
 def load(pipeline_run: Pipeline, f: Filters) -> metrics.Dashboard:
     """The page's numbers computed without the app, for the experiment as ingested."""
     s = pipeline_run.settings
-    return metrics.load_dashboard(connect(s), f, ReadoutConfig(), s.experiment)
+    return metrics.load_dashboard(connect(s), f, ReadoutConfig(), selected(s, "checkout"))
 
 
 def tiles(at) -> dict[str, list[str]]:
@@ -42,8 +43,9 @@ def test_default_page_shows_the_readouts_numbers_and_verdict(
     """With the API down the dashboard still renders: it never calls the API."""
     at = open_app(monkeypatch, pipeline_run.data_dir, refused_url)
     no_exception(at)
+    checkout = selected(pipeline_run.settings, "checkout")
     readout = compute_readout(
-        connect(pipeline_run.settings), ReadoutConfig(), pipeline_run.settings.experiment
+        connect(pipeline_run.settings), ReadoutConfig(), checkout.spec, checkout.recorded
     )
     shown = tiles(at)
     assert shown["Users"] == [

@@ -21,11 +21,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pipeline.abtest import ReadoutConfig
 from pipeline.services import port_is_free
 from pipeline.serving import registry
 from pipeline.settings import REPO_ROOT
 from pipeline.warehouse import connect
 from streamlit_app.data import live, metrics
+from streamlit_app.data.experiments import selected
 from streamlit_app.data.filters import Filters
 from tests.app.conftest import API_KEY, KEY_HEADER, Pipeline, app_env, free_port
 from tests.conftest import skip_unless_ci
@@ -190,7 +192,8 @@ def open_tab(page, tab: str) -> None:
 
 def test_dashboard_filter_changes_a_kpi(page, shots: Path, pipeline_run: Pipeline) -> None:
     wh = connect(pipeline_run.settings)
-    every = metrics.load_dashboard(wh, Filters())
+    checkout = selected(pipeline_run.settings, "checkout")
+    every = metrics.load_dashboard(wh, Filters(), ReadoutConfig(), checkout)
     expect_all = f"{every.kpis['treatment'].users:,}"
     page.get_by_text("Treatment — redesigned checkout").wait_for()
     assert metric_value(page, "Users", 1) == expect_all
@@ -199,7 +202,9 @@ def test_dashboard_filter_changes_a_kpi(page, shots: Path, pipeline_run: Pipelin
 
     sidebar = page.get_by_test_id("stSidebar")
     sidebar.get_by_text("Returning (seen before it started)").click()
-    returning = metrics.load_dashboard(wh, Filters(user_type="returning"))
+    returning = metrics.load_dashboard(
+        wh, Filters(user_type="returning"), ReadoutConfig(), checkout
+    )
     expected = f"{returning.kpis['treatment'].users:,}"
     page.wait_for_function(
         """([label, value]) => [...document.querySelectorAll('[data-testid="stMetric"]')]

@@ -66,8 +66,9 @@ def gold_tables(settings: Settings) -> list[str]:
     )["table_name"].to_list()
 
 
-# Columns that say when a row was made, not what it holds (each path scored at its own time).
-RUN_COLUMNS = frozenset({"scored_at"})
+# Columns that say when a row was made, not what it holds (each path scored and read out at
+# its own time).
+RUN_COLUMNS = frozenset({"scored_at", "written_at"})
 
 
 def canonical(frame: pl.DataFrame) -> pl.DataFrame:
@@ -112,6 +113,7 @@ def test_every_gold_table_equals_the_duckdb_path(cloud: CloudRun) -> None:
         "fct_cart_sessions",
         "experiment_summary",
         "cart_session_scores",
+        "experiment_results",  # written by `ecom abtest` through the warehouse interface
     } <= set(tables)
     duck, bq = connect(local), connect(bigquery)
     for name in tables:
@@ -125,9 +127,11 @@ def test_every_gold_table_equals_the_duckdb_path(cloud: CloudRun) -> None:
         assert_frame_equal(got, expected, check_exact=False, rel_tol=1e-9, abs_tol=tolerance)
 
 
-def test_the_readout_equals_the_duckdb_path(cloud: CloudRun) -> None:
+@pytest.mark.parametrize("experiment", ["checkout", "aa-standing"])
+def test_the_readout_equals_the_duckdb_path(cloud: CloudRun, experiment: str) -> None:
     paths = [
-        run.data_dir / "reports" / "abtest" / "readout.json" for run in (cloud.local, cloud.cloud)
+        run.data_dir / "reports" / "abtest" / experiment / "readout.json"
+        for run in (cloud.local, cloud.cloud)
     ]
     expected, got = (strip_run_fields(read_json(p)) for p in paths)
     assert_same_numbers(got, expected)

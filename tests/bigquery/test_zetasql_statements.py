@@ -26,18 +26,22 @@ import jinja2
 import pytest
 from google.auth.credentials import AnonymousCredentials
 
-from pipeline.abtest.queries import segments_sql, totals_sql, weekly_sql, window_sql
+from pipeline.abtest import results
+from pipeline.abtest.queries import readout_queries, totals_sql
 from pipeline.drift.data import month_features_sql, months_sql
+from pipeline.experiment.config import read_experiments
 from pipeline.model import bqml
 from pipeline.model.dataset import training_query
 from pipeline.model.gold import contract_columns_sql, injected_share_sql
 from pipeline.schema import BRONZE_SCHEMA, QUARANTINE_SCHEMA
-from pipeline.settings import Settings
+from pipeline.settings import EXPERIMENTS_FILE, Settings
+from pipeline.warehouse import count_matching_sql, replace_rows_sql
 from pipeline.warehouse.bigquery import BigQueryWarehouse, bounds_sql, count_sql, swap_script
 from pipeline.warehouse.build import SCORING_SELECTOR, dbt_paths, run_dbt
 from pipeline.warehouse.dialect import BIGQUERY
 from pipeline.warehouse.dry_run import inline_missing, ordered_nodes
 from pipeline.warehouse.templates import template_names
+from streamlit_app.data import experiments as dashboard_experiments
 from streamlit_app.data import live as live_queries
 from streamlit_app.data import queries as dashboard_queries
 from streamlit_app.data.filters import Filters
@@ -54,12 +58,18 @@ NOT_ANALYZABLE = {
     "explain_predict": "ML.EXPLAIN_PREDICT is a BigQuery ML table function, not in ZetaSQL's catalog",
     "global_explain": "ML.GLOBAL_EXPLAIN is a BigQuery ML table function, not in ZetaSQL's catalog",
 }
-STAGING = re.compile(r"_load_(events|quarantine)_[0-9a-f]{12}")
+STAGING = re.compile(r"_load_(events|quarantine|experiment_results)_[0-9a-f]{12}")
+EXPERIMENTS = read_experiments(EXPERIMENTS_FILE).experiments
 
 
 def base_catalog(zetasql: Any, settings: Settings) -> Any:
-    """Bronze from the project's own contracts (pipeline/schema.py), nothing else."""
+    """Bronze from the project's own contracts (pipeline/schema.py), and the table the readout
+    creates through the API (pipeline.abtest.results), nothing else."""
     catalog = zetasql.Catalog(settings.gcp_project)
+    catalog.add(
+        (settings.gcp_project, settings.bq_gold_dataset, results.TABLE),
+        zetasql.polars_columns(results.RESULTS_SCHEMA),
+    )
     catalog.add(
         (settings.gcp_project, settings.bq_bronze_dataset, "events"),
         zetasql.polars_columns(BRONZE_SCHEMA),
@@ -72,13 +82,15 @@ def base_catalog(zetasql: Any, settings: Settings) -> Any:
 
 
 def add_staging_tables(zetasql: Any, catalog: Any, settings: Settings, sql: str) -> None:
-    """The load's staging tables are made through the API with bronze's schemas."""
-    schemas = {"events": BRONZE_SCHEMA, "quarantine": QUARANTINE_SCHEMA}
+    """The loads' staging tables are made through the API with their tables' schemas."""
+    schemas = {
+        "events": (settings.bq_bronze_dataset, BRONZE_SCHEMA),
+        "quarantine": (settings.bq_bronze_dataset, QUARANTINE_SCHEMA),
+        "experiment_results": (settings.bq_gold_dataset, results.RESULTS_SCHEMA),
+    }
     for found in STAGING.finditer(sql):
-        catalog.add(
-            (settings.gcp_project, settings.bq_bronze_dataset, found.group(0)),
-            zetasql.polars_columns(schemas[found.group(1)]),
-        )
+        dataset, schema = schemas[found.group(1)]
+        catalog.add((settings.gcp_project, dataset, found.group(0)), zetasql.polars_columns(schema))
 
 
 # ---- dbt ---------------------------------------------------------------------------------------
@@ -198,13 +210,32 @@ def python_statements(
         ("quarantine", wh.table_id("bronze", "_load_quarantine_0123456789ab"), QUARANTINE_SCHEMA),
     ]
     bounds = (datetime(2019, 10, 1, tzinfo=UTC), datetime(2019, 10, 31, 23, 59, 59, tzinfo=UTC))
+    results_table = wh.table("gold", results.TABLE)
+    run = {"experiment_key": "checkout", "run_id": "20200229T235959Z-0123abcd"}
+    results_staging = f"`{wh.table_id('gold', '_load_experiment_results_0123456789ab')}`"
     statements = [
-        ("readout: group totals", totals_sql(wh, None)),
+        *(
+            (f"readout {spec.key}: {name}", sql)
+            for spec in EXPERIMENTS
+            for name, sql in readout_queries(
+                wh, spec.key, None, None, injected=spec.is_injected
+            ).items()
+        ),
         ("readout: group totals, winsorized", totals_sql(wh, 0.99)),
         ("readout: group totals, filtered", totals_sql(wh, None, "is_returning")),
-        ("readout: window", window_sql(wh)),
-        ("readout: weekly", weekly_sql(wh)),
-        ("readout: segments", segments_sql(wh)),
+        (
+            "results: replace a run",
+            replace_rows_sql(
+                "bigquery", results_table, results_staging, results.RESULTS_SCHEMA, run
+            ),
+        ),
+        ("results: count a run", count_matching_sql("bigquery", results_table, run)),
+        ("results: shipped last quarter", results.shipped_last_quarter_sql(wh)),
+        (
+            "results: shipped last quarter, fixed day",
+            results.shipped_last_quarter_sql(wh, date(2020, 1, 15)),
+        ),
+        ("dashboard: latest decisions", dashboard_experiments.latest_decisions_sql(wh)),
         ("training set", training_query(carts, settings.seed, "bigquery")),
         ("training set, window", training_query(carts, settings.seed, "bigquery", "2019-12")),
         ("scoring: contract columns", contract_columns_sql(carts)),
@@ -225,9 +256,10 @@ def python_statements(
         price_bands=("under_2", "10_plus", "no_cart"),
     )
     for label, filters in (("dashboard", Filters()), ("dashboard, filtered", every_filter)):
-        for name, sql in dashboard_queries.page_queries(wh, filters).items():
-            statements.append((f"{label}: {name}", sql))
-    statements.append(("dashboard: bounds", dashboard_queries.bounds_sql(wh)))
+        for spec in EXPERIMENTS:
+            for name, sql in dashboard_queries.page_queries(wh, filters, spec).items():
+                statements.append((f"{label} {spec.key}: {name}", sql))
+    statements.append(("dashboard: bounds", dashboard_queries.bounds_sql(wh, "checkout")))
     # The Predictor's live mode: the sessions it offers and one session's events.
     statements.append(("live mode: sessions", live_queries.sessions_sql(wh)))
     statements.append(("live mode: events", live_queries.events_sql(wh, 512_475_445, 3)))
@@ -298,11 +330,15 @@ def test_python_built_queries_pass_bigquerys_analyzer(
     assert zetasql_failures(findings) == "", zetasql_failures(findings)
     labels = {f.label.split(" #")[0] for f in findings}
     assert {
-        "readout: weekly",
+        "readout checkout: weekly",
+        "readout checkout: carts",
+        "readout aa-standing: sample_ratio",
         "training set",
         "bronze load: swap script",
-        "dashboard, filtered: funnel",
-        "dashboard, filtered: bands",
+        "results: replace a run",
+        "results: shipped last quarter",
+        "dashboard, filtered checkout: funnel",
+        "dashboard, filtered aa-standing: bands",
         "dashboard: bounds",
     } <= labels
     swap = [f.kind for f in findings if f.label.startswith("bronze load: swap script")]
@@ -310,6 +346,13 @@ def test_python_built_queries_pass_bigquerys_analyzer(
         "ResolvedBeginStmt",
         "ResolvedDeleteStmt",
         "ResolvedInsertStmt",
+        "ResolvedDeleteStmt",
+        "ResolvedInsertStmt",
+        "ResolvedCommitStmt",
+    ]
+    replace = [f.kind for f in findings if f.label.startswith("results: replace a run")]
+    assert replace == [
+        "ResolvedBeginStmt",
         "ResolvedDeleteStmt",
         "ResolvedInsertStmt",
         "ResolvedCommitStmt",

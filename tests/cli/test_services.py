@@ -39,7 +39,9 @@ def test_every_setting_reaches_the_children_explicitly(settings, monkeypatch, tm
         if key.startswith("ECOM_") or key == "API_URL":
             monkeypatch.setenv(key, value)
     seen = Settings()
-    assert seen.data_dir == tmp_path / "rel" and seen.experiment == given.experiment
+    assert seen.data_dir == tmp_path / "rel"
+    assert (seen.uplift_rate, seen.experiment_start) == (given.uplift_rate, given.experiment_start)
+    assert seen.experiments_file == given.experiments_file.resolve()
     assert seen.api_url == given.api_url
 
 

@@ -37,14 +37,30 @@ def test_demo_runs_every_stage_and_accounts_for_every_row(tmp_path: Path) -> Non
     assert scored == carts > 0
 
     # The readout finds the injected uplift.
-    readout = json.loads((data / "reports" / "abtest" / "readout.json").read_text())
+    reports = data / "reports" / "abtest"
+    readout = json.loads((reports / "checkout" / "readout.json").read_text())
     conversion = readout["primary"]["conversion"]
     assert conversion["treatment"]["mean"] > conversion["control"]["mean"]
     assert conversion["p_value"] < 0.001
     assert (
         readout["experiment"]["uplift_rate"] == 0.05 and manifests[0]["experiment"]["start"] is None
     )
-    assert (data / "reports" / "abtest" / "readout.md").read_text().startswith("# ")
+    assert (reports / "checkout" / "readout.md").read_text().startswith("# ")
+    # The standing A/A: no effect, no sample ratio mismatch anywhere, nothing to ship.
+    aa = json.loads((reports / "aa-standing" / "readout.json").read_text())
+    assert not aa["primary"]["conversion"]["significant"]
+    assert not aa["primary"]["srm"]["flagged"] and not aa["all_users"]["srm"]["flagged"]
+    assert not any(c["flagged"] for c in aa["srm_by_day"]["checks"])
+    assert aa["decision"]["outcome"] == "keep_running"
+    # Every number of both readouts is in the warehouse.
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        results = dict(
+            con.execute(
+                "select experiment_key, count(distinct run_id) from gold.experiment_results "
+                "group by experiment_key"
+            ).fetchall()
+        )
+    assert results == {"checkout": 1, "aa-standing": 1}
 
     # The model folder and its explanations.
     model_dir = resolve(data / "models")

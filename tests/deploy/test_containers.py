@@ -16,15 +16,17 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from pipeline.settings import REPO_ROOT, SQL_DIR
+from pipeline.settings import EXPERIMENTS_FILE, REPO_ROOT, SQL_DIR
 from pipeline.warehouse.dialect import MACROS_FILE
 from tests.deploy import deploy_files as df
 
 BASE_IMAGE = "python:3.12-slim"
-# The app renders its queries from these (pipeline.warehouse.templates and .dialect).
+# The app renders its queries from these (pipeline.warehouse.templates and .dialect), and
+# lists the experiments of experiments.yml (pipeline.experiment.config).
 APP_SQL = (
     SQL_DIR.relative_to(REPO_ROOT).as_posix(),
     MACROS_FILE.relative_to(REPO_ROOT).as_posix(),
+    EXPERIMENTS_FILE.relative_to(REPO_ROOT).as_posix(),
 )
 # image -> (Dockerfile, extra, sources copied, port, health path, Terraform service)
 IMAGES = {

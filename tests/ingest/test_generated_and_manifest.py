@@ -46,8 +46,11 @@ def test_manifests_written_before_the_experiment_field_still_read(tmp_path) -> N
     path = tmp_path / "2019-Oct.json"
     path.write_text(json.dumps(document))
     assert Manifest.read(path).experiment == {
+        "key": "checkout",
+        "salt": "",
         "uplift_rate": 0.05,
         "start": None,
+        "end": None,
         "injection_seed": "ecom-growth-checkout-v2",
     }
 

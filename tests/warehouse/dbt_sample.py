@@ -17,8 +17,9 @@ import numpy as np
 import polars as pl
 
 from pipeline.experiment import assign_group, is_injected
+from pipeline.experiment.config import read_experiments
 from pipeline.schema import BRONZE_SCHEMA, EVENT_TYPES
-from pipeline.settings import Settings
+from pipeline.settings import EXPERIMENTS_FILE, Settings
 from pipeline.warehouse.build import BuildResult
 
 START = datetime(2019, 10, 1, tzinfo=UTC)
@@ -27,6 +28,8 @@ TIMEOUT = timedelta(minutes=30)
 GAP_CHOICES_SECONDS = np.array([0, 5, 60, 600, 1800, 1801, 3600, 86_400, 20 * 86_400])
 GAP_WEIGHTS = np.array([0.15, 0.2, 0.2, 0.15, 0.08, 0.07, 0.05, 0.06, 0.04])
 EVENT_WEIGHTS = np.array([0.47, 0.28, 0.19, 0.06])
+# What ingestion applies with the repository's experiments.yml.
+INGESTION = read_experiments(EXPERIMENTS_FILE).ingestion
 
 
 def bronze_sample(n_users: int = 400, seed: int = 7) -> pl.DataFrame:
@@ -37,7 +40,7 @@ def bronze_sample(n_users: int = 400, seed: int = 7) -> pl.DataFrame:
     # 9-digit user ids like the real data (choice over a range, never materialized).
     for user_id in 100_000_000 + rng.choice(900_000_000, n_users, replace=False):
         user_id = int(user_id)
-        group = assign_group(user_id)
+        group = assign_group(user_id, INGESTION.salt)
         t = START + timedelta(seconds=int(rng.integers(0, 100 * 86_400)))
         session = f"s-{user_id}-0"
         for i in range(int(rng.integers(1, 40))):
@@ -49,7 +52,9 @@ def bronze_sample(n_users: int = 400, seed: int = 7) -> pl.DataFrame:
             raw_type = str(rng.choice(EVENT_TYPES, p=EVENT_WEIGHTS))
             raw_time = t.strftime("%Y-%m-%d %H:%M:%S UTC")
             product_id = int(rng.integers(3_000, 6_000))
-            injected = is_injected(raw_type, group, raw_time, user_id, product_id, session)
+            injected = is_injected(
+                raw_type, group, raw_time, user_id, product_id, session, INGESTION
+            )
             rows.append(
                 {
                     "event_time": t,

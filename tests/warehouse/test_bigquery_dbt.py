@@ -244,11 +244,13 @@ def test_readout_queries_give_the_same_statistics_on_both_engines(
 ) -> None:
     """pipeline/abtest/queries.py is engine-neutral: the emulator's answers equal DuckDB's."""
     from pipeline.abtest import ReadoutConfig, compute_readout
+    from pipeline.experiment.config import load_experiments
 
     local, bigquery, _ = both_builds
     config = ReadoutConfig(winsorize_at=0.9)
-    expected = compute_readout(connect(local), config, where="entry_week >= 0")
-    got = compute_readout(connect(bigquery), config, where="entry_week >= 0")
+    checkout = load_experiments(local).get("checkout")
+    expected = compute_readout(connect(local), config, checkout, where="entry_week >= 0")
+    got = compute_readout(connect(bigquery), config, checkout, where="entry_week >= 0")
     assert expected.experiment.start == got.experiment.start == EXPERIMENT_START.isoformat()
     assert got.experiment.end == expected.experiment.end
     for population in ("primary", "all_users"):
@@ -264,3 +266,14 @@ def test_readout_queries_give_the_same_statistics_on_both_engines(
     assert [(s.dimension, s.segment) for s in got.segments] == [
         (s.dimension, s.segment) for s in expected.segments
     ]
+    # The checks below the whole population and the injected truth's cart histogram too.
+    assert [c.result.observed for c in got.srm_by_day.checks] == [
+        c.result.observed for c in expected.srm_by_day.checks
+    ]
+    assert got.truth.absolute == pytest.approx(expected.truth.absolute, rel=1e-12)
+    assert got.balance.tests[1].p_value == pytest.approx(expected.balance.tests[1].p_value)
+    # The standing A/A, assigned by each engine's SQL from its salt: the same users.
+    aa = load_experiments(local).get("aa-standing")
+    duck, bq = (compute_readout(connect(s), config, aa) for s in (local, bigquery))
+    assert duck.all_users.srm.observed == bq.all_users.srm.observed
+    assert duck.primary.conversion.treatment == bq.primary.conversion.treatment

@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import date
 
 import yaml
 
 from pipeline.experiment import CONTROL, GROUPS, TREATMENT, TREATMENT_HEX_DIGITS, assign_group
+from pipeline.experiment.config import read_experiments
 from pipeline.sessions import SESSION_TIMEOUT_MINUTES
-from pipeline.settings import DBT_PROJECT_DIR, Settings
-from pipeline.warehouse.build import dbt_args, dbt_env, dbt_paths, dbt_vars
+from pipeline.settings import DBT_PROJECT_DIR, EXPERIMENTS_FILE, Settings
+from pipeline.warehouse.build import dbt_args, dbt_env, dbt_paths, dbt_vars, experiment_vars
 
 PYTHON_FACTS = {
     "session_timeout_minutes": SESSION_TIMEOUT_MINUTES,
     "control_group": CONTROL,
     "treatment_group": TREATMENT,
     "treatment_hex_digits": list(TREATMENT_HEX_DIGITS),
-    "experiment_start": None,
+    # experiments.yml, as the warehouse takes it
+    "experiments": experiment_vars(read_experiments(EXPERIMENTS_FILE)),
 }
 
 
@@ -30,6 +33,21 @@ def test_var_defaults_equal_the_python_constants() -> None:
     assert sorted((project["vars"]["control_group"], project["vars"]["treatment_group"])) == sorted(
         GROUPS
     )
+
+
+def test_the_experiments_var_is_experiments_yml_with_the_runs_overrides(tmp_path) -> None:
+    (checkout, aa) = dbt_vars()["experiments"]
+    assert checkout == {
+        "key": "checkout",
+        "salt": "",
+        "start": None,
+        "end": None,
+        "from_ingestion": True,
+    }
+    assert aa["key"] == "aa-standing" and aa["salt"] and not aa["from_ingestion"]
+    overridden = Settings(data_dir=tmp_path, experiment_start=date(2019, 12, 1))
+    assert dbt_vars(overridden)["experiments"][0]["start"] == "2019-12-01"
+    assert dbt_vars(overridden)["experiments"][1] == aa
 
 
 def test_the_treatment_digits_are_the_assignment_rule() -> None:
@@ -124,4 +142,5 @@ def test_the_runner_passes_the_experiment_start(tmp_path) -> None:
     settings = Settings(data_dir=tmp_path / "d", experiment_start=dt.date(2019, 12, 1))
     args = dbt_args("build", settings)
     passed = json.loads(args[args.index("--vars") + 1])
-    assert passed == {**PYTHON_FACTS, "experiment_start": "2019-12-01"}
+    checkout, aa = PYTHON_FACTS["experiments"]
+    assert passed == {**PYTHON_FACTS, "experiments": [{**checkout, "start": "2019-12-01"}, aa]}

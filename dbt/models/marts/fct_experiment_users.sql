@@ -1,9 +1,13 @@
--- The experiment readout's table: one row per user in the experiment, with the experiment
--- period's metrics, the pre-period's (the CUPED covariates) and the cart trigger.
--- A session belongs to the experiment period when it ends on or after the start day (so it
--- holds at least one event that the injection could touch), to the pre-period otherwise: the
--- pre-period therefore holds no injected purchase. The start day is the var
--- `experiment_start` (ECOM_EXPERIMENT_START), or the data's first day when it is null.
+-- The experiment readout's table: one row per experiment (var `experiments`, from
+-- experiments.yml) and user in it, with the experiment period's metrics, the pre-period's (the
+-- CUPED covariates and the balance checks) and the cart trigger.
+-- A session belongs to an experiment's period when it ends on or after the start day (so it
+-- holds at least one event the injection could touch) and starts on or before the end day; to
+-- the pre-period when it ends before the start day (the pre-period therefore holds no
+-- injected purchase). A null start is the data's first day, a null end an open experiment.
+-- Groups: the injected experiment's are bronze's experiment_group (ingestion assigned them);
+-- every other experiment's are assigned here by the same rule on the MD5 of salt || user id.
+-- The test matches_md5_assignment recomputes both.
 
 {{
     config(
@@ -11,7 +15,7 @@
     )
 }}
 
-{%- set experiment_start = var('experiment_start', none) %}
+{%- set experiments = var('experiments') %}
 
 with sessions as (
 
@@ -19,15 +23,37 @@ with sessions as (
 
 ),
 
-experiment_window as (
+data_window as (
 
-    -- one row: the configured start day, or the data's first day
-    {% if experiment_start -%}
-    select cast('{{ experiment_start }}' as date) as experiment_start
-    {%- else -%}
-    select min({{ utc_date('session_start') }}) as experiment_start
+    -- one row: the data's first day, the start of an experiment without one
+    select min({{ utc_date('session_start') }}) as first_day
     from sessions
-    {%- endif %}
+
+),
+
+experiments as (
+
+    -- one row per experiment of the var
+    {% for experiment in experiments %}
+    select
+        '{{ experiment.key }}' as experiment_key,
+        '{{ experiment.salt }}' as assignment_salt,
+        {% if experiment.start -%}
+        cast('{{ experiment.start }}' as date)
+        {%- else -%}
+        data_window.first_day
+        {%- endif %} as experiment_start,
+        {% if experiment.end -%}
+        cast('{{ experiment.end }}' as date)
+        {%- else -%}
+        cast(null as date)
+        {%- endif %} as experiment_end,
+        {{ 'true' if experiment.from_ingestion else 'false' }} as is_assigned_at_ingestion
+    from data_window
+    {% if not loop.last %}
+    union all
+    {% endif %}
+    {% endfor %}
 
 ),
 
@@ -35,19 +61,29 @@ sessions_by_period as (
 
     select
         sessions.*,
-        experiment_window.experiment_start,
-        {{ utc_date('sessions.session_end') }} >= experiment_window.experiment_start as is_experiment
+        experiments.experiment_key,
+        experiments.assignment_salt,
+        experiments.experiment_start,
+        experiments.experiment_end,
+        experiments.is_assigned_at_ingestion,
+        {{ utc_date('sessions.session_end') }} >= experiments.experiment_start as is_experiment
     from sessions
-    cross join experiment_window
+    cross join experiments
+    where experiments.experiment_end is null
+        or {{ utc_date('sessions.session_start') }} <= experiments.experiment_end
 
 ),
 
 users as (
 
     select
+        experiment_key,
         user_id,
-        min(experiment_group) as experiment_group,
+        min(experiment_group) as ingested_group,
+        min(assignment_salt) as assignment_salt,
         min(experiment_start) as experiment_start,
+        min(experiment_end) as experiment_end,
+        {{ dbt.bool_or('is_assigned_at_ingestion') }} as is_assigned_at_ingestion,
         min(case when is_experiment then session_start end) as entered_at,
         max(case when is_experiment then session_end end) as last_seen_at,
         min(case when is_experiment and total_carts > 0 then session_start end)
@@ -71,13 +107,19 @@ users as (
         sum(case when not is_experiment and total_purchases > 0 then 1 else 0 end) as pre_orders,
         sum(case when is_experiment then 0 else revenue end) as pre_revenue
     from sessions_by_period
-    group by user_id
+    group by experiment_key, user_id
 
 ),
 
 experiment_users as (
 
-    select *
+    -- users with a session in the period, with their group in this experiment
+    select
+        users.*,
+        case
+            when is_assigned_at_ingestion then ingested_group
+            else {{ assigned_group('assignment_salt', 'user_id') }}
+        end as experiment_group
     from users
     where total_sessions > 0
 
@@ -88,6 +130,7 @@ first_carts as (
     -- What the first cart session carted: the dashboard's price band, known at the trigger
     -- (a user's sessions never start at the same instant, so this is one row per user).
     select
+        experiment_users.experiment_key,
         experiment_users.user_id,
         sessions.cart_value as first_cart_value,
         sessions.total_carts as first_cart_items
@@ -105,7 +148,9 @@ users_with_first_cart as (
         first_carts.first_cart_value,
         first_carts.first_cart_items
     from experiment_users
-    left join first_carts on experiment_users.user_id = first_carts.user_id
+    left join first_carts
+        on experiment_users.experiment_key = first_carts.experiment_key
+        and experiment_users.user_id = first_carts.user_id
 
 ),
 
@@ -124,9 +169,11 @@ user_weeks as (
 )
 
 select
+    experiment_key,
     user_id,
     experiment_group,
     experiment_start,
+    experiment_end,
     entered_at,
     last_seen_at,
     first_cart_session_at,

@@ -16,10 +16,12 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from pipeline.abtest import ReadoutConfig
 from pipeline.settings import Settings
 from pipeline.warehouse import connect
 from pipeline.warehouse.bigquery import bq_schema
 from streamlit_app.data import metrics, queries
+from streamlit_app.data.experiments import selected
 from streamlit_app.data.filters import Filters
 from tests.app.conftest import Pipeline
 from tests.warehouse.bq_emulator import EMULATOR_PROJECT, bq_emulator  # noqa: F401  (fixture)
@@ -86,18 +88,24 @@ def canonical(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
 
 
 @pytest.mark.parametrize("f", FILTERS, ids=["all", "combined"])
-def test_every_query_answers_the_same_on_both_engines(engines, f: Filters) -> None:
+def test_every_query_answers_the_same_on_both_engines(
+    engines, pipeline_run: Pipeline, f: Filters
+) -> None:
     duck, bq = engines
     keys = {
         "totals": ["population", "experiment_group"],
         "window": [],
         "weekly": ["experiment_group", "week_seen", "week_converted"],
         "segments": ["dimension", "segment", "experiment_group"],
+        "sample_ratio": ["dimension", "segment", "experiment_group"],
+        "carts": ["carts"],
         "bands": ["segment", "experiment_group"],
         "funnel": ["experiment_group"],
         "daily": ["experiment_group", "first_cart_day"],
     }
-    duck_sql, bq_sql = queries.page_queries(duck, f), queries.page_queries(bq, f)
+    checkout = selected(pipeline_run.settings, "checkout")
+    duck_sql = queries.page_queries(duck, f, checkout.spec)
+    bq_sql = queries.page_queries(bq, f, checkout.spec)
     assert set(duck_sql) == set(keys)
     assert "`ecom-emulator." in bq_sql["daily"] and "unix_micros" in bq_sql["daily"]
     for name, by in keys.items():
@@ -105,9 +113,11 @@ def test_every_query_answers_the_same_on_both_engines(engines, f: Filters) -> No
         actual = canonical(bq.query(bq_sql[name]), by)
         assert actual.height == expected.height > 0, name
         assert_frame_equal(actual, expected, check_dtypes=False, rel_tol=1e-9)
-    bounds = [metrics.bounds_from_frame(w.query(queries.bounds_sql(w))) for w in (duck, bq)]
+    bounds = [
+        metrics.bounds_from_frame(w.query(queries.bounds_sql(w, "checkout"))) for w in (duck, bq)
+    ]
     assert bounds[0] == bounds[1]
-    pages = [metrics.load_dashboard(w, f) for w in (duck, bq)]
+    pages = [metrics.load_dashboard(w, f, ReadoutConfig(), checkout) for w in (duck, bq)]
     assert pages[0].readout.verdict == pages[1].readout.verdict
     assert {g: (k.users, k.exposed, k.converters) for g, k in pages[0].kpis.items()} == {
         g: (k.users, k.exposed, k.converters) for g, k in pages[1].kpis.items()

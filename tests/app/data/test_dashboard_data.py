@@ -17,12 +17,12 @@ import pytest
 from scipy import stats
 
 from pipeline.abtest import ReadoutConfig, compute_readout
-from pipeline.abtest.recorded import recorded_experiment
 from pipeline.errors import WarehouseError
 from pipeline.settings import Settings
 from pipeline.warehouse import connect
 from pipeline.warehouse.dialect import dialect_for
 from streamlit_app.data import metrics, queries
+from streamlit_app.data.experiments import Selected, selected
 from streamlit_app.data.filters import PRICE_BANDS, Filters
 from tests.app.conftest import EXPERIMENT_START, Pipeline
 
@@ -50,8 +50,10 @@ def read(pipeline_run: Pipeline, sql: str) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def users(pipeline_run: Pipeline) -> pl.DataFrame:
-    """gold.fct_experiment_users read whole (fine at this size)."""
-    return read(pipeline_run, "select * from gold.fct_experiment_users")
+    """gold.fct_experiment_users read whole (fine at this size): the checkout's rows."""
+    return read(
+        pipeline_run, "select * from gold.fct_experiment_users where experiment_key = 'checkout'"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -60,16 +62,28 @@ def warehouse(pipeline_run: Pipeline):
 
 
 @pytest.fixture(scope="module")
-def experiment(pipeline_run: Pipeline):
-    recorded, source, warnings = recorded_experiment(
-        pipeline_run.settings.manifest_dir, pipeline_run.settings.experiment
-    )
-    assert source == "manifests" and recorded.start == EXPERIMENT_START and not warnings
-    return recorded
+def experiment(pipeline_run: Pipeline) -> Selected:
+    chosen = selected(pipeline_run.settings, "checkout")
+    assert chosen.settings_source == "manifests" and not chosen.warnings
+    assert chosen.recorded.start == EXPERIMENT_START
+    return chosen
 
 
 def page(warehouse, experiment, f: Filters) -> metrics.Dashboard:
     return metrics.load_dashboard(warehouse, f, ReadoutConfig(), experiment)
+
+
+def readout_of(warehouse, experiment: Selected, where: str | None = None):
+    """`ecom abtest`'s readout of the experiment (on the users `where` selects)."""
+    return compute_readout(
+        warehouse,
+        ReadoutConfig(),
+        experiment.spec,
+        experiment.recorded,
+        where=where,
+        settings_source=experiment.settings_source,
+        warnings=experiment.warnings,
+    )
 
 
 def band_of(mean_price: float | None) -> str:
@@ -145,7 +159,7 @@ def test_the_dashboards_user_columns_equal_the_sessions(pipeline_run: Pipeline, 
 
 def test_unfiltered_page_is_the_readout(warehouse, experiment) -> None:
     p = page(warehouse, experiment, Filters())
-    readout = compute_readout(warehouse, ReadoutConfig(), experiment)
+    readout = readout_of(warehouse, experiment)
     assert p.readout.verdict == readout.verdict
     assert p.readout.decision == readout.decision
     assert p.readout.primary.conversion.p_value == readout.primary.conversion.p_value
@@ -163,9 +177,7 @@ def test_unfiltered_page_is_the_readout(warehouse, experiment) -> None:
 
 def test_a_filtered_page_is_the_readout_of_those_users(warehouse, experiment) -> None:
     p = page(warehouse, experiment, FILTERED)
-    readout = compute_readout(
-        warehouse, ReadoutConfig(), experiment, where=FILTERED.where(dialect_for(warehouse))
-    )
+    readout = readout_of(warehouse, experiment, FILTERED.where(dialect_for(warehouse)))
     assert p.readout.verdict == readout.verdict
     assert p.readout.primary.conversion.p_value == readout.primary.conversion.p_value
     raw = {(s.dimension, s.segment): s.result.p_value for s in readout.segments if s.result}
@@ -287,7 +299,7 @@ def test_segments_count_each_user_once_and_adjust_across_all(warehouse, experime
 
 
 def test_bounds_are_the_experiment_window(warehouse, users) -> None:
-    bounds = metrics.bounds_from_frame(warehouse.query(queries.bounds_sql(warehouse)))
+    bounds = metrics.bounds_from_frame(warehouse.query(queries.bounds_sql(warehouse, "checkout")))
     assert bounds.months == tuple(sorted(users["entry_month"].unique()))
     assert bounds.first_day == users["entered_at"].min().date()
     assert bounds.last_day == users["entered_at"].max().date()
@@ -321,18 +333,20 @@ def test_filters_refuse_what_would_make_bad_sql() -> None:
     assert Filters().where(dialect_for(connect(Settings()))) is None
 
 
-def test_missing_gold_says_which_command_to_run(settings: Settings) -> None:
+def test_missing_gold_says_which_command_to_run(settings: Settings, experiment) -> None:
     wh = connect(settings)
     with pytest.raises(WarehouseError, match=r"Run `ecom ingest`"):
-        metrics.load_dashboard(wh, Filters())
+        metrics.load_dashboard(wh, Filters(), ReadoutConfig(), experiment)
     settings.warehouse_path.parent.mkdir(parents=True)
     with duckdb.connect(str(settings.warehouse_path)) as con:
         con.execute("create schema gold")
     with pytest.raises(WarehouseError, match=r"gold\.\w+ does not exist.*ecom warehouse"):
-        metrics.load_dashboard(wh, Filters())
+        metrics.load_dashboard(wh, Filters(), ReadoutConfig(), experiment)
 
 
-def test_empty_gold_gives_an_empty_page(settings: Settings, pipeline_run: Pipeline) -> None:
+def test_empty_gold_gives_an_empty_page(
+    settings: Settings, pipeline_run: Pipeline, experiment
+) -> None:
     """The table with the contract's columns and no rows: zeros and messages, no exception."""
     settings.warehouse_path.parent.mkdir(parents=True)
     with duckdb.connect(str(settings.warehouse_path)) as con:
@@ -343,8 +357,8 @@ def test_empty_gold_gives_an_empty_page(settings: Settings, pipeline_run: Pipeli
             "select * from built.gold.fct_experiment_users limit 0"
         )
     wh = connect(settings)
-    assert metrics.bounds_from_frame(wh.query(queries.bounds_sql(wh))).is_empty
-    p = metrics.load_dashboard(wh, Filters())
+    assert metrics.bounds_from_frame(wh.query(queries.bounds_sql(wh, "checkout"))).is_empty
+    p = metrics.load_dashboard(wh, Filters(), ReadoutConfig(), experiment)
     assert p.is_empty
     assert p.kpi_frame()["users"].to_list() == [0, 0]
     assert p.readout.primary.srm.message == "empty_group"
