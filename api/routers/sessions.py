@@ -24,7 +24,7 @@ from api.routers.predict import _is_json
 from api.schemas import error_responses
 from api.security import SECURITY, require_api_key
 from api.session_schemas import LiveSessionIn, SessionScoreOut
-from pipeline.experiment import assign_group
+from pipeline.experiment.assignment import assign_group
 from pipeline.serving import moment
 from pipeline.serving.features import GROUP_CODES
 from pipeline.serving.risk import risk_band
