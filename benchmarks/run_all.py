@@ -20,7 +20,13 @@ import results_page
 HERE = Path(__file__).resolve().parent
 
 # Order matters: each stage's benchmark leaves full-scale data for the next one.
-ORDER = ("bench_generate.py", "bench_ingest.py", "bench_warehouse.py", "bench_model.py")
+ORDER = (
+    "bench_generate.py",
+    "bench_ingest.py",
+    "bench_warehouse.py",
+    "bench_moments.py",
+    "bench_model.py",
+)
 
 
 def all_scripts(folder: Path = HERE) -> list[Path]:

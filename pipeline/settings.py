@@ -113,6 +113,43 @@ class Settings(BaseSettings):
     seed: int = Field(
         default=42, description="Seed of every random choice (data, splits, training)."
     )
+    # The moment model's time split (pipeline.model.moment): train on the months before the
+    # calibration month, fit the calibration and choose the threshold on it, test on the last.
+    moment_calibration_month: str = Field(
+        default="2020-01",
+        description="The moment model's calibration month (Platt scaling, the decision "
+        "threshold); it trains on the months before it.",
+    )
+    moment_test_month: str = Field(
+        default="2020-02",
+        description="The moment model's test month: every figure of its card is measured there.",
+    )
+    # The decision rule's assumptions (pipeline.serving.decision.DecisionRule, whose defaults
+    # these equal: tests/serving checks it): intervene on a cart when P(abandon) x price x
+    # margin rate x recovery share exceeds the cost. Assumptions until a holdout experiment
+    # measures the recovery share.
+    decision_gross_margin_rate: float = Field(
+        default=0.4,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Assumed share of a cart's price that is margin.",
+    )
+    decision_recovery_share: float = Field(
+        default=0.15,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Assumed share of would-be-abandoned carts an intervention saves "
+        "(unmeasured until a holdout experiment).",
+    )
+    decision_intervention_cost: float = Field(
+        default=0.10,
+        ge=0,
+        allow_inf_nan=False,
+        description="Assumed cost of one intervention, in the prices' currency.",
+    )
+
     # The experiments (pipeline.experiment.config): the file, and two overrides of the injected
     # experiment for a run (recorded in every ingest manifest).
     experiments_file: Path = Field(
@@ -154,6 +191,20 @@ class Settings(BaseSettings):
     @classmethod
     def _month(cls, value: str | None) -> str | None:
         return None if value in (None, "") else month_key(value)
+
+    @field_validator("moment_calibration_month", "moment_test_month")
+    @classmethod
+    def _split_month(cls, value: str) -> str:
+        return month_key(value)
+
+    @model_validator(mode="after")
+    def _moment_split_order(self) -> Settings:
+        if self.moment_calibration_month >= self.moment_test_month:
+            raise ValueError(
+                f"moment_calibration_month ({self.moment_calibration_month}) must come before "
+                f"moment_test_month ({self.moment_test_month})"
+            )
+        return self
 
     @property
     def cors_origins(self) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
@@ -30,6 +31,36 @@ ModelId = Annotated[
         help="A model version (`ecom models list`); default ECOM_MODEL_ID, else the current one.",
     ),
 ]
+
+
+class Family(StrEnum):
+    """pipeline.serving.registry.FAMILIES as a choice (tests/cli checks the two agree)."""
+
+    session = "session"
+    moment = "moment"
+
+
+FamilyOption = Annotated[
+    Family,
+    typer.Option(
+        "--family",
+        help="The model family: session (the seed's whole-session model, a diagnostic of "
+        "finished sessions) or moment (scores a live cart at a prediction point: the one to "
+        "act on).",
+    ),
+]
+
+
+def pinned_id(settings: Settings, family: Family) -> str | None:
+    """ECOM_MODEL_ID when it names a version of `family`, by its id's prefix (`moment-…`); an
+    id of no family's prefix (an imported export's) pins the session family, as before."""
+    from pipeline.serving.registry import FAMILIES, SESSION
+
+    pin = settings.model_id
+    if pin is None:
+        return None
+    owner = next((f for f, folder in FAMILIES.items() if pin.startswith(f"{folder}-")), SESSION)
+    return pin if owner == family.value else None
 
 
 def handles_errors(fn: Callable[P, R]) -> Callable[P, R]:

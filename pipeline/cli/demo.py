@@ -50,9 +50,10 @@ def demo(
 ) -> None:
     """Run the whole pipeline on embedded DuckDB, then serve the API and the app.
 
-    generate, ingest, warehouse, abtest, train (on every month but the last), score (every
-    cart session, with the current model's id), explain, drift (the last month against the
-    model's reference). Each stage is idempotent, so re-running replaces rather than
+    generate, ingest, warehouse, abtest, train (the session model, on every month but the
+    last), train the moment model (October-December; calibrated on January, tested on
+    February), score (every cart session and every prediction point, with each model's id),
+    explain, drift (the last month against the session model's reference). Each stage is idempotent, so re-running replaces rather than
     duplicates (retraining on the same data reproduces the same model version). Then the API
     and the app on loopback until Ctrl-C; --no-serve stops after the last stage.
     """
@@ -68,7 +69,8 @@ def demo(
         f"whole pipeline in {time.perf_counter() - started:.0f} s. Look at:\n"
         f"  {settings.reports_dir / 'abtest'}/<experiment>/readout.md  (each experiment's "
         "readout; every result in gold.experiment_results)\n"
-        f"  {settings.models_dir}  (model versions; `ecom models list`, `ecom models show`)\n"
+        f"  {settings.models_dir}  (model versions; `ecom models list --family session|moment`)\n"
+        f"  {settings.reports_dir / 'moment' / 'decision.md'}  (the moment model's decision readout)\n"
         f"  {settings.reports_dir / 'shap'}  (SHAP plots)\n"
         f"  {settings.drift_dir / 'latest.json'}  (drift summary; HTML reports beside it)\n"
         f"  {settings.warehouse_path}  (warehouse: bronze, silver, gold schemas)",
@@ -88,7 +90,9 @@ def stages(
         ("warehouse", lambda: warehouse.run(settings)),
         ("abtest", lambda: abtest.run(settings)),
         ("train", lambda: model.run_train(training)),
+        ("train moment", lambda: model.run_train_moment(settings)),
         ("score", lambda: model.run_score(settings)),
+        ("score moment", lambda: model.run_score_moment(settings)),
         ("explain", lambda: model.run_explain(settings)),
         ("drift", lambda: drift.run(settings)),
     ]

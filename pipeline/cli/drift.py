@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli.boundary import DataDir, ModelId, handles_errors, settings_for, table_console
+from pipeline.cli.boundary import (
+    DataDir,
+    Family,
+    FamilyOption,
+    ModelId,
+    handles_errors,
+    pinned_id,
+    settings_for,
+    table_console,
+)
 from pipeline.progress import console
 from pipeline.settings import Settings
 
@@ -48,16 +57,21 @@ def drift(
     fail_on_drift: Annotated[
         bool, typer.Option(help="Exit with code 1 when a slice's data set has drifted.")
     ] = False,
+    family: FamilyOption = Family.session,
     model_id: ModelId = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Evidently data-drift reports: the model's reference vs later cart sessions.
+    """Evidently data-drift reports: the model's reference vs later rows of its family.
 
-    Also the drift of the predicted P(abandoned). Writes drift_<month>.html/.json and
-    latest.json to <data-dir>/reports/drift/.
+    session: cart sessions' four totals; moment: prediction points' 18 features. Also the drift
+    of the predicted P(abandoned) (the moment family's calibrated one). Writes
+    drift_<month>.html/.json and latest.json to <data-dir>/reports/drift/ (the moment family's
+    to reports/drift/moment/).
     """
     settings = settings_for(data_dir, model_id=model_id)
-    drifted = run(settings, months, shift=shift, reference=reference)
+    # A pin (ECOM_MODEL_ID or --model-id) counts for the family whose id it is.
+    settings = settings.model_copy(update={"model_id": pinned_id(settings, family)})
+    drifted = run(settings, months, shift=shift, reference=reference, family=family)
     if fail_on_drift and drifted:
         raise typer.Exit(1)
 
@@ -68,6 +82,7 @@ def run(
     *,
     shift: bool = False,
     reference: Reference = Reference.sample,
+    family: Family = Family.session,
 ) -> bool:
     """Print each slice's table; whether any slice's data set has drifted."""
     from rich.table import Table
@@ -77,13 +92,19 @@ def run(
 
     with progress() as bar:
         result = run_drift(
-            settings, months=months, shift=shift, reference=reference.value, progress=bar
+            settings,
+            model_id=settings.model_id,
+            months=months,
+            shift=shift,
+            reference=reference.value,
+            progress=bar,
+            family=family.value,
         )
     summary = result.summary
     out = table_console()
     for piece in summary.slices:
         out.print(
-            f"[bold]{piece.label}[/]: {piece.rows:,} sessions vs "
+            f"[bold]{piece.label}[/]: {piece.rows:,} rows vs "
             f"{summary.reference_rows:,} reference rows ({summary.reference}), "
             f"{piece.method_regime} regime, {piece.drifted_count}/"
             f"{piece.columns_checked} columns drifted"

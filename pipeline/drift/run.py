@@ -38,8 +38,7 @@ from pipeline.drift.verdict import (
     pinned_methods,
     slice_regime,
 )
-from pipeline.serving.artifact import load_model
-from pipeline.serving.registry import resolve
+from pipeline.serving.registry import SESSION, load_version, resolve
 from pipeline.settings import Settings
 
 LATEST = "latest.json"
@@ -56,21 +55,26 @@ class Comparison:
     snapshot: Any = field(repr=False)
 
 
-def compare(reference: pd.DataFrame, current: pd.DataFrame, label: str) -> Comparison:
+def compare(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    label: str,
+    view: drift_data.View = drift_data.SESSION_VIEW,
+) -> Comparison:
     """Run Evidently on every column that has values on both sides; verdicts for all."""
     from pipeline.drift.evidently_report import run_report
 
     columns: list[dict[str, Any]] = []
     testable = []
-    for name in drift_data.COLUMNS:
+    for name in view.columns:
         ref_empty = bool(reference[name].isna().all())
         cur_empty = bool(current[name].isna().all())
         if ref_empty or cur_empty:
             columns.append(missing_entry(name, ref_empty, cur_empty))
         else:
             testable.append(name)
-    numerical = [c for c in drift_data.NUMERICAL if c in testable]
-    categorical = [c for c in drift_data.CATEGORICAL if c in testable]
+    numerical = [c for c in view.numerical if c in testable]
+    categorical = [c for c in view.categorical if c in testable]
     regime = expected_regime(len(reference))
     distinct = {c: len(set(reference[c].dropna()) | set(current[c].dropna())) for c in categorical}
     snapshot, scores = run_report(
@@ -91,7 +95,7 @@ def compare(reference: pd.DataFrame, current: pd.DataFrame, label: str) -> Compa
                 current[score.column],
             )
         )
-    order = {name: i for i, name in enumerate(drift_data.COLUMNS)}
+    order = {name: i for i, name in enumerate(view.columns)}
     columns.sort(key=lambda c: order[c["column"]])
     for entry in columns:
         name = entry["column"]
@@ -149,15 +153,19 @@ def run_drift(
     shift: bool = False,
     reference: drift_data.Reference = "sample",
     progress: Any = None,
+    family: str = SESSION,
 ) -> DriftRun:
-    """Compare the model's reference with each chosen slice; write the reports."""
+    """Compare the model's reference with each chosen slice; write the reports (the session
+    family's in the drift folder, another family's in its subfolder)."""
     from pipeline.drift.evidently_report import save_html
 
-    model = load_model(resolve(settings.models_dir, model_id or settings.model_id))
-    available = drift_data.available_months(settings)
-    chosen = drift_data.choose_months(model, available, months, shift)
-    ref = drift_data.reference_frame(model, settings, reference)
-    out_dir = settings.drift_dir
+    view = drift_data.VIEWS[family]
+    pinned = model_id or (settings.model_id if family == SESSION else None)
+    model = load_version(resolve(settings.models_dir, pinned, family), family)
+    available = drift_data.available_months(settings, view)
+    chosen = drift_data.choose_months(model, available, months, shift, view)
+    ref = drift_data.reference_frame(model, settings, reference, view)
+    out_dir = view.out_dir(settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     task = progress.add_task("drift reports", total=len(chosen)) if progress else None
     generated_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -170,8 +178,8 @@ def run_drift(
     }
     slices: list[SliceDrift] = []
     reports = []
-    for piece in drift_data.build_slices(model, settings, chosen, shift):
-        comparison = compare(ref, piece.frame, piece.label)
+    for piece in drift_data.build_slices(model, settings, chosen, shift, view):
+        comparison = compare(ref, piece.frame, piece.label, view)
         html = save_html(comparison.snapshot, out_dir / f"drift_{piece.label}.html")
         json_path = out_dir / f"drift_{piece.label}.json"
         entry = comparison.summary.model_copy(
@@ -181,7 +189,7 @@ def run_drift(
                 "html": html.name,
                 "json_file": json_path.name,
             }
-            | ({"shift": dict(drift_data.SHIFT_FACTORS)} if piece.shifted else {})
+            | ({"shift": dict(view.shift)} if piece.shifted else {})
         )
         one = DriftSummary.model_validate({**header, "slices": [entry], "html": html.name})
         _write(json_path, _json(one))

@@ -8,7 +8,7 @@ without a contract column, a type mismatch) is wrapped here so no raw traceback 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import polars as pl
@@ -42,16 +42,29 @@ def read_gold(
     settings: Settings, name: str, sql_for: Callable[[str, str], str], what: str
 ) -> pl.DataFrame:
     """Run `sql_for(table, engine)` on the gold table `name`; a frame or a WarehouseError."""
+    return read_gold_tables(
+        settings, (name,), lambda tables, engine: sql_for(tables[name], engine), what
+    )
+
+
+def read_gold_tables(
+    settings: Settings,
+    names: Sequence[str],
+    sql_for: Callable[[Mapping[str, str], str], str],
+    what: str,
+) -> pl.DataFrame:
+    """Run `sql_for({name: table}, engine)` over several gold tables (the first named in an
+    error); a frame or a WarehouseError."""
     from pipeline.warehouse import connect  # the batch stack; not needed to load a model
 
     warehouse = connect(settings)
-    table = warehouse.table("gold", name)
+    tables = {name: warehouse.table("gold", name) for name in names}
     try:
-        return warehouse.query(sql_for(table, warehouse.engine))
+        return warehouse.query(sql_for(tables, warehouse.engine))
     except EcomError:
         raise  # already says what to do (no warehouse file, table missing, file locked, ...)
     except Exception as err:  # engine errors: an old gold without a contract column, ...
-        raise _failure(table, what, err) from err
+        raise _failure(tables[names[0]], what, err) from err
 
 
 def contract_columns_sql(table: str) -> str:
@@ -104,5 +117,6 @@ __all__ = [
     "injected_share_sql",
     "read_cart_sessions",
     "read_gold",
+    "read_gold_tables",
     "require_cart_sessions",
 ]

@@ -55,6 +55,8 @@ GROUP_MACRO_NAME = "abandonment_group_code"
 MODEL_ID_MACRO_NAME = "abandonment_model_id"  # which model predict_abandonment() computes
 # The dbt var through which `ecom score` hands the contract and the model to dbt/macros/scoring/.
 DBT_VAR = "abandonment_model"
+# The dbt model `ecom score` builds (the moment family's is pipeline.model.moment.scoring's).
+SCORES_MODEL = "cart_session_scores"
 # How the dbt model scores: the installed macro/function, or BigQuery ML's ML.PREDICT.
 SCORER_SQL = "sql"
 SCORER_ML_PREDICT = "ml_predict"
@@ -79,7 +81,7 @@ def _sigmoid(margin: str, dialect: Dialect) -> str:
     return f"(1.0 / (1.0 + exp(-({margin}))))"
 
 
-def _model_id(model: LoadedModel) -> str:
+def sql_model_id(model: LoadedModel) -> str:
     if not _SAFE_ID.fullmatch(model.model_id or ""):
         raise ModelError(f"{model.path}: model id {model.model_id!r} cannot be written into SQL.")
     return model.model_id
@@ -133,18 +135,36 @@ def _margin_sql(model: LoadedModel, inputs: Sequence[str], dialect: Dialect) -> 
     return _balanced_sum(terms)
 
 
+def compile_margin(
+    model: LoadedModel, arguments: Sequence[str] | None = None, dialect: Dialect = "duckdb"
+) -> str:
+    """The booster's margin (log-odds) as one expression: the trees as nested CASEs over
+    `arguments` (default: the feature names), which must be DOUBLE (or cast to it)."""
+    inputs = list(arguments or model.feature_names)
+    if len(inputs) != len(model.columns):
+        raise ModelError(f"{len(model.columns)} arguments needed, got {len(inputs)}")
+    return _margin_sql(model, inputs, dialect)
+
+
+def sigmoid_sql(margin: str, dialect: Dialect = "duckdb") -> str:
+    """P of a margin expression (BigQuery's exp() is kept in range)."""
+    return _sigmoid(margin, dialect)
+
+
+def double_literal(value: float) -> str:
+    """A DOUBLE literal that reads back as exactly `value` on both engines."""
+    return _literal(value)
+
+
 def compile_expression(
     model: LoadedModel, arguments: Sequence[str] | None = None, dialect: Dialect = "duckdb"
 ) -> str:
     """P(abandoned) as one self-contained expression: the trees as nested CASEs over
     `arguments` (default: the feature names), which must be DOUBLE (or cast to it)."""
-    inputs = list(arguments or model.feature_names)
-    if len(inputs) != len(model.columns):
-        raise ModelError(f"{len(model.columns)} arguments needed, got {len(inputs)}")
-    return _sigmoid(_margin_sql(model, inputs, dialect), dialect)
+    return _sigmoid(compile_margin(model, arguments, dialect), dialect)
 
 
-def _bq_quote(path: str) -> str:
+def bq_path(path: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", path):
         raise ModelError(f"{path!r} is not a BigQuery dataset path (project.dataset).")
     return f"`{path}`"
@@ -157,7 +177,7 @@ def bigquery_function_sql(model: LoadedModel, dataset: str) -> str:
     params = ", ".join(f"{name} FLOAT64" for name in FEATURES)
     body = compile_expression(model, FEATURES, "bigquery")
     return (
-        f"create or replace function {_bq_quote(f'{dataset}.{MACRO_NAME}')}({params})\n"
+        f"create or replace function {bq_path(f'{dataset}.{MACRO_NAME}')}({params})\n"
         f"returns FLOAT64\n"
         f"as (\n  {body}\n)"
     )
@@ -166,10 +186,10 @@ def bigquery_function_sql(model: LoadedModel, dataset: str) -> str:
 def bigquery_helper_functions_sql(model: LoadedModel, dataset: str) -> list[str]:
     """The group encoding and the model id as functions beside predict_abandonment."""
     return [
-        f"create or replace function {_bq_quote(f'{dataset}.{GROUP_MACRO_NAME}')}"
+        f"create or replace function {bq_path(f'{dataset}.{GROUP_MACRO_NAME}')}"
         f"(experiment_group STRING) returns INT64 as ({group_code_sql('experiment_group')})",
-        f"create or replace function {_bq_quote(f'{dataset}.{MODEL_ID_MACRO_NAME}')}() "
-        f"returns STRING as ('{_model_id(model)}')",
+        f"create or replace function {bq_path(f'{dataset}.{MODEL_ID_MACRO_NAME}')}() "
+        f"returns STRING as ('{sql_model_id(model)}')",
     ]
 
 
@@ -239,7 +259,7 @@ def duckdb_scorer(
     return DuckDBScorer(macro, keys.astype(np.int64), margins.astype(np.float64), parts)
 
 
-def _quote_ident(name: str) -> str:
+def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -262,7 +282,7 @@ def install_macros(
     catalog, schema = connection.execute("select current_database(), current_schema()").fetchall()[
         0
     ]
-    table = f"{_quote_ident(catalog)}.{_quote_ident(schema)}.{CELLS_TABLE}"
+    table = f"{quote_ident(catalog)}.{quote_ident(schema)}.{CELLS_TABLE}"
     scorer = duckdb_scorer(model, table, max_cells=max_cells)
     cells = pa.table({"key": pa.array(scorer.keys), "margin": pa.array(scorer.margins)})
     connection.register("abandonment_cells_in", cells)
@@ -275,7 +295,7 @@ def install_macros(
         connection.execute(scorer.macro_sql)
         connection.execute(group_macro_sql())
         connection.execute(
-            f"create or replace macro {MODEL_ID_MACRO_NAME}() as '{_model_id(model)}'"
+            f"create or replace macro {MODEL_ID_MACRO_NAME}() as '{sql_model_id(model)}'"
         )
         connection.execute("commit")
     except BaseException:
@@ -351,7 +371,7 @@ def score_warehouse(
     from pipeline.model.gold import require_cart_sessions
     from pipeline.serving.artifact import load_model
     from pipeline.serving.registry import resolve
-    from pipeline.warehouse.build import SCORING_SELECTOR, run_dbt
+    from pipeline.warehouse.build import run_dbt
     from pipeline.warehouse.duckdb import DuckDBWarehouse
 
     # The warehouse before the model: without gold there is nothing to score either way.
@@ -368,8 +388,8 @@ def score_warehouse(
     build = run_dbt(
         settings,
         "build",
-        select=SCORING_SELECTOR,
-        extra_vars=dbt_scoring_vars(_model_id(model), scorer),
+        select=SCORES_MODEL,
+        extra_vars=dbt_scoring_vars(sql_model_id(model), scorer),
         show_progress=show_progress,
     )
     return ScoringRun(model.model_id, scorer, build)

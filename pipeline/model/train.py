@@ -8,7 +8,7 @@ on the time split for its metrics only.
 from __future__ import annotations
 
 import platform
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -123,21 +123,29 @@ def load_training_set(settings: Settings) -> TrainingSet:
     return from_frame(frame.sort("session_id"))
 
 
-def feature_stats(X: np.ndarray) -> dict[str, dict[str, float]]:
+def feature_stats(X: np.ndarray, names: Sequence[str] = FEATURES) -> dict[str, dict[str, float]]:
+    """Each feature's observed range (the session contract's by default)."""
     stats = {}
-    for i, name in enumerate(FEATURES):
+    for i, name in enumerate(names):
         column = X[:, i][~np.isnan(X[:, i])]
         if column.size:
             stats[name] = {"min": float(column.min()), "max": float(column.max())}
     return stats
 
 
-def reference_sample(data: TrainingSet, mask: np.ndarray, seed: int) -> dict[str, np.ndarray]:
-    """REFERENCE_ROWS training rows drawn without replacement (seeded), in row order."""
+def reference_sample(
+    data: TrainingSet | Any,
+    mask: np.ndarray,
+    seed: int,
+    names: Sequence[str] = FEATURES,
+    label: str = LABEL,
+) -> dict[str, np.ndarray]:
+    """REFERENCE_ROWS training rows drawn without replacement (seeded), in row order; `data`
+    is any set with X (columns `names`) and y."""
     rows = np.flatnonzero(mask)
     pick = np.sort(np.random.default_rng(seed).choice(rows, min(REFERENCE_ROWS, rows.size), False))
-    sample = {name: data.X[pick, i] for i, name in enumerate(FEATURES)}
-    sample[LABEL] = data.y[pick].astype(np.float64)
+    sample = {name: data.X[pick, i] for i, name in enumerate(names)}
+    sample[label] = data.y[pick].astype(np.float64)
     return sample
 
 

@@ -12,12 +12,13 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xgboost as xgb
+from pydantic import BaseModel
 
 from pipeline.model.card import render_markdown
 from pipeline.serving import features as contract
@@ -31,18 +32,23 @@ from pipeline.serving.artifact import (
 from pipeline.serving.card import ModelCard
 
 
-def contract_metadata(stats: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
-    """Metadata for a locally trained model: the contract's features, all numeric.
+def contract_metadata(
+    stats: Mapping[str, Mapping[str, float]],
+    features: Sequence[str] = contract.FEATURES,
+    label: str = contract.LABEL,
+) -> dict[str, Any]:
+    """Metadata for a locally trained model: a contract's features (the session model's by
+    default), all numeric.
 
     No `mean` is written: the local booster routes missing values down its default branches,
     and a mean would make the loader impute instead.
     """
     return {
         "model_type": "boosted_tree_classifier",
-        "label_col": contract.LABEL,
+        "label_col": label,
         "class_names": ["0", "1"],
-        "feature_names": list(contract.FEATURES),
-        "features": {name: dict(stats.get(name, {})) for name in contract.FEATURES},
+        "feature_names": list(features),
+        "features": {name: dict(stats.get(name, {})) for name in features},
     }
 
 
@@ -50,13 +56,18 @@ def write_model(
     folder: Path,
     booster: xgb.Booster,
     metadata: Mapping[str, Any],
-    card: ModelCard | Mapping[str, Any],
+    card: BaseModel | Mapping[str, Any],
     reference: Mapping[str, np.ndarray],
     assets_from: Path | None = None,
+    *,
+    render: Callable[[Mapping[str, Any]], str] = render_markdown,
+    extras: Callable[[Path], Any] | None = None,
 ) -> Path:
     """Write the model folder atomically: a failed run never leaves a half-written model.
 
-    `assets_from` copies vocabularies from an imported export.
+    `assets_from` copies vocabularies from an imported export. A card of another family is any
+    pydantic card with `to_dict`, rendered by its own `render`; `extras(folder)` writes that
+    family's own files (the moment model's calibration.json and decision.json).
     """
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -69,12 +80,14 @@ def write_model(
                 shutil.copy2(item, staging / "assets" / item.name)
         booster.save_model(str(staging / BOOSTER_FILE))  # UBJSON for non-.json names
         (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
-        if not isinstance(card, ModelCard):
+        if not isinstance(card, BaseModel):
             card = ModelCard.model_validate(card)
         card_json = json.dumps(card.to_dict(), indent=2, default=_json_default, allow_nan=False)
         (staging / CARD_FILE).write_text(card_json + "\n")
-        (staging / CARD_MARKDOWN_FILE).write_text(render_markdown(json.loads(card_json)))
+        (staging / CARD_MARKDOWN_FILE).write_text(render(json.loads(card_json)))
         write_reference(staging / REFERENCE_FILE, reference)
+        if extras is not None:
+            extras(staging)
         if folder.exists():
             backup = folder.with_name(folder.name + ".previous")
             shutil.rmtree(backup, ignore_errors=True)

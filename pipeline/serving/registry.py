@@ -43,6 +43,9 @@ from typing import Any
 
 from pipeline.errors import ModelError
 from pipeline.files import atomic_write, exclusive_lock
+from pipeline.serving import card_fields
+from pipeline.serving import features as session_features
+from pipeline.serving import moment as moment_features
 from pipeline.serving.artifact import (
     BOOSTER_FILE,
     CARD_FILE,
@@ -58,6 +61,11 @@ from pipeline.serving.artifact import (
 SESSION = "session"
 MOMENT = "moment"
 FAMILIES: dict[str, str] = {SESSION: MODEL_NAME, MOMENT: "moment"}
+# Each family's feature contract: the columns its versions' boosters read, in order.
+FAMILY_FEATURES: dict[str, tuple[str, ...]] = {
+    SESSION: session_features.FEATURES,
+    MOMENT: moment_features.FEATURES,
+}
 VERSIONS_DIR = "versions"
 POINTER_FILE = "current.json"
 LOCK_FILE = ".lock"
@@ -86,6 +94,17 @@ class VersionInfo:
 
 def model_root(models_dir: Path | str, family: str = SESSION) -> Path:
     return Path(models_dir) / family_folder(family)
+
+
+def family_of(family: str) -> tuple[str, ...]:
+    """A family's feature contract (checked: an unknown family is a ModelError)."""
+    family_folder(family)
+    return FAMILY_FEATURES[family]
+
+
+def load_version(folder: Path | str, family: str = SESSION):
+    """A version folder loaded against its family's contract (pipeline.serving.artifact)."""
+    return load_model(folder, features=family_of(family))
 
 
 def family_folder(family: str) -> str:
@@ -210,13 +229,6 @@ def _read_card(folder: Path) -> dict[str, Any]:
     return card
 
 
-def _auc(card: Mapping[str, Any], split: str) -> float | None:
-    try:
-        return float(card["evaluation"][split]["model"]["roc_auc"])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
 def list_versions(models_dir: Path | str, family: str = SESSION) -> list[VersionInfo]:
     """Every version, oldest training first; a version with a broken card is listed with why.
 
@@ -239,16 +251,15 @@ def list_versions(models_dir: Path | str, family: str = SESSION) -> list[Version
                 )
             )
             continue
-        rows = card.get("rows", {})
         infos.append(
             VersionInfo(
                 model_id=model_id,
                 path=folder,
                 engine=card.get("engine"),
                 trained_at=card.get("trained_at"),
-                rows=rows.get("total") if isinstance(rows, dict) else None,
-                roc_auc_random=_auc(card, "random_split"),
-                roc_auc_time=_auc(card, "time_split"),
+                rows=card_fields.rows_of(card),
+                roc_auc_random=card_fields.roc_auc_of(card, "random_split"),
+                roc_auc_time=card_fields.roc_auc_of(card, "time_split"),
                 is_current=model_id == current,
             )
         )
@@ -429,7 +440,7 @@ def promote(models_dir: Path | str, model_id: str, family: str = SESSION) -> Pat
     with _locked(models_dir, family) as root:
         _migrate_locked(root, models_dir, family)
         folder = resolve(models_dir, model_id, family)
-        load_model(folder)  # a version that cannot serve is never made current
+        load_version(folder, family)  # a version that cannot serve is never made current
         _switch(root, models_dir, model_id, family)
     return folder
 

@@ -18,7 +18,9 @@ STAGES = {
     "warehouse": ("pipeline.cli.warehouse", "run"),
     "abtest": ("pipeline.cli.abtest", "run"),
     "train": ("pipeline.cli.model", "run_train"),
+    "train moment": ("pipeline.cli.model", "run_train_moment"),
     "score": ("pipeline.cli.model", "run_score"),
+    "score moment": ("pipeline.cli.model", "run_score_moment"),
     "explain": ("pipeline.cli.model", "run_explain"),
     "drift": ("pipeline.cli.drift", "run"),
 }
@@ -52,10 +54,11 @@ def test_every_stage_gets_the_options_as_settings(settings, calls) -> None:
     for name, given, _ in calls:
         assert given.data_dir == settings.data_dir, name
         assert given.uplift_rate == 0 and given.experiment_start == date(2019, 11, 1), name
-        # Only training leaves the newest month out (drift then has one the model never saw).
+        # Only the session model's training leaves the newest month out (drift then has one
+        # the model never saw); the moment model's split is its own (its settings' months).
         assert given.train_through == ("2020-01" if name == "train" else None), name
     assert dict(calls[0][2]) == {"scale": 0.01}
-    assert "8/8 drift" in result.output
+    assert "10/10 drift" in result.output
 
 
 def test_a_bad_experiment_option_stops_before_any_stage(settings, calls) -> None:

@@ -9,7 +9,7 @@ import duckdb
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.serving.registry import resolve
+from pipeline.serving.registry import MOMENT, resolve
 from pipeline.settings import MONTHS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -32,9 +32,14 @@ def test_demo_runs_every_stage_and_accounts_for_every_row(tmp_path: Path) -> Non
         users = con.execute("select count(*) from gold.dim_users").fetchone()[0]
         scored = con.execute("select count(*) from gold.cart_session_scores").fetchone()[0]
         carts = con.execute("select count(*) from gold.fct_cart_sessions").fetchone()[0]
+        moments = con.execute("select count(*) from gold.fct_cart_moments").fetchone()[0]
+        moment_scores = con.execute(
+            "select count(*), count(distinct model_id) from gold.cart_moment_scores"
+        ).fetchone()
     assert bronze == sum(m["rows_written"] for m in manifests)
     assert users > 1_000
     assert scored == carts > 0
+    assert moment_scores == (moments, 1) and moments > carts  # up to three points a session
 
     # The readout finds the injected uplift.
     reports = data / "reports" / "abtest"
@@ -78,6 +83,17 @@ def test_demo_runs_every_stage_and_accounts_for_every_row(tmp_path: Path) -> Non
     (group,) = [i for i in card["limitations"] if i["topic"] == "experiment group"]
     injected = group["injected_purchases"]
     assert 0 < injected["share"] < injected["treatment_share"] < 1  # injection: Treatment only
+    # Both models: the moment family's version, its card and decision readout, and both
+    # evaluations printed.
+    moment_dir = resolve(data / "models", family=MOMENT)
+    moment_card = json.loads((moment_dir / "model_card.json").read_text())
+    assert moment_card["data_window"]["test_month"] == "2020-02"
+    assert (moment_dir / "calibration.json").exists() and (moment_dir / "decision.json").exists()
+    decision = json.loads((data / "reports" / "moment" / "decision.json").read_text())
+    assert decision["model_id"] == moment_card["model_id"]
+    output = " ".join(result.output.split())
+    assert "random split:" in output and "time split:" in output  # the session model's
+    assert "moment model (local, pooled points)" in output and "first_cart:" in output
     latest = json.loads((data / "reports" / "drift" / "latest.json").read_text())
     assert latest["model_id"] == card["model_id"]
     assert [s["label"] for s in latest["slices"]] == ["2020-02"]

@@ -1,3 +1,3 @@
-"""The drift tests reuse the model tests' trained model (one small real training)."""
+"""The drift tests reuse the model tests' trained models (one small real training each)."""
 
-from tests.model.conftest import trained  # noqa: F401 (a fixture)
+from tests.model.conftest import moment_trained, trained  # noqa: F401 (fixtures)

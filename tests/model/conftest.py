@@ -169,3 +169,28 @@ def missing_model(tmp_path_factory: pytest.TempPathFactory) -> artifact.LoadedMo
     model = artifact.load_model(train_with_missing(tmp_path_factory.mktemp("missing") / "m"))
     assert model.booster.num_boosted_rounds() == 100
     return model
+
+
+# ----------------------------------------------------------------------------- the moment family
+
+FAST_MOMENT = {"n_estimators": 20}
+
+
+@dataclass
+class MomentTrained:
+    settings: Settings
+    folder: Path
+    card: dict
+
+
+@pytest.fixture(scope="session")
+def moment_trained(tmp_path_factory: pytest.TempPathFactory) -> MomentTrained:
+    """One small moment model trained through the real path on synthetic prediction points
+    (tests/model/moment_rows.py), shared by the tests that only read it (or restore it)."""
+    from pipeline.model.moment.train import train_moment
+    from tests.model.moment_rows import write_moments
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("moment") / "data")
+    write_moments(settings.warehouse_path, sessions=2500, seed=3)
+    result = train_moment(settings, params=FAST_MOMENT, n_boot=40)
+    return MomentTrained(settings, result.model_dir, result.card)

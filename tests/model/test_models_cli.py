@@ -124,3 +124,44 @@ def test_migrate_keeps_an_old_layout(trained, tmp_path: Path, monkeypatch):
     result = run("models", "migrate")
     assert result.exit_code == 0 and trained.model.model_id in result.output
     assert artifact.load_model(registry.resolve(data / "models")).model_id == trained.model.model_id
+
+
+def test_the_moment_family_has_its_own_versions_and_pointer(moment_trained, tmp_path, monkeypatch):
+    """--family moment lists, shows, promotes, rolls back and prunes the moment versions
+    only; the session family's stay untouched; a session pin does not pin the moment family."""
+    import shutil
+
+    models = tmp_path / "data" / "models"
+    monkeypatch.setenv("ECOM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ECOM_MODEL_ID", "abandonment-000000000000")
+    real = moment_trained.card["model_id"]
+    for name in ("moment-000000000001", real):  # the real one registered last: current
+        staged = registry.staging_dir(models, "moment")
+        shutil.copytree(moment_trained.folder, staged)
+        if name != real:
+            card = json.loads((staged / "model_card.json").read_text())
+            card.update(model_id=name, trained_at="2020-01-01T00:00:00+00:00")
+            (staged / "model_card.json").write_text(json.dumps(card))
+        registry.register(models, staged, family="moment")
+    listed = run("models", "list", "--family", "moment")
+    assert listed.exit_code == 0, listed.output
+    row = _row(listed.output, real)
+    first_cart = moment_trained.card["evaluation"]["per_point"]["first_cart"]
+    assert "current" in row and f"{first_cart['scorers']['model']['roc_auc']:.4f}" in row
+    assert "ROC-AUC test, first cart" in listed.output
+    shown = run("models", "show", "--family", "moment")
+    assert shown.exit_code == 0 and shown.output.startswith(f"# Model card: {real}")
+    assert "## Decision rule and profit" in shown.output
+    promoted = run("models", "promote", "moment-000000000001", "--family", "moment")
+    assert promoted.exit_code == 0, promoted.output
+    assert "score --family moment" in " ".join(promoted.output.split())
+    assert registry.current_id(models, "moment") == "moment-000000000001"
+    assert run("models", "rollback", "--family", "moment").exit_code == 0
+    assert registry.current_id(models, "moment") == real
+    pruned = run("models", "prune", "--keep", "1", "--family", "moment")
+    assert pruned.exit_code == 0 and "moment-000000000001" in pruned.output
+    assert [v.model_id for v in registry.list_versions(models, "moment")] == [real]
+    assert registry.list_versions(models) == []  # the session family: nothing touched
+    # A moment version is not a session model: the session family refuses its id.
+    wrong = run("models", "promote", real)
+    assert wrong.exit_code != 0 and "Traceback" not in wrong.output

@@ -69,3 +69,41 @@ def test_the_break_even_probability_is_where_acting_starts_to_pay() -> None:
     for price, p in zip(rng.gamma(1.5, 20, 200).tolist(), rng.random(200).tolist(), strict=True):
         threshold = DecisionRule().break_even_probability(price)
         assert DecisionRule().intervene(p, price) is (threshold is not None and p > threshold)
+
+
+def test_the_settings_state_the_rules_own_defaults(monkeypatch) -> None:
+    """ECOM_DECISION_* default to DecisionRule's defaults (settings sit below the serving core,
+    so the numbers are written in both places; this holds them equal)."""
+    from pipeline.model.moment.train import decision_rule
+    from pipeline.settings import Settings
+
+    for key in ("GROSS_MARGIN_RATE", "RECOVERY_SHARE", "INTERVENTION_COST"):
+        monkeypatch.delenv(f"ECOM_DECISION_{key}", raising=False)
+    assert decision_rule(Settings()) == DecisionRule()
+    monkeypatch.setenv("ECOM_DECISION_INTERVENTION_COST", "0.75")
+    assert decision_rule(Settings()) == DecisionRule(intervention_cost=0.75)
+
+
+def test_the_documented_defaults_are_the_rules_defaults() -> None:
+    """The page that states the assumptions (docs/explanation/which-model.md) gives each
+    ECOM_DECISION_* setting the default that DecisionRule and the settings hold."""
+    import re
+    from pathlib import Path
+
+    from pipeline.settings import Settings
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "explanation" / "which-model.md"
+    stated = {
+        name.lower(): float(value)
+        for name, value in re.findall(
+            r"`ECOM_DECISION_(\w+)` (\d+(?:\.\d+)?)", page.read_text(encoding="utf-8")
+        )
+    }
+    rule = DecisionRule()
+    fields = Settings.model_fields
+    expected = {
+        name: getattr(rule, name)
+        for name in ("gross_margin_rate", "recovery_share", "intervention_cost")
+    }
+    assert stated == expected
+    assert {name: fields[f"decision_{name}"].default for name in expected} == expected

@@ -134,10 +134,11 @@
 {#
     The scores of other models already in the table, carried forward unchanged: one row per
     (session, model), and a re-score replaces only its own model's rows. Nothing (an empty
-    select) on the first build, or when the table predates model_id.
+    select) on the first build, or when the table predates model_id. `columns` are the table's
+    (default: cart_session_scores'; cart_moment_scores passes its own).
 #}
-{% macro earlier_model_scores(model_id) -%}
-    {%- set columns = cart_session_score_columns() -%}
+{% macro earlier_model_scores(model_id, columns=none) -%}
+    {%- set columns = columns or cart_session_score_columns() -%}
     {%- set existing = adapter.get_relation(this.database, this.schema, this.identifier) if execute else none -%}
     {%- set names = [] -%}
     {%- if existing is not none -%}
