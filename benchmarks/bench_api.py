@@ -236,7 +236,8 @@ def ensure_model() -> Path:
 def ensure_moment_model(data_dir: Path) -> dict[str, str]:
     """Environment overrides that give the server a moment model: none when data_dir has one;
     else ECOM_MODELS_DIR pointing at a copy of its session versions plus a moment version
-    trained on a warehouse generated at a small scale (the serving tests' trainer)."""
+    trained by the moment trainer (`ecom train --family moment`) on a warehouse generated at a
+    small scale, as the serving tests train theirs."""
     from pipeline.errors import ModelError
     from pipeline.serving.registry import MOMENT, resolve
 

@@ -5,9 +5,10 @@ point) to `ecom serve api` (real uvicorn, 2 workers) over HTTP. The service must
 the warehouse row's features and answer the probability the served version gives that row.
 
 The expected probability is computed here from the booster file alone (xgboost routes the row,
-the leaves come from its JSON dump, summed in double) and the version's calibration.json. The
-moment model's SQL scorer is not on this branch: when it lands, its score of the same rows is
-the third number held equal here (1e-6).
+the leaves come from its JSON dump, summed in double) and the version's calibration.json; the
+third number held equal (1e-6) is the warehouse's own: `ecom score --family moment`'s
+gold.cart_moment_scores for the same rows. The version is trained by the real moment trainer
+(tests/moment_model.py).
 """
 
 from __future__ import annotations
@@ -88,8 +89,28 @@ def drawn(moment_warehouse: Settings) -> list[tuple[dict[str, Any], dict[str, An
     return pairs
 
 
+@pytest.fixture(scope="module")
+def sql_scores(
+    moment_warehouse: Settings, trained_api_model: TrainedModel
+) -> dict[tuple[Any, str], float]:
+    """gold.cart_moment_scores of the served version, built by `ecom score --family moment`
+    (the calibrated probability in SQL), by (session, point)."""
+    from pipeline.model.moment.scoring import score_moments
+
+    version = trained_api_model.moment
+    assert score_moments(moment_warehouse, version.folder).model_id == version.model_id
+    frame = connect(moment_warehouse).query(
+        "select session_id, prediction_point, abandonment_probability "
+        f"from gold.cart_moment_scores where model_id = '{version.model_id}'"
+    )
+    return {
+        (r["session_id"], r["prediction_point"]): r["abandonment_probability"]
+        for r in frame.iter_rows(named=True)
+    }
+
+
 def test_the_running_service_builds_the_warehouses_features_and_its_probability(
-    live_server, trained_api_model: TrainedModel, drawn
+    live_server, trained_api_model: TrainedModel, drawn, sql_scores
 ) -> None:
     version = trained_api_model.moment
     calibration = read_calibration(version.folder)
@@ -124,6 +145,9 @@ def test_the_running_service_builds_the_warehouses_features_and_its_probability(
     got = np.asarray([a["abandonment_probability"] for a in answers])
     np.testing.assert_allclose(got, expected_p, rtol=0, atol=1e-6)
     assert np.max(np.abs(got - expected_p)) < 1e-12  # the same leaves, summed the same way
+    # the warehouse's SQL score of the same rows (its trees compiled to SQL, summed in DOUBLE)
+    sql = np.asarray([sql_scores[(r["session_id"], r["prediction_point"])] for r in rows])
+    np.testing.assert_allclose(got, sql, rtol=0, atol=1e-6)
     np.testing.assert_allclose(got, float32_p, rtol=0, atol=1e-5)  # xgboost's float32 sum
     served_margins = np.asarray([a["explanation"]["margin"] for a in answers])
     np.testing.assert_allclose(served_margins, margins, rtol=0, atol=1e-12)
