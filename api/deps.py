@@ -13,31 +13,40 @@ from fastapi import Depends, Request
 
 from api.errors import ApiError
 from api.observability import Metrics
-from api.state import Served
+from api.state import Generation, Served
 from pipeline.settings import Settings
+
+MODEL_HEADER = "X-Model-Id"
 
 
 @dataclass(frozen=True)
 class Scoring:
-    """What a scoring handler works with: the loaded model, the settings, the metrics."""
+    """What a scoring handler works with: the generation it scores with (its session model),
+    the settings, the metrics."""
 
     served: Served
+    generation: Generation
     settings: Settings
     metrics: Metrics
 
 
+def not_ready(problem: str) -> ApiError:
+    return ApiError(
+        503,
+        f"No model is loaded yet ({problem}). /ready turns 200 once one is; retry in a few "
+        "seconds.",
+        headers={"Retry-After": "5"},
+    )
+
+
 def scoring_of(request: Request) -> Scoring:
-    """The loaded model, settings and metrics; 503 while no model is loaded."""
+    """The served generation, settings and metrics; 503 while no session model is loaded."""
     state = request.app.state
-    served = state.serving.served
+    generation = state.serving.current()
+    served = generation.session if generation is not None else None
     if served is None:
-        raise ApiError(
-            503,
-            f"No model is loaded yet ({state.serving.problem}). /ready turns 200 once one is; "
-            "retry in a few seconds.",
-            headers={"Retry-After": "5"},
-        )
-    return Scoring(served, state.settings, state.metrics)
+        raise not_ready(state.serving.problem or "the model is loading")
+    return Scoring(served, generation, state.settings, state.metrics)
 
 
 async def _scoring(request: Request) -> Scoring:

@@ -53,6 +53,10 @@ def dumps(content: Any) -> bytes:
     return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
+def error_body(detail: str, errors: Iterable[Mapping[str, Any]] = ()) -> bytes:
+    return dumps({"detail": detail, "errors": list(errors)})
+
+
 def error_response(
     status: int,
     detail: str,
@@ -77,6 +81,8 @@ def error_message(error: Mapping[str, Any]) -> str:
         return "must be a JSON number (not a string or a boolean)"
     if kind == "finite_number":
         return "must be a finite number (not NaN or infinity)"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"a session must be a JSON object with {', '.join(FEATURES)}"
     return str(error.get("msg", "invalid value"))
 
 

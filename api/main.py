@@ -1,9 +1,10 @@
-"""The app factory: `uvicorn --factory api.main:create_app` (or `ecom serve api`).
+"""The app factory: `uvicorn --factory api.main:create_app`, run by `python -m api` (the
+supervisor, api.supervisor) or `ecom serve api`.
 
 Each worker builds its own app: settings from ECOM_* (or the argument), routers, the error
-handlers, CORS for the app's origins, one observability middleware, and a lifespan that loads
-the models in the background (/ready answers 503 until the session model is loaded; the moment
-model is optional: /sessions/score answers 503 until one is).
+handlers, CORS for the app's origins, one observability middleware, its bulk process(es), and
+a lifespan that loads the served model versions before the worker takes any traffic (the
+moment model, optional, loads beside them: /sessions/score answers 503 until one is).
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.concurrency import run_in_threadpool
 
+from api import protocol
+from api.bulk_pool import BulkPool
 from api.errors import install_error_handlers
 from api.moment_state import MomentServed, MomentState
 from api.observability import Metrics, ObservabilityMiddleware, configure_logging
-from api.routers import bulk, health, metrics, model, predict, sessions
+from api.routers import bulk, docs, health, metrics, model, predict, sessions
 from api.security import API_KEY_HEADER, document_security
-from api.state import Served, ServingState
+from api.state import Generation, ServingState
 from pipeline.settings import Settings
 
 DESCRIPTION = """
@@ -28,44 +32,61 @@ sessions at a prediction point by the moment model (`/sessions/score`), with SHA
 explanations. Every error is JSON: `{"detail": "...", "errors": [{"row", "field", "message"}]}`.
 
 When the service runs with `ECOM_API_KEY` set, every endpoint except `/health` and `/ready`
-needs the key in the `X-API-Key` header. Send `X-Request-ID` to trace a call: it is echoed and
-logged (one is made up otherwise).
+needs the key in the `X-API-Key` header (this schema and /docs too, unless `ECOM_API_DOCS` says
+otherwise). Every scoring answer names the model version that made it (in its body and in the
+`X-Model-Id` header). Send `X-Request-ID` to trace a call: it is echoed and logged (one is made
+up otherwise).
 """
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: ServingState = app.state.serving
-    state.start()
+    await run_in_threadpool(state.start)  # before the worker accepts a connection
     app.state.moment.start()
     try:
         yield
     finally:
         state.stop()
         app.state.moment.stop()
+        await run_in_threadpool(app.state.bulk.stop)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A new app for `settings` (default: from the environment, ECOM_*)."""
     settings = settings or Settings()
     configure_logging()
+    protocol.configure(settings.api_header_timeout_s, settings.api_body_timeout_s)
     app = FastAPI(
         title="ecom-growth scoring API",
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by api.routers.docs, under the key rule
+        redoc_url=None,
+        openapi_url=None,
+        # FastAPI's OpenTelemetry hook checks its providers on every request (~20 us here);
+        # the service has its own metrics (/metrics) and logs.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.metrics = app_metrics = Metrics()
-    app.state.serving = ServingState(settings)
+    app.state.bulk = BulkPool(settings.bulk_concurrency, settings.bulk_queue)
+    app.state.serving = ServingState(settings, bulk=app.state.bulk)
 
-    def on_loaded(served: Served | MomentServed) -> None:
+    def on_switch(now: Generation, previous: Generation | None) -> None:
+        if previous is not None and previous.session is not None:
+            app_metrics.model_info.labels(previous.session.model_ref["model_id"]).set(0)
+        if now.session is not None:
+            app_metrics.model_info.labels(now.session.model_ref["model_id"]).set(1)
+
+    def on_moment_loaded(served: MomentServed) -> None:
         app_metrics.model_info.labels(served.model_ref["model_id"]).set(1)
 
-    app.state.serving.on_loaded.append(on_loaded)
+    app.state.serving.on_switch.append(on_switch)
     # The moment family (issue 20): optional, loaded beside the session model.
     app.state.moment = MomentState(settings)
-    app.state.moment.on_loaded.append(on_loaded)
+    app.state.moment.on_loaded.append(on_moment_loaded)
     install_error_handlers(app)
     document_security(app)
     predict.document_body(app)
@@ -77,15 +98,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bulk.router,
         model.router,
         metrics.router,
+        docs.router,
     ):
         app.include_router(router)
+    predict.install_fast_route(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", API_KEY_HEADER, "X-Request-ID"],
-            expose_headers=["X-Request-ID"],
+            expose_headers=["X-Request-ID", "X-Model-Id"],
             max_age=600,
         )
     app.add_middleware(

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, with_config
-from typing_extensions import TypedDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from pipeline.serving.card import ModelCard
 from pipeline.serving.features import BY_NAME, GROUP_CODES
@@ -68,7 +67,6 @@ ExperimentGroup = Annotated[
     ),
 ]
 
-STRICT = ConfigDict(strict=True, extra="forbid")
 SESSION_EXAMPLE = {
     "total_views": 3,
     "total_carts": 1,
@@ -90,14 +88,29 @@ class SessionIn(BaseModel):
     experiment_group: ExperimentGroup
 
 
-@with_config(STRICT)
-class SessionRow(TypedDict):
-    """SessionIn as a plain dict, for validating 100,000 bulk rows without 100,000 objects."""
+PassedThrough = str | int | float | bool | None
 
-    total_views: TotalViews
-    total_carts: TotalCarts
-    session_duration_minutes: SessionMinutes
-    experiment_group: ExperimentGroup
+
+class BulkSessionIn(SessionIn):
+    """A session of a bulk call: SessionIn's fields, plus any others (an id, a segment), which
+    pass through and come back beside the scores. (Documentation: bulk rows are validated as
+    api.bulk.BulkRow, a TypedDict with the same rules.)"""
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="allow",
+        json_schema_extra={
+            "examples": [{"session_id": "A-1", **SESSION_EXAMPLE}],
+            "additionalProperties": {
+                "anyOf": [
+                    {"type": "string"},
+                    {"type": "number"},
+                    {"type": "boolean"},
+                    {"type": "null"},
+                ]
+            },
+        },
+    )
 
 
 # ----------------------------------------------------------------------------- responses
@@ -153,6 +166,10 @@ class BulkPrediction(BaseModel):
     row: int = Field(ge=1, description="1-based position in the input (CSV header not counted).")
     abandonment_probability: float = Field(ge=0, le=1)
     risk_band: Literal[BANDS]
+    passthrough: dict[str, PassedThrough] | None = Field(
+        default=None,
+        description="The row's other columns as sent (CSV: text), when the input had any.",
+    )
 
 
 class BulkOut(BaseModel):
@@ -181,12 +198,14 @@ class HealthOut(BaseModel):
 
 class ReadyOut(BaseModel):
     status: Literal["ready"]
-    model_id: str = Field(description="The session model's version (/predict, /bulk_predict).")
+    model_id: str = Field(description="The session model version that scores /predict.")
     models: dict[str, str | None] = Field(
-        description="The version served per family: session, and moment (/sessions/score; "
-        "null while none is loaded)."
+        description="Every family's served version: session, and moment (/sessions/score; null "
+        "while none is loaded)."
     )
-    problems: dict[str, str] = Field(description="Why a family has no version loaded.")
+    problems: dict[str, str] = Field(
+        description="For each family without a model, why and what to run (else empty)."
+    )
 
 
 class ModelCardOut(ModelCard):
@@ -213,6 +232,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         413: "Over the row or byte limit (the message gives it).",
         415: "Unsupported Content-Type.",
         422: "Invalid session(s): the errors name the row and the field.",
-        503: "No model loaded yet (see /ready).",
+        503: "No model loaded yet (see /ready), or bulk scoring at capacity: retry after "
+        "Retry-After seconds.",
     }
     return {code: {"model": ErrorOut, "description": text[code]} for code in codes}

@@ -16,6 +16,12 @@ like the SQL scorer sums leaves. The tables are checked against the TreeExplaine
 when built; if they ever disagree the service uses the explainer directly and says so. The trees,
 their thresholds, the split rule, the intercept and the sigmoid are pipeline.serving.trees',
 the one reading of the booster the SQL scorer compiles too.
+
+One scoring path: `Scorer.probabilities` is what /predict and /bulk_predict both call (a
+one-row matrix for /predict), so a session gets the same number, to the last bit, from either:
+each row's leaves are summed in round order over a C-contiguous row (numpy's pairwise sum
+gives the same bits for a row alone or inside a batch) and turned into a probability by
+`trees.sigmoid` (math.exp: numpy's vectorized exp can differ in the last bit).
 """
 
 from __future__ import annotations
@@ -53,6 +59,9 @@ MAX_CELLS_PER_TREE = 50_000
 # How closely the fast path must reproduce xgboost when it is built (else it is not used).
 CHECK_PROBABILITY_ATOL = 1e-6
 CHECK_SHAP_ATOL = 1e-5
+# Rows scored per chunk of a batch: bounds the (rows x rounds) index and leaf arrays (~6 MB
+# each for 100 rounds) whatever the batch size.
+CHUNK_ROWS = 8192
 
 
 @dataclass(frozen=True)
@@ -73,7 +82,13 @@ class SessionTables:
     on the one reading of the trees (pipeline.serving.trees): its thresholds, its split rule
     and its leaves."""
 
-    def __init__(self, model: LoadedModel, margin: MarginModel, negative: int | None) -> None:
+    def __init__(
+        self,
+        model: LoadedModel,
+        margin: MarginModel,
+        negative: int | None,
+        with_shap: bool = True,
+    ) -> None:
         booster = model.booster
         n_features = booster.num_features()
         positive = model.positive_index
@@ -118,27 +133,28 @@ class SessionTables:
             dmatrix = xgb.DMatrix(grid, missing=np.nan, nthread=PREDICT_THREADS)
             one = booster[i : i + 1]  # the round's trees alone (xgboost's model slicing)
             one.set_param({"nthread": PREDICT_THREADS})
-            contribs = np.asarray(one.predict(dmatrix, pred_contribs=True), dtype=np.float64)
             leaf_ids = np.asarray(one.predict(dmatrix, pred_leaf=True))
             leaf_ids = leaf_ids.reshape(cells, end - first).astype(np.int64)
             leaf_sum = np.zeros(cells)
             for k, t in enumerate(range(first, end)):  # signed as in the margin, in double
                 leaf_sum += margin.signs[t] * leaf_table(margin.trees[t])[leaf_ids[:, k]]
-            if negative is None:  # binary:logistic: (cells, features + 1)
-                contribution_blocks.append(contribs[:, :n_features])
-            else:  # multi:softprob: (cells, classes, features + 1)
-                contribution_blocks.append(
-                    contribs[:, positive, :n_features] - contribs[:, negative, :n_features]
-                )
+            if with_shap:
+                contribs = np.asarray(one.predict(dmatrix, pred_contribs=True), np.float64)
+                if negative is None:  # binary:logistic: (cells, features + 1)
+                    contribution_blocks.append(contribs[:, :n_features])
+                else:  # multi:softprob: (cells, classes, features + 1)
+                    contribution_blocks.append(
+                        contribs[:, positive, :n_features] - contribs[:, negative, :n_features]
+                    )
             leaf_blocks.append(leaf_sum)
             offsets[i] = start
             start += cells
         self.mapping = mapping
+        # (global cell column, round): one C-contiguous (rows, rounds) index for a batch
+        self.mapping_by_column = np.ascontiguousarray(mapping.T)
         self.offsets = offsets
-        # one row per cell: the SHAP values, then the leaf value (one gather, one sum a request)
-        self.values = np.column_stack(
-            [np.concatenate(contribution_blocks), np.concatenate(leaf_blocks)]
-        )
+        self.leaf = np.concatenate(leaf_blocks)  # one value per cell: its leaves, summed
+        self.shap = np.concatenate(contribution_blocks) if with_shap else None
         self.cells = start
 
     def cell_columns(self, row: Sequence[float]) -> list[int]:
@@ -147,17 +163,38 @@ class SessionTables:
             for edges, offset, value in zip(self.edges, self._offsets, row, strict=True)
         ]
 
-    def lookup(self, row: Sequence[float]) -> tuple[float, np.ndarray]:
-        """(sum of leaf values on the log-odds scale, SHAP contributions) for one row."""
-        index = self.offsets + self.mapping[:, self.cell_columns(row)].sum(axis=1)
-        total = self.values[index].sum(axis=0)
-        return float(total[-1]), total[:-1]
+    def index(self, row: Sequence[float]) -> np.ndarray:
+        """One row's cell in every round (a 1-D index into `leaf` and `shap`)."""
+        return self.offsets + self.mapping[:, self.cell_columns(row)].sum(axis=1)
+
+    def contributions(self, index: np.ndarray) -> np.ndarray:
+        """SHAP contributions of one row (log-odds), from its `index`."""
+        assert self.shap is not None, "built without SHAP values"
+        return self.shap[index].sum(axis=0)
+
+    def leaf_sums(self, matrix: np.ndarray) -> np.ndarray:
+        """Sum of leaf values (log-odds, intercept excluded) of each row of an imputed matrix.
+
+        Every row's leaves are gathered into one C-contiguous row of a (rows, rounds) array and
+        summed along it: the same arithmetic for a batch as for one row alone."""
+        rows = matrix.shape[0]
+        out = np.empty(rows)
+        for start in range(0, rows, CHUNK_ROWS):
+            part = matrix[start : start + CHUNK_ROWS]
+            index = np.broadcast_to(self.offsets, (part.shape[0], self.offsets.size)).copy()
+            for f, (edges, offset) in enumerate(zip(self.edges, self._offsets, strict=True)):
+                index += self.mapping_by_column[offset + bins(part[:, f], edges)]
+            out[start : start + part.shape[0]] = self.leaf[index].sum(axis=1)
+        return out
 
 
 class Scorer:
-    """The served model: probabilities for many rows, probability + SHAP for one."""
+    """The served model: probabilities for many rows, probability + SHAP for one.
 
-    def __init__(self, model: LoadedModel, explainer: Any) -> None:
+    Without an explainer (the bulk process) it scores but does not explain: its tables hold
+    the leaf values only, built by the same code, so its probabilities are the same bits."""
+
+    def __init__(self, model: LoadedModel, explainer: Any = None) -> None:
         self.model = model
         self.explainer = explainer
         self.thresholds = thresholds_for(model.card)
@@ -180,14 +217,16 @@ class Scorer:
             try:
                 margin = margin_model(model)
                 self.intercept = margin.intercept
-                self.tables = SessionTables(model, margin, self.negative)
+                self.tables = SessionTables(
+                    model, margin, self.negative, with_shap=explainer is not None
+                )
                 self._check_tables()
             except Exception as err:  # never fail to serve because of the optimisation
                 self.tables = None
                 self.fast_path_problem = str(err)
         if self.fast_path_problem:
             log.warning(
-                "fast SHAP path disabled (%s); /predict uses the TreeExplainer directly",
+                "fast path disabled (%s); scores come from xgboost directly",
                 self.fast_path_problem,
             )
 
@@ -200,20 +239,28 @@ class Scorer:
         return values
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
-        """The loader's probabilities for encoded rows: one vectorized xgboost call."""
-        return self.model.predict_matrix(matrix)
+        """P(abandoned) of encoded rows (NaN = missing): THE scoring function of the service,
+        for one row (/predict) as for 100,000 (/bulk_predict)."""
+        matrix = np.asarray(matrix, dtype=np.float64)
+        if self.tables is None:
+            return self.model.predict_matrix(matrix)
+        sums = self.tables.leaf_sums(self.model.impute(matrix))
+        intercept = self.intercept
+        return np.array([sigmoid(intercept + s) for s in sums.tolist()], dtype=np.float64)
 
     def explain(self, row: Sequence[float]) -> Explained:
         """Probability and SHAP contributions of one encoded row (NaN = missing)."""
-        if self.tables is not None:
+        if self.tables is not None and self.tables.shap is not None:
             values = [
                 m if (m is not None and v != v) else v for v, m in zip(row, self.means, strict=True)
             ]
-            leaf_sum, contributions = self.tables.lookup(values)
+            index = self.tables.index(values)
+            # the leaves of the row's cells, summed as `probabilities` sums a batch's rows
+            leaf_sum = float(self.tables.leaf[index].sum())
             return Explained(
                 probability=sigmoid(self.intercept + leaf_sum),
                 base_value=self.base_value,
-                contributions=tuple(contributions.tolist()),
+                contributions=tuple(self.tables.contributions(index).tolist()),
             )
         matrix = np.asarray([row], dtype=np.float64)
         return Explained(
@@ -254,10 +301,18 @@ class Scorer:
 
     def _check_tables(self) -> None:
         matrix = self._check_rows()
-        expected_p = self.probabilities(matrix)
+        expected_p = self.model.predict_matrix(matrix)
+        got_p = self.probabilities(matrix)
+        worst = float(np.max(np.abs(got_p - expected_p))) if len(matrix) else 0.0
+        if worst > CHECK_PROBABILITY_ATOL:
+            raise ValueError(f"lookup tables disagree with xgboost by {worst:.2e} in probability")
+        if self.explainer is None:
+            return
         expected_shap = self.shap_matrix(matrix)
         for i, row in enumerate(matrix.tolist()):
             got = self.explain(row)
+            if got.probability != got_p[i]:
+                raise ValueError(f"one row and a batch score row {row} differently")
             if (
                 abs(got.probability - expected_p[i]) > CHECK_PROBABILITY_ATOL
                 or np.max(np.abs(np.asarray(got.contributions) - expected_shap[i]))
@@ -269,8 +324,11 @@ class Scorer:
                 )
 
 
-def build_scorer(model: LoadedModel) -> Scorer:
-    """The scorer of a loaded model; builds its TreeExplainer (from the booster, not a pickle)."""
+def build_scorer(model: LoadedModel, explain: bool = True) -> Scorer:
+    """The scorer of a loaded model; with `explain`, its TreeExplainer (built from the booster,
+    not a pickle) and SHAP tables too. The bulk process scores without them."""
+    if not explain:
+        return Scorer(model)
     import shap  # heavy (~2 s): imported where the model is loaded, not when the app is built
 
     return Scorer(model, shap.TreeExplainer(model.booster))

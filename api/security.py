@@ -8,6 +8,7 @@ a second dependency to solve on every request); the OpenAPI page still documents
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -57,3 +58,25 @@ def document_security(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether an address to bind is this machine's loopback only ('' and 0.0.0.0 are not)."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def bind_problem(host: str, api_key: str | None, insecure: bool) -> str | None:
+    """Why the service must not start on `host` (None when it may): without a key, only on
+    loopback, unless the operator says --insecure."""
+    if api_key or insecure or is_loopback(host):
+        return None
+    return (
+        f"Refusing to serve on {host or 'every address'} without an API key: whoever reaches "
+        "it could call every endpoint. Set ECOM_API_KEY (callers send it in X-API-Key), bind "
+        "to 127.0.0.1, or pass --insecure (ECOM_API_INSECURE=true) to serve it open on purpose."
+    )

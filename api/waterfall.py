@@ -9,6 +9,10 @@ rectangles and strings; Pillow draws and encodes it in a few milliseconds. matpl
 chooses the axis ticks and provides the font (DejaVu Sans, as in every matplotlib chart).
 
 Thread safety: every call draws on its own Image; font objects are per thread.
+
+Nothing is cut off: the label column is as wide as its longest label (the picture widens), and
+a probability is never rounded to 0% or 100% unless it is one (p = 0.9957 reads 99.6%). The
+PNG carries its title and a text description (alternative text for a screen reader).
 """
 
 from __future__ import annotations
@@ -22,17 +26,18 @@ from pathlib import Path
 
 import matplotlib
 from matplotlib.ticker import MaxNLocator
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from pipeline.serving.trees import sigmoid
 
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-WIDTH = 760
+WIDTH = 760  # at least; wider when a label needs it
 ROW_HEIGHT = 46
 TOP = 92
 BOTTOM = 92
-LABEL_RIGHT = 300
-PLOT_LEFT, PLOT_RIGHT = 320, WIDTH - 28
+MARGIN = 16
+LABEL_RIGHT = 300  # at least
+PLOT_WIDTH = WIDTH - 28 - 320
 # shap's own colours: red pushes towards abandonment, blue away from it.
 RED, BLUE = (255, 0, 81), (0, 139, 251)
 INK, GREY, LIGHT = (34, 34, 34), (110, 110, 110), (200, 200, 200)
@@ -71,6 +76,33 @@ def _fmt(x: float) -> str:
     return f"{x:+.2f}" if abs(x) >= 0.005 else f"{x:+.3f}"
 
 
+def percent(p: float) -> str:
+    """A probability as a percentage, with as many decimals as keep it off 0% and 100% when it
+    is neither (0.9957 -> 99.6%, 0.5 -> 50%)."""
+    for digits in range(4):
+        text = f"{p:.{digits}%}"
+        if p in (0.0, 1.0) or text not in (f"{0:.{digits}%}", f"{1:.{digits}%}"):
+            return text
+    return ">99.99%" if p > 0.5 else "<0.01%"
+
+
+def title(w: Waterfall) -> str:
+    return f"P(abandoned) = {percent(w.probability)}  ·  {w.risk_band} risk"
+
+
+def description(w: Waterfall) -> str:
+    """What the picture shows, in words (the PNG's alternative text)."""
+    order = sorted(range(len(w.features)), key=lambda i: abs(w.contributions[i]), reverse=True)
+    effects = "; ".join(
+        f"{w.features[i]} = {w.shown_values[i]}: {_fmt(w.contributions[i])}" for i in order
+    )
+    return (
+        f"SHAP waterfall. P(abandoned) = {percent(w.probability)}, {w.risk_band} risk. From the "
+        f"average session's log-odds {w.base_value:.2f} (p = {percent(sigmoid(w.base_value))}) "
+        f"to this session's {w.margin:.2f}; effects on the log-odds, largest first: {effects}."
+    )
+
+
 def render_png(w: Waterfall) -> bytes:
     """The waterfall: bars from E[f(X)] (bottom) to f(x) (top), biggest effect on top."""
     order = sorted(range(len(w.features)), key=lambda i: abs(w.contributions[i]), reverse=True)
@@ -88,18 +120,20 @@ def render_png(w: Waterfall) -> bytes:
     span = max(hi - lo, 0.1)
     lo, hi = lo - 0.22 * span, hi + 0.22 * span
 
-    def px(v: float) -> float:
-        return PLOT_LEFT + (v - lo) / (hi - lo) * (PLOT_RIGHT - PLOT_LEFT)
+    heading, small, label, tiny = _font(17, True), _font(12), _font(13), _font(11)
+    labels = [f"{w.features[i]} = {w.shown_values[i]}" for i in range(n)]
+    widest = max((label.getlength(text) for text in labels), default=0.0)
+    label_right = max(LABEL_RIGHT, math.ceil(widest) + MARGIN)
+    plot_left = label_right + 20
+    plot_right = plot_left + PLOT_WIDTH
+    width = plot_right + 28
 
-    image = Image.new("RGB", (WIDTH, height), "white")
+    def px(v: float) -> float:
+        return plot_left + (v - lo) / (hi - lo) * (plot_right - plot_left)
+
+    image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
-    title, small, label, tiny = _font(17, True), _font(12), _font(13), _font(11)
-    draw.text(
-        (16, 14),
-        f"P(abandoned) = {w.probability:.0%}  ·  {w.risk_band} risk",
-        font=title,
-        fill=INK,
-    )
+    draw.text((MARGIN, 14), title(w), font=heading, fill=INK)
     draw.text(
         (16, 40),
         "SHAP waterfall: how each value moves this session's log-odds of abandonment",
@@ -108,8 +142,8 @@ def render_png(w: Waterfall) -> bytes:
     )
     draw.text(
         (16, 57),
-        f"from the average session (base {w.base_value:.2f}, p = {sigmoid(w.base_value):.0%}) "
-        f"to this one ({margin:.2f}, p = {sigmoid(margin):.0%}).",
+        f"from the average session (base {w.base_value:.2f}, p = {percent(sigmoid(w.base_value))}) "
+        f"to this one ({margin:.2f}, p = {percent(sigmoid(margin))}).",
         font=small,
         fill=GREY,
     )
@@ -127,9 +161,8 @@ def render_png(w: Waterfall) -> bytes:
         top = TOP + row * ROW_HEIGHT + 9
         bottom = top + ROW_HEIGHT - 18
         middle = (top + bottom) / 2
-        draw.line((PLOT_LEFT, bottom + 9, PLOT_RIGHT, bottom + 9), fill=(238, 238, 238))
-        text = f"{w.features[i]} = {w.shown_values[i]}"
-        draw.text((LABEL_RIGHT, middle), text, font=label, fill=INK, anchor="rm")
+        draw.line((plot_left, bottom + 9, plot_right, bottom + 9), fill=(238, 238, 238))
+        draw.text((label_right, middle), labels[i], font=label, fill=INK, anchor="rm")
         value = w.contributions[i]
         x0, x1 = px(starts[i]), px(starts[i] + value)
         colour = RED if value > 0 else BLUE
@@ -143,7 +176,7 @@ def render_png(w: Waterfall) -> bytes:
             draw.polygon(shape, fill=colour)
             draw.text((x1 - 5, middle), _fmt(value), font=label, fill=colour, anchor="rm")
     # the log-odds axis, ticks chosen by matplotlib's locator
-    draw.line((PLOT_LEFT, axis_y, PLOT_RIGHT, axis_y), fill=INK, width=1)
+    draw.line((plot_left, axis_y, plot_right, axis_y), fill=INK, width=1)
     for tick in MaxNLocator(nbins=6).tick_values(lo, hi):
         if lo <= tick <= hi:
             x = px(float(tick))
@@ -157,7 +190,7 @@ def render_png(w: Waterfall) -> bytes:
         anchor="mt",
     )
     draw.text(
-        ((PLOT_LEFT + PLOT_RIGHT) / 2, height - 16),
+        ((plot_left + plot_right) / 2, height - 16),
         "log-odds of abandonment (SHAP contributions; probability = sigmoid)",
         font=small,
         fill=INK,
@@ -166,6 +199,9 @@ def render_png(w: Waterfall) -> bytes:
     # 64 colours hold every shade of this picture; a palette PNG is a third of the RGB one's
     # size and faster to encode.
     palette = image.quantize(colors=64, method=Image.Quantize.FASTOCTREE)
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("Title", title(w))
+    info.add_itxt("Description", description(w))
     buffer = io.BytesIO()
-    palette.save(buffer, format="PNG", compress_level=1)
+    palette.save(buffer, format="PNG", compress_level=1, pnginfo=info)
     return buffer.getvalue()

@@ -1,6 +1,6 @@
 """The baseline of bench_api.py: a bare FastAPI app whose one endpoint returns a constant.
 
-Served exactly like the scoring API (uvicorn --factory, same workers, no access log), it is the
+Served by uvicorn with the scoring API's worker count (no access log), it is the
 framework's ceiling on this machine: /predict's requests/s are compared with its.
 """
 

@@ -1,7 +1,7 @@
 """The scoring API under load: real uvicorn on loopback, load from wrk in another process.
 
-Figures, all from one run of this script, each server started the same way
-(`uvicorn --factory ... --workers W`, access log off, a free loopback port):
+Figures, all from one run of this script, each server with W uvicorn workers on a free loopback
+port (the API as deployed, `python -m api`; the baseline under plain uvicorn, access log off):
 - baseline: a bare FastAPI endpoint returning a constant (benchmarks/api_baseline.py), the
   framework's ceiling on this machine;
 - POST /predict?explain=false and POST /predict (with the waterfall PNG), each request a
@@ -10,19 +10,27 @@ Figures, all from one run of this script, each server started the same way
   model's features built from the events, its calibrated probability, decision and SHAP values;
   these four at a fixed concurrency of 16 connections, bounded in time and request count;
 - POST /bulk_predict with 100,000 rows as a JSON array and as a multipart CSV upload: one
-  request at a time (a 100k-row call is a latency figure, not a throughput one), repeated.
+  request at a time (a 100k-row call is a latency figure, not a throughput one), repeated;
+- POST /predict?explain=false again while 100,000-row JSON bulk calls run beside it, back to
+  back (a second wrk, one connection): its p99 as a ratio to its p99 alone;
+- a hostile body: a 10 MB CSV of a header and 5,000,000 lines of `1` (under the 20 MB limit),
+  the time to its refusal and the service's memory growth (every process of it, from /proc).
 Printed: p50/p99 latency, requests/s, errors, the ratio to the baseline, OK/MISSED per target.
 
 Targets (2-core machine): explain=false >= 0.5 x the baseline's requests/s with p50 < 3 ms and
 zero errors; with the PNG p50 < 150 ms; /sessions/score p50 <= 2 x explain=false's, zero errors;
-100,000 rows < 1 s as CSV and < 2 s as JSON.
+100,000 rows < 1 s as CSV and < 2 s as JSON; /predict p99 beside bulk calls <= 3 x alone; the
+5,000,000-line CSV refused in < 1 s, < 100 MB growth.
+
+The API runs as it is deployed: `python -m api` (its supervisor, W uvicorn workers, each with
+its bulk process); the baseline under plain uvicorn with the same number of workers.
 
 Models: the current ones of ECOM_DATA_DIR (default data/bench, which bench_model.py trains at
 full scale); without a session model, a small one trained here through the real training path;
 without a moment model, one trained here on a small warehouse the real pipeline builds (beside a
 copy of the session versions, so data/bench is left as it was).
-Needs Debian's `wrk` (`make bench` installs it). Run alone: `flock /work/team/heavy.lock ...`
-on a shared machine, and read the figures as noisy when other work runs.
+Needs Debian's `wrk` (`make bench` installs it). Run it alone, and read the figures as noisy
+when other work runs (the load average is printed before and after).
 """
 
 from __future__ import annotations
@@ -124,7 +132,8 @@ def get(url: str, timeout: float = 5) -> tuple[int, bytes]:
 
 
 class Server:
-    """uvicorn --factory APP on a free loopback port, stopped on exit."""
+    """uvicorn --factory APP (or the API's supervisor, `python -m api`, when APP is "api") on a
+    free loopback port, stopped on exit."""
 
     def __init__(self, app: str, env: dict[str, str], ready_path: str) -> None:
         self.port = free_port()
@@ -132,11 +141,14 @@ class Server:
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (lives as long as the server)
             prefix="bench-api-", suffix=".log", delete=False
         )
-        command = [
-            sys.executable, "-m", "uvicorn", "--factory", app, "--host", "127.0.0.1",
-            "--port", str(self.port), "--workers", str(WORKERS), "--no-access-log",
-            "--timeout-worker-healthcheck", "120",
-        ]  # fmt: skip
+        where = ["--host", "127.0.0.1", "--port", str(self.port), "--workers", str(WORKERS)]
+        if app == "api":
+            command = [sys.executable, "-m", "api", *where]
+        else:
+            command = [
+                sys.executable, "-m", "uvicorn", "--factory", app, *where, "--no-access-log",
+                "--timeout-worker-healthcheck", "120",
+            ]  # fmt: skip
         self.process = subprocess.Popen(
             command, cwd=REPO_ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
         )
@@ -164,6 +176,51 @@ class Server:
             self.process.kill()
             self.process.wait()
         Path(self.log.name).unlink(missing_ok=True)
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (/proc/<pid>/status, VmRSS): the
+    same reading as the hostile tests'."""
+    from tests.api.live import descendants, rss_bytes
+
+    return rss_bytes([pid, *descendants(pid)])
+
+
+def hostile_csv(server: Server) -> tuple[int, float, float, float, float]:
+    """(status, seconds, peak growth MB, kept MB, MB at rest before) of a 5,000,000-line CSV
+    (the service's processes sampled every 10 ms)."""
+    import threading
+
+    body = (
+        b"total_views,total_carts,session_duration_minutes,experiment_group\n" + b"1\n" * 5_000_000
+    )
+    time.sleep(1.0)
+    before = tree_rss(server.process.pid)
+    peak, done = before, threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, tree_rss(server.process.pid))
+            done.wait(0.01)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    request = urllib.request.Request(
+        server.base + "/bulk_predict", data=body, headers={"Content-Type": "text/csv"}
+    )
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            status = response.status
+    except urllib.error.HTTPError as err:
+        status = err.code
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    time.sleep(1.0)
+    kept = tree_rss(server.process.pid) - before
+    return status, seconds, (peak - before) / 2**20, kept / 2**20, before / 2**20
 
 
 def wrk(
@@ -222,7 +279,8 @@ def ensure_model() -> Path:
         return data_dir
     except ModelError:
         pass
-    print(f"no model under {data_dir}: training a small one (synthetic gold, real training path)")
+    shown = data_dir.relative_to(REPO_ROOT) if data_dir.is_relative_to(REPO_ROOT) else data_dir.name
+    print(f"no model under {shown}: training a small one (synthetic gold, real training path)")
     from pipeline.model.train import train_local
     from tests.model.conftest import cart_sessions, write_warehouse
 
@@ -355,7 +413,7 @@ def main() -> int:
     json_headers = {"Content-Type": "application/json"}
     with (
         tempfile.TemporaryDirectory(prefix="bench-api-") as tmp,
-        Server("api.main:create_app", env, "/ready") as api,
+        Server("api", env, "/ready") as api,
     ):
         json_path, csv_path, boundary = bulk_bodies(Path(tmp))
         fast = api.base + "/predict?explain=false"
@@ -416,6 +474,34 @@ def main() -> int:
             body_file=str(csv_path),
             **common,  # type: ignore[arg-type]
         )
+        # /predict again, with 100k-row JSON bulk calls back to back beside it
+        beside: dict[str, Figure] = {}
+        import threading
+
+        def bulk_beside() -> None:
+            beside["bulk"] = wrk(
+                f"  (beside: POST /bulk_predict {BULK_ROWS:,} rows JSON)",
+                bulk,
+                method="POST",
+                headers=json_headers,
+                body_file=str(json_path),
+                connections=1,
+                duration=DURATION_S + 4,
+            )
+
+        bulk_thread = threading.Thread(target=bulk_beside)
+        bulk_thread.start()
+        time.sleep(2.0)  # the first bulk call is under way
+        figures["beside bulk"] = wrk(
+            "POST /predict?explain=false beside bulk calls",
+            fast,
+            method="POST",
+            headers=json_headers,
+            vary=True,
+        )
+        bulk_thread.join()
+        figures["bulk beside"] = beside["bulk"]
+        hostile = hostile_csv(api)
     baseline = figures["baseline"].rps
     fast, png, live = figures["explain=false"], figures["png"], figures["sessions"]
     targets = {
@@ -432,6 +518,11 @@ def main() -> int:
         "bulk json": f"< 2 s: {verdict(figures['bulk json'].p50_ms < 2000 and figures['bulk json'].errors == 0)}",
         "bulk csv": f"< 1 s: {verdict(figures['bulk csv'].p50_ms < 1000 and figures['bulk csv'].errors == 0)}",
         "bulk csv->csv": "(no target)",
+        "beside bulk": (
+            f"p99 <= 3x alone: {figures['beside bulk'].p99_ms / fast.p99_ms:.2f}x "
+            f"{verdict(figures['beside bulk'].p99_ms <= 3 * fast.p99_ms and figures['beside bulk'].errors == 0)}"
+        ),
+        "bulk beside": "(the calls beside it)",
     }
     print(
         f"\n{'figure':<46}{'requests':>9}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
@@ -442,6 +533,16 @@ def main() -> int:
             f"{f.name:<46}{f.requests:>9,}{f.rps:>10,.1f}{f.p50_ms:>9.2f}{f.p99_ms:>9.2f}"
             f"{f.errors:>8}{f.rps / baseline:>8.3f}  {targets[key]}"
         )
+    status, seconds, grown, kept, at_rest = hostile
+    print(
+        f"\nservice memory at rest: {at_rest:.0f} MB (supervisor, {WORKERS} workers and their bulk "
+        "processes, /proc VmRSS summed)"
+    )
+    print(
+        f"5,000,000-line CSV (10 MB): {status} in {seconds:.2f} s, memory growth {grown:.1f} MB "
+        f"at peak, {kept:.1f} MB kept (every process of the service, /proc VmRSS); targets "
+        f"< 1 s and < 100 MB: {verdict(status == 413 and seconds < 1 and grown < 100)}"
+    )
     print(f"load average after: {os.getloadavg()[0]:.1f} (above ~0.5 the figures are noisy)")
     return 0
 

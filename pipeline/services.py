@@ -30,7 +30,7 @@ from pipeline.errors import EcomError
 from pipeline.settings import REPO_ROOT, Settings
 
 APP_SCRIPT = REPO_ROOT / "streamlit_app" / "app.py"
-API_FACTORY = "api.main:create_app"
+API_MODULE = "api"  # `python -m api`: the service's supervisor and its uvicorn workers
 DEFAULT_API_PORT = 8000
 DEFAULT_APP_PORT = 8501
 START_TIMEOUT_S = 120.0
@@ -121,16 +121,15 @@ def settings_environment(settings: Settings, **extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def api_command(host: str, port: int, workers: int = 1) -> list[str]:
-    return [
-        sys.executable, "-m", "uvicorn", "--factory", API_FACTORY,
+def api_command(host: str, port: int, workers: int = 1, insecure: bool = False) -> list[str]:
+    """`python -m api`: it resolves the model versions once for all its workers, reloads them
+    together on SIGHUP or a promote, and refuses a non-loopback address without a key unless
+    `insecure`."""
+    command = [
+        sys.executable, "-m", API_MODULE,
         "--host", host, "--port", str(port), "--workers", str(workers),
-        # The app logs every request itself, in JSON, with its id.
-        "--no-access-log",
-        # A worker imports xgboost, shap and pyarrow before it answers the supervisor's health
-        # pings: on a busy 2-core machine that can take longer than the default 5 s.
-        "--timeout-worker-healthcheck", "60",
     ]  # fmt: skip
+    return [*command, "--insecure"] if insecure else command
 
 
 def app_command(host: str, port: int) -> list[str]:
@@ -152,16 +151,17 @@ def api_service(
     host: str,
     port: int,
     workers: int = 1,
+    insecure: bool = False,
     ready: bool = True,
     output: Output = "discard",
     **extra_env: str,
 ) -> Service:
-    """The scoring API (uvicorn --factory api.main:create_app): up once /ready answers (the
-    model is loaded), or with `ready=False` once the process answers /health."""
+    """The scoring API (`python -m api`): up once /ready answers (the model is loaded), or with
+    `ready=False` once the process answers /health."""
     url = local_url(host, port)
     return Service(
         "API",
-        api_command(host, port, workers),
+        api_command(host, port, workers, insecure),
         settings_environment(settings, **extra_env),
         url,
         f"{url}/ready" if ready else f"{url}/health",

@@ -99,9 +99,49 @@ class Settings(BaseSettings):
         default="http://localhost:8501,http://127.0.0.1:8501",
         description="Comma-separated browser origins allowed to call the API (the app's).",
     )
+    api_insecure: bool = Field(
+        default=False,
+        description="Serve without ECOM_API_KEY on an address other than loopback (the service "
+        "refuses to otherwise); every endpoint is then open to whoever reaches it.",
+    )
+    api_docs: Literal["key", "open", "off"] = Field(
+        default="key",
+        description="/docs, /redoc and /openapi.json: 'key' needs the API key when one is set, "
+        "'open' serves them to anyone, 'off' not at all.",
+    )
+    api_reload_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How often the service checks the registry's current versions and switches "
+        "every worker to new ones together (0: only on SIGHUP).",
+    )
+    api_header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a client has to send a request's headers (from its first byte, or "
+        "from connecting); then 408 and the connection is closed.",
+    )
+    api_body_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a client has to send a request's body once its headers are in; "
+        "then 408 and the connection is closed.",
+    )
     bulk_max_rows: int = Field(default=100_000, gt=0, description="Rows per /bulk_predict call.")
     bulk_max_bytes: int = Field(
         default=20 * 1024 * 1024, gt=0, description="Bytes per /bulk_predict body or upload."
+    )
+    bulk_concurrency: int = Field(
+        default=1,
+        ge=1,
+        description="/bulk_predict calls a worker scores at once, each in its own low-priority "
+        "process.",
+    )
+    bulk_queue: int = Field(
+        default=2,
+        ge=0,
+        description="/bulk_predict calls a worker lets wait beyond those; more get 503 with "
+        "Retry-After.",
     )
     # The app reaches the API only through this address (not ECOM_-prefixed: the compose file
     # and Cloud Run set API_URL).

@@ -4,37 +4,50 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from api import bulk
-from api.deps import ScoringContext
+from api.deps import MODEL_HEADER, scoring_of
 from api.errors import ApiError, JSONBytes
+from api.observability import current_request_id
 from api.schemas import BulkOut, error_responses
-from api.security import SECURITY, ApiKey
+from api.security import SECURITY, require_api_key
 from pipeline.serving.features import FEATURES
-from pipeline.serving.risk import risk_bands
 
-router = APIRouter(prefix="/bulk_predict", tags=["scoring"], dependencies=[ApiKey])
+router = APIRouter(prefix="/bulk_predict", tags=["scoring"])
 
 CSV_EXAMPLE = (
-    ",".join(FEATURES) + "\n3,1,12.5,treatment\n8,2,,control\n"
-)  # an empty cell is a missing value
+    "session_id," + ",".join(FEATURES) + "\nA-1,3,1,12.5,treatment\nA-2,8,2,,control\n"
+)  # an empty cell is a missing value; session_id passes through
+# What a CSV body looks like, for the schema (and for generated test bodies): the header, then
+# rows of counts, a duration and a group, any of them empty (missing). The service also takes
+# the features in any order, other columns, quoted values and semicolons (see the description).
+_CELL = {
+    "total_views": r"(0|[1-9][0-9]{0,4})?",
+    "total_carts": r"([1-9][0-9]{0,4})?",
+    "session_duration_minutes": r"([0-9]{1,4}(\.[0-9]{1,3})?)?",
+    "experiment_group": r"(control|treatment)?",
+}
+CSV_PATTERN = rf"^{','.join(FEATURES)}\r?\n({','.join(_CELL[f] for f in FEATURES)}\r?\n)*$"
 _OPENAPI: dict[str, Any] = {
     "security": SECURITY,
     "requestBody": {
         "required": True,
         "description": "A JSON array of sessions, a CSV file in the multipart field `file`, or "
-        "a raw CSV body (`Content-Type: text/csv`). CSV: a header naming exactly the four "
-        "features, UTF-8 (a BOM is fine), LF or CRLF, empty cell = missing.",
+        "a raw CSV body (`Content-Type: text/csv`). CSV: UTF-8 (a BOM is fine), LF, CRLF or "
+        "CR, comma- or semicolon-separated (detected from the header), RFC 4180 quoting, a "
+        "header naming the four features once each in any order, empty cell = missing. Other "
+        "columns (JSON: other fields, with string, number, boolean or null values) pass "
+        "through and come back beside the scores.",
         "content": {
             "application/json": {
-                "schema": {"type": "array", "items": {"$ref": "#/components/schemas/SessionIn"}},
+                "schema": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/BulkSessionIn"},
+                },
                 "example": [
                     {
+                        "session_id": "A-1",
                         "total_views": 3,
                         "total_carts": 1,
                         "session_duration_minutes": 12.5,
@@ -61,7 +74,10 @@ _OPENAPI: dict[str, Any] = {
                     },
                 }
             },
-            "text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE},
+            "text/csv": {
+                "schema": {"type": "string", "pattern": CSV_PATTERN},
+                "example": CSV_EXAMPLE,
+            },
         },
     },
 }
@@ -87,8 +103,9 @@ def _wants_csv(accept: str | None) -> bool:
     return csv_q > 0 and csv_q > json_q
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it passes `limit` bytes (no unbounded buffer)."""
+async def _read_body(request: Request, limit: int) -> bytearray:
+    """The body, refused with 413 as soon as it passes `limit` bytes; held once (one buffer,
+    sized from Content-Length when given), never as chunks plus their join."""
     too_large = ApiError(
         413,
         f"The body is over the limit of {limit:,} bytes per request (ECOM_BULK_MAX_BYTES): "
@@ -97,34 +114,12 @@ async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise too_large
-    chunks, size = [], 0
+    body = bytearray()
     async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
+        if len(body) + len(chunk) > limit:
             raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _csv_from_form(request: Request, body: bytes) -> bytes:
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    try:
-        form = await Request(request.scope, receive).form(max_files=1, max_fields=10)
-    except Exception as err:  # python-multipart's and Starlette's parse errors
-        raise ApiError(400, f"The multipart body could not be parsed ({err}).") from None
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise ApiError(
-            422,
-            "Send the CSV as a file in the multipart form field 'file' "
-            "(curl -F file=@sessions.csv).",
-            [{"row": None, "field": "file", "message": "missing file"}],
-        )
-    data = await upload.read()
-    await form.close()
-    return data
+        body += chunk
+    return body
 
 
 @router.post(
@@ -141,37 +136,45 @@ async def _csv_from_form(request: Request, body: bytes) -> bytes:
     },
     openapi_extra=_OPENAPI,
 )
-async def bulk_predict(request: Request, scoring: ScoringContext) -> Response:
+async def bulk_predict(request: Request) -> Response:
     """Validates every row first (a bad row is a 422 naming its row and field: nothing is
-    scored), then scores all rows in one vectorized call, in input order. Limits:
-    ECOM_BULK_MAX_ROWS rows and ECOM_BULK_MAX_BYTES bytes per request (413 beyond)."""
-    served, settings, metrics = scoring.served, scoring.settings, scoring.metrics
-    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if content_type not in ("application/json", "multipart/form-data", "text/csv"):
+    scored), then scores all rows in one vectorized call, in input order. Columns other than
+    the four features (an id, a segment) come back beside the scores. Limits:
+    ECOM_BULK_MAX_ROWS rows and ECOM_BULK_MAX_BYTES bytes per request (413 beyond); a worker
+    runs ECOM_BULK_CONCURRENCY calls at once and queues ECOM_BULK_QUEUE more (503 with
+    Retry-After beyond)."""
+    await require_api_key(request)
+    scoring = scoring_of(request)
+    settings, metrics = scoring.settings, scoring.metrics
+    content_type = request.headers.get("content-type") or ""
+    kind = content_type.split(";")[0].strip().lower()
+    if kind not in ("application/json", "multipart/form-data", "text/csv"):
         raise ApiError(
             415,
-            f"Unsupported Content-Type {content_type or '(none)'!r}: send application/json "
+            f"Unsupported Content-Type {kind or '(none)'!r}: send application/json "
             "(an array of sessions), multipart/form-data (a CSV in the field 'file') or "
             "text/csv.",
         )
-    body = await _read_body(request, settings.bulk_max_bytes)
-    if content_type == "multipart/form-data":
-        body = await _csv_from_form(request, body)
-    as_csv = _wants_csv(request.headers.get("accept"))
-
-    def score() -> bytes:
-        if content_type == "application/json":
-            batch = bulk.parse_json(body, settings.bulk_max_rows)
-        else:
-            batch = bulk.parse_csv(body, settings.bulk_max_rows)
-        probabilities = served.scorer.probabilities(batch.matrix) if batch.rows else np.empty(0)
-        bands = risk_bands(probabilities, served.thresholds)
-        metrics.rows.labels("bulk_predict").inc(batch.rows)
-        if as_csv:
-            return bulk.csv_bytes(batch, probabilities, bands, served.model_ref["model_id"])
-        return bulk.json_bytes(served.model_ref, served.thresholds, probabilities, bands)
-
-    content = await run_in_threadpool(score)
-    if as_csv:
-        return Response(content, media_type="text/csv; charset=utf-8")
-    return JSONBytes(content)
+    pool = request.app.state.bulk
+    async with pool.admission():
+        body = await _read_body(request, settings.bulk_max_bytes)
+        generation = request.app.state.serving.current() or scoring.generation
+        header = {
+            "content_type": content_type,
+            "csv_answer": _wants_csv(request.headers.get("accept")),
+            "max_rows": settings.bulk_max_rows,
+            "request_id": current_request_id(),
+        }
+        answer, content = await pool.run(generation.number, header, body)
+        del body
+    status = int(answer.get("status", 500))
+    if status >= 500 and answer.get("media_type") != "application/json":
+        raise RuntimeError(f"the bulk process failed ({answer.get('problem')})")
+    if status != 200:
+        return JSONBytes(content, status_code=status)
+    metrics.rows.labels("bulk_predict").inc(int(answer.get("rows", 0)))
+    return Response(
+        content,
+        media_type=str(answer["media_type"]),
+        headers={MODEL_HEADER: str(answer.get("model_id", ""))},
+    )

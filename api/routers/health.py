@@ -21,26 +21,30 @@ async def health() -> Response:
 @router.get(
     "/ready",
     response_model=ReadyOut,
-    summary="Readiness: a model is loaded",
+    summary="Readiness: the models are loaded",
     responses=error_responses(503),
 )
 async def ready(request: Request) -> Response:
-    """200 once the session model is loaded (503, saying why, before), with the version served
-    per family: the moment model is optional (null while none is loaded, and why in
-    `problems`); /sessions/score needs it."""
+    """200 with the served versions once the session model is loaded (`models` names every
+    family's, null for an optional family without a model yet, and `problems` says why; the
+    moment model is optional, /sessions/score needs it); 503, saying why, before."""
     state = request.app.state.serving
-    if state.served is None:
-        return error_response(503, f"Not ready: {state.problem}.", headers={"Retry-After": "5"})
-    session_id = state.served.model_ref["model_id"]
+    generation = state.current()
+    if generation is None or generation.session is None:
+        problem = state.problem or "the model is loading"
+        return error_response(503, f"Not ready: {problem}.", headers={"Retry-After": "5"})
     moment = request.app.state.moment
     moment_id = None if moment.served is None else moment.served.model_ref["model_id"]
+    problems = state.problems(generation)
+    if moment_id is None:
+        problems["moment"] = moment.problem
     return JSONBytes(
         dumps(
             {
                 "status": "ready",
-                "model_id": session_id,
-                "models": {"session": session_id, "moment": moment_id},
-                "problems": {} if moment_id else {"moment": moment.problem},
+                "model_id": generation.session.model_ref["model_id"],
+                "models": {**dict(generation.versions), "moment": moment_id},
+                "problems": problems,
             }
         )
     )

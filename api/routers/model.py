@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from api.deps import scoring_of
+from api.deps import MODEL_HEADER, scoring_of
 from api.errors import JSONBytes, dumps
 from api.routers.sessions import served_moment
 from api.schemas import ModelCardOut, error_responses
@@ -53,5 +53,6 @@ async def model_card(
                 "risk_thresholds": served.thresholds,
                 **extra,
             }
-        )
+        ),
+        headers={MODEL_HEADER: served.model_ref["model_id"]},
     )

@@ -32,13 +32,15 @@ import xgboost as xgb
 
 from pipeline.errors import ModelError
 from pipeline.serving import features as contract
+from pipeline.serving.layout import (  # noqa: F401  (the folder's names, re-exported)
+    BOOSTER_FILE,
+    CARD_FILE,
+    CARD_MARKDOWN_FILE,
+    METADATA_FILE,
+    MODEL_NAME,
+    REFERENCE_FILE,
+)
 
-MODEL_NAME = "abandonment"
-BOOSTER_FILE = "model.bst"
-METADATA_FILE = "assets/model_metadata.json"
-CARD_FILE = "model_card.json"
-CARD_MARKDOWN_FILE = "model_card.md"
-REFERENCE_FILE = "reference_sample.csv"
 KNOWN_OBJECTIVES = ("binary:logistic", "multi:softprob")
 # Names the positive class ("abandoned") can carry in class_names, whichever engine wrote them.
 POSITIVE_CLASS_NAMES = ("1", "true")

@@ -23,7 +23,8 @@ A folder written by an older release straight into <models_dir>/abandonment/ (th
 layout) is not lost: every writer first moves it into versions/<its id>/ (`migrate_legacy`),
 and readers that meet it before any writer did say how to keep it.
 
-Importable with the standard library, numpy and xgboost only: the API image resolves models here.
+Importable with the standard library only (the loader, numpy and xgboost, when `promote` checks
+a version): the API's supervisor resolves versions here without loading a model.
 """
 
 from __future__ import annotations
@@ -46,13 +47,12 @@ from pipeline.files import atomic_write, exclusive_lock
 from pipeline.serving import card_fields
 from pipeline.serving import features as session_features
 from pipeline.serving import moment as moment_features
-from pipeline.serving.artifact import (
+from pipeline.serving.layout import (
     BOOSTER_FILE,
     CARD_FILE,
     CARD_MARKDOWN_FILE,
     MODEL_NAME,
     REFERENCE_FILE,
-    load_model,
 )
 
 # The model families: the seed's whole-session model (a diagnostic of finished sessions; its
@@ -103,7 +103,10 @@ def family_of(family: str) -> tuple[str, ...]:
 
 
 def load_version(folder: Path | str, family: str = SESSION):
-    """A version folder loaded against its family's contract (pipeline.serving.artifact)."""
+    """A version folder loaded against its family's contract (pipeline.serving.artifact,
+    imported here: xgboost only where a model loads, not where a folder is found)."""
+    from pipeline.serving.artifact import load_model
+
     return load_model(folder, features=family_of(family))
 
 

@@ -145,7 +145,8 @@ class LiveServer:
 
 @pytest.fixture(scope="package")
 def live_server(trained_api_model: TrainedModel, tmp_path_factory) -> Iterator[LiveServer]:
-    """`ecom serve api` (real uvicorn, 2 workers) on a free loopback port, with an API key."""
+    """`ecom serve api` (its supervisor and 2 uvicorn workers) on a free loopback port, with
+    an API key and 2 s / 3 s header and body deadlines."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("live") / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ECOM_")}
@@ -153,6 +154,9 @@ def live_server(trained_api_model: TrainedModel, tmp_path_factory) -> Iterator[L
         ECOM_DATA_DIR=str(trained_api_model.data_dir),
         ECOM_API_KEY=API_KEY,
         ECOM_BULK_MAX_ROWS="20000",
+        # short deadlines, so the slow-client tests need not wait for the defaults
+        ECOM_API_HEADER_TIMEOUT_S="2",
+        ECOM_API_BODY_TIMEOUT_S="3",
     )
     ecom = shutil.which("ecom", path=str(Path(sys.executable).parent)) or "ecom"
     with log_path.open("wb") as log:

@@ -14,7 +14,7 @@ PROBE = """
 import json, sys
 import api.main
 app = api.main.create_app()
-from api import bulk, scorer, waterfall  # everything a request can touch
+from api import bulk, bulk_csv, bulk_out, bulk_process, scorer, supervisor, waterfall  # all a request or a process can touch
 import shap  # what the loader thread imports
 from fastapi.testclient import TestClient
 with TestClient(app) as client:

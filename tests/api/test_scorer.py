@@ -55,3 +55,19 @@ def test_without_tables_the_explainer_answers_the_same(trained_api_model):
         assert a.probability == pytest.approx(b.probability, abs=1e-6)
         np.testing.assert_allclose(a.contributions, b.contributions, atol=1e-5)
         assert a.base_value == b.base_value
+
+
+@pytest.mark.parametrize("which", ["trained_api_model", "bqml_api_model"])
+def test_one_row_and_a_batch_give_the_same_bits(request, which):
+    """One scoring path: a session scored alone (/predict) or among 2,000 others
+    (/bulk_predict), and by the bulk process's scorer (no SHAP tables), gets the same float."""
+    model = request.getfixturevalue(which).model
+    scorer = build_scorer(model)
+    bulk_only = build_scorer(model, explain=False)
+    assert bulk_only.tables is not None and bulk_only.tables.shap is None
+    X = np.vstack([rows(scorer), rows(scorer, 2000)])
+    batch = scorer.probabilities(X)
+    assert np.array_equal(bulk_only.probabilities(X), batch)
+    alone = np.array([scorer.explain(row).probability for row in X.tolist()])
+    assert np.array_equal(alone, batch), np.max(np.abs(alone - batch))
+    np.testing.assert_allclose(batch, model.predict_matrix(X), atol=1e-6)

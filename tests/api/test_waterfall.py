@@ -75,3 +75,30 @@ def test_values_are_shown_as_sent():
         "low",
     )
     assert render_png(as_word) != render_png(as_code)  # the label text is part of the picture
+
+
+def _long_label_picture(probability: float) -> Waterfall:
+    base = pictures(1)[0]
+    shown = [*base.shown_values[:2], "1234.5678901234567", "treatment"]  # 17 digits, as sent
+    return Waterfall(base.features, shown, base.contributions, 0.9, probability, "high")
+
+
+def test_long_labels_are_not_cut_off():
+    """Issue 21: the label column ran off the picture's left edge for a long value. Every
+    label now starts inside the picture: no ink in the leftmost columns, the picture widens."""
+    png = render_png(_long_label_picture(0.9957))
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    assert (pixels[:, :12] < 200).sum() == 0, "ink at the left edge: a label is cut off"
+    assert pixels.shape[1] > 760
+
+
+def test_a_probability_is_never_rounded_to_100_percent():
+    """Issue 21: p = 0.9957 was titled "100%". The title (and the PNG's text) says 99.6%."""
+    image = Image.open(io.BytesIO(render_png(_long_label_picture(0.9957))))
+    assert "99.6%" in image.text["Title"] and "100%" not in image.text["Title"]
+    assert "99.6%" in image.text["Description"]
+    assert "session_duration_minutes = 1234.5678901234567" in image.text["Description"]
+    from api.waterfall import percent
+
+    assert percent(0.5) == "50%" and percent(0.0004) == "0.04%" and percent(1.0) == "100%"
+    assert percent(0.99999) == "99.999%" and percent(0.999999) == ">99.99%"

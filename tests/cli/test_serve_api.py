@@ -1,13 +1,16 @@
-"""`ecom serve api`: refuses to start without a model or on a taken port, saying what to do;
-runs uvicorn as a child with the settings in its environment; Ctrl-C stops it."""
+"""`ecom serve api`: refuses to start without a model, on a taken port or on a public address
+without a key, saying what to do; runs the service (python -m api) as a child with the settings
+in its environment; Ctrl-C stops it."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -97,9 +100,38 @@ def test_serves_until_ctrl_c(trained_api_model: TrainedModel, tmp_path: Path) ->
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until(f"{url}/ready", process, log, READY_TIMEOUT_S)
+        deadline = time.monotonic() + 30  # the command says where it serves (a JSON line)
+        while f"API: {url}" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.1)
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0, log.read_text()
     finally:
         stop(process)
-    assert f"API: {url}" in log.read_text()
+    announced = [line for line in log.read_text().splitlines() if f"API: {url}" in line]
+    assert json.loads(announced[0])["logger"] == "ecom.serve"
     assert services.port_is_free("127.0.0.1", port)  # the server went with it
+
+
+def test_serve_api_refuses_a_public_address_without_a_key(trained_api_model: TrainedModel) -> None:  # noqa: F811
+    result = CliRunner().invoke(
+        app,
+        ["serve", "api", "--host", "0.0.0.0", "--data-dir", str(trained_api_model.data_dir)],
+        env={"ECOM_API_KEY": None, "ECOM_API_INSECURE": None},
+    )
+    assert result.exit_code == 1
+    assert "Refusing to serve on 0.0.0.0 without an API key" in result.output
+    assert "--insecure" in result.output
+
+
+def test_insecure_reaches_the_service(trained_api_model: TrainedModel, monkeypatch) -> None:  # noqa: F811
+    given: list[services.Service] = []
+    monkeypatch.setattr(services, "run", lambda to_run, announce: given.extend(to_run) or 0)
+    result = CliRunner().invoke(
+        app,
+        ["serve", "api", "--host", "0.0.0.0", "--port", str(services.free_port()), "--insecure",
+         "--data-dir", str(trained_api_model.data_dir)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert given[0].command[-1] == "--insecure"
+    assert given[0].command[1:3] == ["-m", "api"]

@@ -1,6 +1,6 @@
 """The API image, as closely as this machine allows (no Docker engine, no base image): its
 environment built from uv.lock with the Dockerfile's own `uv sync` into a fresh folder, its
-code copied as the Dockerfile copies it, uvicorn started with the Dockerfile's command on a
+code copied as the Dockerfile copies it, the service started with the Dockerfile's command on a
 model trained by the real training path, then /ready, /predict and the image's HEALTHCHECK.
 
 One difference stays: this machine's Python (3.11) instead of the image's 3.12.
@@ -172,7 +172,7 @@ def run_in_image(image: ServiceImage, *command: str, **env: str) -> subprocess.C
 
 @contextmanager
 def serving(image: ServiceImage, models: Path, log: Path) -> Iterator[str]:
-    """uvicorn as the image's CMD starts it, on a free loopback port; yields the base URL."""
+    """The service as the image's CMD starts it, on a free loopback port; yields the base URL."""
     port = free_port()
     command = list(image.command)
     command[command.index("--host") + 1] = "127.0.0.1"
@@ -267,7 +267,12 @@ def test_serves_the_trained_model_from_the_lock_built_environment(image, models_
     model = artifact.load_model(registry.resolve(models_dir))
     with serving(image, models_dir, tmp_path / "uvicorn.log") as base:
         ready = wait_ready(base).json()
-        assert ready == {"status": "ready", "model_id": expected_id}
+        assert ready == {
+            "status": "ready",
+            "model_id": expected_id,
+            "models": {"session": expected_id},
+            "problems": {},
+        }
         assert healthcheck(image, base) == 0
 
         response = httpx.post(f"{base}/predict", params={"explain": "true"}, json=SESSION)
