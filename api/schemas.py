@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from pipeline.serving.card import ModelCard
 from pipeline.serving.features import BY_NAME, GROUP_CODES
+from pipeline.serving.moment_card import MomentCard
 from pipeline.serving.risk import BANDS
 
 GROUPS = tuple(GROUP_CODES)  # ("control", "treatment")
@@ -221,6 +222,21 @@ class ModelCardOut(ModelCard):
     )
     decision_rule: dict[str, float | str] | None = Field(
         None, description="Moment: the rule behind /sessions/score's decision, and its source."
+    )
+
+
+class MomentCardOut(MomentCard):
+    """The moment family's card (GET /model?family=moment): the moment trainer's card, plus the
+    served model_id, the risk thresholds in use, its calibration and its decision rule."""
+
+    model_id: str
+    risk_thresholds: RiskThresholds  # type: ignore[assignment]
+    family: Literal["moment"]
+    probability_calibration: dict[str, float | str] = Field(
+        description="P = sigmoid(slope x margin + intercept), and on what it was fitted."
+    )
+    decision_rule: dict[str, float | str] = Field(
+        description="The rule behind /sessions/score's decision, and its source."
     )
 
 

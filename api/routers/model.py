@@ -11,7 +11,7 @@ from starlette.responses import Response
 from api.deps import MODEL_HEADER, scoring_of
 from api.errors import JSONBytes, dumps
 from api.routers.sessions import served_moment
-from api.schemas import ModelCardOut, error_responses
+from api.schemas import ModelCardOut, MomentCardOut, error_responses
 from api.security import SECURITY, ApiKey
 
 router = APIRouter(prefix="/model", tags=["model"], dependencies=[ApiKey])
@@ -23,7 +23,7 @@ FAMILY_DESCRIPTION = (
 
 @router.get(
     "",
-    response_model=ModelCardOut,
+    response_model=ModelCardOut | MomentCardOut,
     summary="The model card of the served version",
     openapi_extra={"security": SECURITY},
     responses=error_responses(401, 422, 503),
