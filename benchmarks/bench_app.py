@@ -7,22 +7,27 @@ its dashboard columns: a warehouse built before they existed is copied to
 
 Measured, in this order, on one app server started for the run as `ecom serve app` starts it
 (streamlit_app.launch: dependencies imported before it answers), in Debian's chromium via
-Playwright, launched as the browser tests launch it:
+Playwright, launched as the browser tests launch it, at 1,400 px:
   1. each of the page's queries in the warehouse, alone (median of 3 after one warm-up): the
      heaviest is the baseline the page's times are set beside;
   2. first render, cold: a fresh server's first visit (empty query cache, a browser that never
-     saw the app) until the whole page is drawn;
+     saw the app) until the whole page is drawn, its evidence (guardrails, sample ratio,
+     chance to beat Control, power) and segment table included;
   3. filter change, cold: entry month 2019-12 (its queries not cached yet);
   4. first render, cached: a second tab, a new session on the default page (query cache and
      the browser's cache of the app's JavaScript warm);
   5. filter change, cached: that month, "Reset filters", again (median of 4).
-Targets: first render (cold) < 3 s, filter change once cached < 1 s.
+Each browser figure is split into the queries (the server's own log: how long the page's
+queries took in that step, run 4 at a time) and the rest (the browser and Streamlit: the
+script run, the websocket, the JavaScript, drawing).
+Targets: first render (cold) < 2 s, filter change < 1 s (cold, and once cached).
 Run on an otherwise idle machine: `.venv/bin/python benchmarks/bench_app.py` (or `make bench`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -33,8 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 CHROMIUM = os.environ.get("ECOM_CHROMIUM", "/usr/bin/chromium")
-TARGET_FIRST_RENDER_S = 3.0
-TARGET_FILTER_CACHED_S = 1.0
+TARGET_FIRST_RENDER_S = 2.0
+TARGET_FILTER_S = 1.0
 WAIT_MS = 180_000
 
 
@@ -45,7 +50,8 @@ def settings():
 
 
 def has_dashboard_columns(path: Path) -> bool:
-    """gold.fct_experiment_users with the dashboard's columns (first_cart_value and the rest)."""
+    """gold.fct_experiment_users with the dashboard's columns (first_cart_value and the rest)
+    and one row per user and experiment (experiment_key)."""
     import duckdb
 
     if not path.exists():
@@ -53,9 +59,10 @@ def has_dashboard_columns(path: Path) -> bool:
     with duckdb.connect(str(path), read_only=True) as con:
         found = con.execute(
             "select count(*) from information_schema.columns where table_schema = 'gold' "
-            "and table_name = 'fct_experiment_users' and column_name = 'first_cart_value'"
+            "and table_name = 'fct_experiment_users' "
+            "and column_name in ('first_cart_value', 'experiment_key')"
         ).fetchone()
-    return bool(found and found[0])
+    return bool(found and found[0] == 2)
 
 
 def ensure_data():
@@ -115,14 +122,16 @@ def timed(fn, repeat: int = 3) -> tuple[float, float]:
 
 
 def warehouse_times(s) -> dict[str, tuple[float, float]]:
+    from pipeline.experiment.config import load_experiments
     from pipeline.warehouse import connect
     from streamlit_app.data import queries
     from streamlit_app.data.filters import Filters
 
     wh = connect(s)
-    out = {"bounds": timed(lambda: wh.query(queries.bounds_sql(wh)))}
+    spec = load_experiments(s).experiments[0]  # the page's default experiment
+    out = {"bounds": timed(lambda: wh.query(queries.bounds_sql(wh, spec.key)))}
     for f_name, f in (("all", Filters()), (FILTER_MONTH, Filters(months=(FILTER_MONTH,)))):
-        for name, sql in queries.page_queries(wh, f).items():
+        for name, sql in queries.page_queries(wh, f, spec).items():
             out[f"{name} ({f_name})"] = timed(lambda sql=sql: wh.query(sql))
     # The baseline the page is set beside: one full scan of the gold sessions grouped by user
     # (what a per-session design would pay for every query), timed the same way.
@@ -181,6 +190,13 @@ def change_filter(page, action) -> float:
     return time.perf_counter() - start
 
 
+def query_seconds(log: Path, since: int) -> float:
+    """The page's query time the server logged after byte `since` of its log (resources.LOG)."""
+    text = log.read_bytes()[since:].decode(errors="replace")
+    found = re.findall(r"dashboard queries: .* in ([0-9.]+) s", text)
+    return sum(float(x) for x in found)
+
+
 def first_render(context, url: str) -> tuple[float, object]:
     """A new tab is a new Streamlit session; the context's HTTP cache decides whether the
     app's JavaScript is fetched again (a first-time visitor) or not (a returning one)."""
@@ -191,31 +207,44 @@ def first_render(context, url: str) -> tuple[float, object]:
     return time.perf_counter() - start, page
 
 
-def browser_times(s, log: Path) -> dict[str, float]:
+def browser_times(s, log: Path) -> dict[str, tuple[float, float]]:
+    """Each step: (seconds in the browser until drawn, seconds of it spent in queries)."""
     from playwright.sync_api import sync_playwright
 
     from pipeline.services import app_service, free_port, started
-    from tests.app.test_browser import CHROMIUM_ARGS
+    from tests.app.browser import CHROMIUM_ARGS
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     api_url = f"http://127.0.0.1:{free_port()}"  # the dashboard needs no API
     app = app_service(s, host="127.0.0.1", port=port, api_url=api_url, output=log)
+
+    def measured(step):
+        since = log.stat().st_size
+        seconds, *rest = step()
+        return (seconds, query_seconds(log, since)), rest
+
     with started(app), sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
-        context = browser.new_context(viewport={"width": 1280, "height": 1000})
-        cold, page = first_render(context, url)
-        filter_cold = change_filter(page, pick_month)
-        cached, page2 = first_render(context, url)
-        changes = [change_filter(page2, action) for action in (pick_month, reset_filters) * 2]
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        cold, (page,) = measured(lambda: first_render(context, url))
+        filter_cold, _ = measured(lambda: (change_filter(page, pick_month),))
+        cached, (page2,) = measured(lambda: first_render(context, url))
+        changes = [
+            measured(lambda a=action: (change_filter(page2, a),))[0]
+            for action in (pick_month, reset_filters) * 2
+        ]
         browser.close()
     return {
         "first render, cold": cold,
         "filter change, cold": filter_cold,
         "first render, cached": cached,
-        "filter change, cached": statistics.median(changes),
+        "filter change, cached": (
+            statistics.median(c[0] for c in changes),
+            statistics.median(c[1] for c in changes),
+        ),
     }
 
 
@@ -252,14 +281,19 @@ def main() -> int:
     log = s.data_dir / "bench-app" / "streamlit.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     times = browser_times(s, log)
-    for name, seconds in times.items():
-        line = f"  {name:<22} {seconds:5.2f} s ({seconds / heaviest:4.1f}x the heaviest query)"
-        if name == "first render, cold":
-            ok = seconds < TARGET_FIRST_RENDER_S
-            line += f" | target < {TARGET_FIRST_RENDER_S:g} s: {'OK' if ok else 'MISSED'}"
-        if name == "filter change, cached":
-            ok = seconds < TARGET_FILTER_CACHED_S
-            line += f" | target < {TARGET_FILTER_CACHED_S:g} s: {'OK' if ok else 'MISSED'}"
+    targets = {
+        "first render, cold": TARGET_FIRST_RENDER_S,
+        "filter change, cold": TARGET_FILTER_S,
+        "filter change, cached": TARGET_FILTER_S,
+    }
+    for name, (seconds, in_queries) in times.items():
+        line = (
+            f"  {name:<22} {seconds:5.2f} s ({seconds / heaviest:4.1f}x the heaviest query): "
+            f"queries {in_queries:4.2f} s, browser and Streamlit {seconds - in_queries:4.2f} s"
+        )
+        if name in targets:
+            ok = seconds < targets[name]
+            line += f" | target < {targets[name]:g} s: {'OK' if ok else 'MISSED'}"
         print(line, flush=True)
     return 0
 

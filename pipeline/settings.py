@@ -150,6 +150,13 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("API_URL", "api_url"),
         description="Base URL of the scoring API, as the app calls it.",
     )
+    app_upload_max_mb: int = Field(
+        default=100,
+        gt=0,
+        description="Largest file the app's Bulk Prediction tab takes (MB); it scores it in "
+        "batches within ECOM_BULK_MAX_ROWS and ECOM_BULK_MAX_BYTES. Below Streamlit's own "
+        "server.maxUploadSize (200 MB), so a larger file still arrives and is told why not.",
+    )
     seed: int = Field(
         default=42, description="Seed of every random choice (data, splits, training)."
     )

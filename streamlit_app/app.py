@@ -9,6 +9,7 @@ model stack (xgboost) that only Monitoring needs.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import streamlit as st
 
@@ -22,7 +23,11 @@ TABS = {
     "Monitoring": "monitoring",
 }
 
-st.set_page_config(page_title="ecom-growth", page_icon=":material/insights:", layout="wide")
+# The icon is a file served by the app itself: a Material icon name would make the browser fetch
+# the favicon from Google's font servers (no request leaves the app's own host).
+ICON = Path(__file__).with_name("favicon.png")
+
+st.set_page_config(page_title="ecom-growth", page_icon=str(ICON), layout="wide")
 settings = resources.settings()
 
 with st.sidebar:

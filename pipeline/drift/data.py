@@ -288,6 +288,24 @@ def build_slices(
     return slices
 
 
+def center(
+    reference: pd.Series, current: pd.Series, column: str, view: View = SESSION_VIEW
+) -> dict[str, Any]:
+    """Where a column sits on each side, for the words that explain a drift: a number's
+    median, the group's share of Treatment (None for an empty side)."""
+
+    def one(values: pd.Series) -> float | None:
+        values = values.dropna()
+        if values.empty:
+            return None
+        if column in view.categorical:
+            return float((values == "treatment").mean())
+        return float(values.median())
+
+    statistic = "share of treatment" if column in view.categorical else "median"
+    return {"statistic": statistic, "reference": one(reference), "current": one(current)}
+
+
 def describe(frame: pd.DataFrame, view: View = SESSION_VIEW) -> dict[str, Any]:
     """Per column: the share of missing values (Evidently drops them before testing)."""
     return {name: float(frame[name].isna().mean()) if len(frame) else None for name in view.columns}

@@ -7,6 +7,9 @@ Outputs under settings.drift_dir (data/reports/drift/), the shape agreed for the
                           "training_months", "slices": [this slice], "html"}
     latest.json          the same with every slice of the newest run (what the app reads)
     latest.md            latest.json for people
+    latest-shift.json/md the same for the newest `--shift` run (a demonstration: it never
+                         replaces the latest real check)
+    runs/<run>/          every run kept: its summary.json and reports (pipeline/drift/history.py)
 Each slice lists, per column, Evidently's method, threshold and score and the project's own
 drifted yes/no (pipeline.drift.verdict), the regime that applied, and missing-value shares
 (Evidently drops missing values before testing, so a column that empties out shows there).
@@ -26,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.drift import data as drift_data
+from pipeline.drift import history
 from pipeline.drift.summary import DriftSummary, SliceDrift, render_markdown
 from pipeline.drift.verdict import (
     DATASET_DRIFT_SHARE,
@@ -43,6 +47,8 @@ from pipeline.settings import Settings
 
 LATEST = "latest.json"
 LATEST_MARKDOWN = "latest.md"
+LATEST_SHIFT = "latest-shift.json"
+LATEST_SHIFT_MARKDOWN = "latest-shift.md"
 # Fewer current rows than this and a slice's tests have little power: the slice says so.
 FEW_ROWS = 100
 
@@ -103,6 +109,7 @@ def compare(
             "reference": float(reference[name].isna().mean()),
             "current": float(current[name].isna().mean()) if len(current) else None,
         }
+        entry["center"] = drift_data.center(reference[name], current[name], name, view)
     drifted = [c["column"] for c in columns if c["drifted"]]
     regime = slice_regime(columns)  # what ran; equal to the expected one unless none ran
     summary: dict[str, Any] = {
@@ -198,8 +205,12 @@ def run_drift(
         if progress is not None:
             progress.advance(task)
     summary = DriftSummary.model_validate({**header, "slices": slices, "html": slices[-1].html})
-    latest = _write(out_dir / LATEST, _json(summary))
-    _write(out_dir / LATEST_MARKDOWN, render_markdown(summary))
+    latest_name, markdown_name = (
+        (LATEST_SHIFT, LATEST_SHIFT_MARKDOWN) if shift else (LATEST, LATEST_MARKDOWN)
+    )
+    latest = _write(out_dir / latest_name, _json(summary))
+    _write(out_dir / markdown_name, render_markdown(summary))
+    history.keep(out_dir, _json(summary), reports, generated_at, shift)
     return DriftRun(model.model_id, out_dir, latest, summary, reports)
 
 

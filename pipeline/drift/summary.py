@@ -34,6 +34,14 @@ class MissingShare(_Strict):
     current: float | None = Field(description="null for a slice without rows.")
 
 
+class Center(_Strict):
+    """Where the column sits in the reference and in the slice (pipeline.drift.data.center)."""
+
+    statistic: Literal["median", "share of treatment"]
+    reference: float | None
+    current: float | None
+
+
 class ColumnDrift(_Strict):
     """One column of one slice: Evidently's method, threshold and score, and the project's
     verdict (pipeline/drift/verdict.py)."""
@@ -48,6 +56,7 @@ class ColumnDrift(_Strict):
     drifted: bool
     note: str | None = None
     missing_share: MissingShare | None = None
+    center: Center | None = None
 
 
 class SliceDrift(_Strict):
@@ -76,7 +85,8 @@ class SliceDrift(_Strict):
 
 
 class DriftSummary(_Strict):
-    """latest.json (every slice of the newest run) or drift_<label>.json (one slice)."""
+    """latest.json (every slice of the newest run), latest-shift.json (the newest `--shift`
+    run's), drift_<label>.json (one slice) or a kept run's summary.json."""
 
     model_id: str
     generated_at: str

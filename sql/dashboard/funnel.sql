@@ -1,23 +1,28 @@
 {#
-    Per group: users who viewed, carted and bought; sessions with a view, a cart, a purchase.
+    Per group, a funnel whose every step is a subset of the one before: users in the
+    experiment, those who reached the cart (the primary population) and, of those, who bought
+    (the primary metric's converters, so the last step's share is the Conversion tile).
     Rendered by streamlit_app.data.queries.funnel_sql.
 
     table  gold.fct_experiment_users
     where  an optional predicate on its columns (the dashboard's filters)
 #}
+with users as (
+    select
+        experiment_group,
+        case when is_exposed then 1 else 0 end as reached_cart,
+        case when is_exposed and converted then 1 else 0 end as bought
+    from {{ table }}
+    {% if where %}
+    where ({{ where }})
+    {% endif %}
+)
+
 select
     experiment_group,
     cast(count(*) as {{ type_int64() }}) as users,
-    cast(sum(case when total_views > 0 then 1 else 0 end) as {{ type_int64() }}) as viewers,
-    cast(sum(case when is_exposed then 1 else 0 end) as {{ type_int64() }}) as carters,
-    cast(sum(case when converted then 1 else 0 end) as {{ type_int64() }}) as buyers,
-    cast(sum(total_sessions) as {{ type_int64() }}) as sessions,
-    cast(sum(viewed_sessions) as {{ type_int64() }}) as viewed_sessions,
-    cast(sum(cart_sessions) as {{ type_int64() }}) as cart_sessions,
-    cast(sum(total_orders) as {{ type_int64() }}) as purchase_sessions
-from {{ table }}
-{% if where %}
-where ({{ where }})
-{% endif %}
+    cast(sum(reached_cart) as {{ type_int64() }}) as reached_cart,
+    cast(sum(bought) as {{ type_int64() }}) as bought
+from users
 group by experiment_group
 order by experiment_group

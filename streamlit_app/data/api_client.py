@@ -64,13 +64,16 @@ class ApiClient:
             )
         except httpx.TimeoutException as err:
             raise ApiUnavailable(
-                f"The scoring API at {self.base_url} did not answer within {timeout:g} s "
-                f"({type(err).__name__}). It may be overloaded or stuck: check `ecom serve api`."
+                f"The scoring API at {self.base_url} did not answer within {timeout:g} s: it "
+                "may be overloaded or stuck. Try again in a minute; if it persists, whoever runs "
+                "the service can restart it (`ecom serve api`)."
             ) from err
         except httpx.TransportError as err:
+            # The socket's own words (an errno) say nothing a user can act on: say what to do.
             raise ApiUnavailable(
-                f"The scoring API at {self.base_url} is not reachable ({err or type(err).__name__})."
-                " Start it with `ecom serve api` (or `make demo`), or point API_URL at it."
+                f"The scoring API at {self.base_url} is not reachable: nothing answers there. "
+                "Whoever runs the service can start it (`ecom serve api`, or `make demo`) or "
+                "point the app's API_URL at it."
             ) from err
         if response.status_code >= 400:
             error = _error(response)

@@ -134,3 +134,40 @@ def balance_frame(readout: Readout) -> pl.DataFrame:
             }
         )
     return pl.DataFrame(rows, schema=BALANCE_SCHEMA)
+
+
+def balance_rows(frame: pl.DataFrame) -> list[dict[str, str]]:
+    """The balance table in words people read: rates as percentages, revenue in dollars,
+    differences with their interval, p-values as '< 0.001'."""
+    from streamlit_app.data import formats as fmt
+
+    def signed_money(x: float) -> str:
+        return f"{'-' if x < 0 else '+'}${abs(x):,.2f}"
+
+    rows = []
+    for r in frame.iter_rows(named=True):
+        d, lower, upper = r["difference"], r["difference_lower"], r["difference_upper"]
+        if "revenue" in r["metric"].lower():
+            value = fmt.money
+            change = fmt.DASH if d is None else signed_money(d)
+            ci = (
+                fmt.DASH
+                if None in (lower, upper)
+                else f"{signed_money(lower)} to {signed_money(upper)}"
+            )
+        else:
+            value = fmt.pct
+            change, ci = fmt.pp(d), fmt.interval(lower, upper, unit=" pp")
+        rows.append(
+            {
+                "Before the start": r["metric"],
+                "Users": r["population"],
+                "Control": value(r["control"]),
+                "Treatment": value(r["treatment"]),
+                "Difference (95% CI)": f"{change} ({ci})",
+                "p": fmt.p_value(r["p_value"]),
+                "p (Holm)": fmt.p_value(r["adjusted_p"]),
+                "Result": r["result"],
+            }
+        )
+    return rows

@@ -10,6 +10,7 @@ started (returning) or not (new), and the price band of what their first cart se
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
@@ -109,7 +110,7 @@ class Filters:
         if self.user_type != "all":
             parts.append(f"{self.user_type} users")
         if self.price_bands:
-            parts.append("first cart " + ", ".join(BAND_BY_KEY[b].label for b in self.price_bands))
+            parts.append("price band " + ", ".join(BAND_BY_KEY[b].label for b in self.price_bands))
         return "; ".join(parts) or "no filters (the whole experiment)"
 
     def where(self, d: Dialect) -> str | None:
@@ -132,3 +133,87 @@ class Filters:
             keys = ", ".join(f"'{b}'" for b in self.price_bands)
             parts.append(f"{band_sql()} in ({keys})")
         return " and ".join(f"({p})" for p in parts) or None
+
+    # ------------------------------------------------------------------ the URL and file names
+
+    def to_query(self) -> dict[str, list[str]]:
+        """The filters as URL query parameters (an empty list: the parameter is absent), so a
+        filtered view can be shared, reloaded and stepped back through."""
+        return {
+            "from": [self.start.isoformat()] if self.start else [],
+            "to": [self.end.isoformat()] if self.end else [],
+            "month": list(self.months),
+            "users": [] if self.user_type == "all" else [self.user_type],
+            "band": list(self.price_bands),
+        }
+
+    def slug(self) -> str:
+        """A file-name-safe summary ('all-users', 'month-2019-12_new-users')."""
+        parts = []
+        if self.start or self.end:
+            parts.append(f"entered-{self.start or 'start'}-to-{self.end or 'end'}")
+        if self.months:
+            parts.append("month-" + "-".join(self.months))
+        if self.user_type != "all":
+            parts.append(f"{self.user_type}-users")
+        if self.price_bands:
+            parts.append("band-" + "-".join(b.replace("_", "") for b in self.price_bands))
+        return "_".join(parts) or "all-users"
+
+
+QUERY_KEYS = ("from", "to", "month", "users", "band")
+
+
+def from_query(
+    params: Mapping[str, Sequence[str]], first_day: date | None = None, last_day: date | None = None
+) -> tuple[Filters, list[str]]:
+    """Filters from URL query parameters, and what was ignored there (a bad value is dropped
+    with a reason, never an error page). Dates are kept within the data's days; its first
+    and last day mean no date filter."""
+    problems: list[str] = []
+
+    def one(key: str) -> str | None:
+        values = [v for v in params.get(key, ()) if v]
+        return values[-1] if values else None
+
+    days: dict[str, date | None] = {"from": None, "to": None}
+    for key in days:
+        text = one(key)
+        if text is None:
+            continue
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            problems.append(f"{key}={text!r} is not a date (YYYY-MM-DD)")
+            continue
+        if first_day is not None and day < first_day:
+            day = first_day
+        if last_day is not None and day > last_day:
+            day = last_day
+        days[key] = day
+    # The data's whole range is no filter (the same cache entry as the default page).
+    start = None if days["from"] == first_day else days["from"]
+    end = None if days["to"] == last_day else days["to"]
+    if start and end and start > end:
+        problems.append(f"the dates run backwards ({start} > {end})")
+        start = end = None
+    months = [m for m in params.get("month", ()) if m]
+    bad = [m for m in months if not MONTH.fullmatch(m)]
+    problems += [f"month={m!r} is not YYYY-MM" for m in bad]
+    user_type: UserType = "all"
+    users = one("users")
+    if users in USER_TYPES:
+        user_type = users  # type: ignore[assignment]
+    elif users is not None:
+        problems.append(f"users={users!r} is not one of {', '.join(USER_TYPES[1:])}")
+    bands = [b for b in params.get("band", ()) if b]
+    unknown = [b for b in bands if b not in BAND_BY_KEY]
+    problems += [f"band={b!r} is not a price band" for b in unknown]
+    found = Filters(
+        start,
+        end,
+        tuple(m for m in months if m not in bad),
+        user_type,
+        tuple(b for b in bands if b not in unknown),
+    )
+    return found, problems

@@ -1,10 +1,11 @@
 """The dashboard's numbers: the readout on the filtered users, plus the views only the
 dashboard shows (funnel, daily effect, price-band segments).
 
-The comparisons, the decision, the weekly looks and the segment table are the readout's own
+The comparisons, the decision, the weekly looks and the segments are the readout's own
 (`pipeline.abtest.build_readout` on the readout's queries with the filters as `where`), so the
 page and `ecom abtest` say the same thing about the same users; the rest uses pipeline.stats.
-This module only lays the results out as frames the page draws and downloads.
+A rate without a denominator is None (shown "–"), never 0. This module only lays the results
+out as frames the page draws and downloads.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from pipeline.abtest import queries as readout_queries
 from pipeline.abtest.readout import Readout, ReadoutConfig
 from pipeline.experiment import CONTROL, GROUPS, TREATMENT
 from pipeline.stats.frequentist import compare_conversion
-from pipeline.stats.models import MESSAGES
 from pipeline.stats.sufficient import Proportion
 from streamlit_app.data.experiments import Selected
-from streamlit_app.data.filters import BAND_BY_KEY, PRICE_BANDS, USER_TYPE_LABELS, Filters
+from streamlit_app.data.filters import Filters
+from streamlit_app.data.queries import FOLLOW_UP_DAYS
+from streamlit_app.data.segments import segment_table
 
 EPOCH = date(1970, 1, 1)
-FUNNEL_STAGES = ("viewed", "carted", "purchased")
+# Each step a subset of the one before; the last step's share is the Conversion tile.
+FUNNEL_STAGES = ("users", "reached_cart", "bought")
 
 
 def day_of(epoch_day: int) -> date:
@@ -45,13 +48,14 @@ class GroupKpis:
     orders: float
 
     @property
-    def conversion(self) -> float:
-        """The primary metric: converters among the users who reached the cart."""
-        return self.converters / self.exposed if self.exposed else 0.0
+    def conversion(self) -> float | None:
+        """The primary metric: converters among the users who reached the cart (None when
+        nobody did: undefined, not zero)."""
+        return self.converters / self.exposed if self.exposed else None
 
     @property
-    def revenue_per_user(self) -> float:
-        return self.revenue / self.users if self.users else 0.0
+    def revenue_per_user(self) -> float | None:
+        return self.revenue / self.users if self.users else None
 
     @property
     def revenue_per_purchase(self) -> float | None:
@@ -64,14 +68,20 @@ class Dashboard:
     filters: Filters
     readout: Readout
     kpis: dict[str, GroupKpis]
-    funnel: pl.DataFrame  # group, unit, stage, count, share_of_first
+    funnel: pl.DataFrame  # group, stage, count, share of the previous step
     cumulative: pl.DataFrame  # one row per weekly look: counts, lift, both intervals
-    daily: pl.DataFrame  # one row per day of first cart: each group's conversion, the lift
+    daily: pl.DataFrame  # one row per day of first cart with full follow-up: conversion, lift
     segments: pl.DataFrame  # one row per segment: both groups, lift, adjusted p
 
     @property
     def is_empty(self) -> bool:
         return sum(k.users for k in self.kpis.values()) == 0
+
+    @property
+    def has_primary(self) -> bool:
+        """Whether both groups have users who reached the cart: without them the primary
+        metric is undefined and the page makes no decision."""
+        return all(k.exposed > 0 for k in self.kpis.values())
 
     def kpi_frame(self) -> pl.DataFrame:
         """The tiles as a table (for the download)."""
@@ -89,7 +99,8 @@ class Dashboard:
             }
             for k in (self.kpis[g] for g in GROUPS)
         ]
-        return pl.DataFrame(rows, schema_overrides={"revenue_per_purchase": pl.Float64})
+        floats = ("conversion", "revenue_per_user", "revenue_per_purchase")
+        return pl.DataFrame(rows, schema_overrides=dict.fromkeys(floats, pl.Float64))
 
 
 # ---------------------------------------------------------------------------- pieces
@@ -113,34 +124,32 @@ def group_kpis(stats: readout_queries.ExperimentStats) -> dict[str, GroupKpis]:
 
 FUNNEL_SCHEMA = {
     "experiment_group": pl.String,
-    "unit": pl.String,
     "stage": pl.String,
     "count": pl.Int64,
-    "share_of_first": pl.Float64,
+    "share_of_previous": pl.Float64,
 }
 
 
 def funnel(frame: pl.DataFrame) -> pl.DataFrame:
-    """Viewed -> carted -> purchased, counted as users and as sessions, per group."""
+    """Users -> reached the cart -> bought, per group; each step's share of the one before
+    (None when the step before is empty)."""
     found = {row["experiment_group"]: row for row in frame.iter_rows(named=True)}
     rows = []
     for group in GROUPS:
         row = found.get(group, {})
-        for unit, columns in (
-            ("users", ("viewers", "carters", "buyers")),
-            ("sessions", ("viewed_sessions", "cart_sessions", "purchase_sessions")),
-        ):
-            counts = [int(row.get(c) or 0) for c in columns]
-            for stage, count in zip(FUNNEL_STAGES, counts, strict=True):
-                rows.append(
-                    {
-                        "experiment_group": group,
-                        "unit": unit,
-                        "stage": stage,
-                        "count": count,
-                        "share_of_first": count / counts[0] if counts[0] else None,
-                    }
-                )
+        previous = None
+        for stage in FUNNEL_STAGES:
+            count = int(row.get(stage) or 0)
+            share = None if previous is None else (count / previous if previous else None)
+            rows.append(
+                {
+                    "experiment_group": group,
+                    "stage": stage,
+                    "count": count,
+                    "share_of_previous": 1.0 if previous is None and count else share,
+                }
+            )
+            previous = count
     return pl.DataFrame(rows, schema=FUNNEL_SCHEMA)
 
 
@@ -190,6 +199,7 @@ def cumulative_lift(readout: Readout) -> pl.DataFrame:
 
 DAILY_SCHEMA = {
     "day": pl.Date,
+    "follow_up_days": pl.Float64,
     "control_users": pl.Int64,
     "control_converters": pl.Int64,
     "control_conversion": pl.Float64,
@@ -204,23 +214,32 @@ DAILY_SCHEMA = {
 
 
 def daily_effect(frame: pl.DataFrame, alpha: float) -> pl.DataFrame:
-    """Per day of first cart: the conversion of that day's new cart users in each group and
-    the difference with its interval (the primary test, one cohort a day). Noisy by design:
-    it shows when an effect appears and whether it holds."""
+    """Per day of first cart: the share of that day's new cart users in each group who bought
+    within FOLLOW_UP_DAYS of their first cart, and the difference with its interval. Days whose
+    cohort has had less follow-up than that are left out (they have not had the time to buy),
+    so a later day is measured like an earlier one. Noisy by design: it shows when an effect
+    appears and whether it holds."""
     by_day: dict[int, dict[str, Proportion]] = {}
+    follow_up: dict[int, float] = {}
     for row in frame.iter_rows(named=True):
         if row["experiment_group"] in GROUPS and row["first_cart_day"] is not None:
-            by_day.setdefault(int(row["first_cart_day"]), {})[row["experiment_group"]] = Proportion(
+            day = int(row["first_cart_day"])
+            by_day.setdefault(day, {})[row["experiment_group"]] = Proportion(
                 int(row["users"]), int(row["converters"])
             )
+            seen = float(row["follow_up_days"])
+            follow_up[day] = min(seen, follow_up.get(day, seen))
     rows = []
     for day in sorted(by_day):
+        if follow_up[day] < FOLLOW_UP_DAYS:
+            continue
         control = by_day[day].get(CONTROL, Proportion(0, 0))
         treatment = by_day[day].get(TREATMENT, Proportion(0, 0))
         lift = compare_conversion(control, treatment, alpha).absolute
         rows.append(
             {
                 "day": day_of(day),
+                "follow_up_days": follow_up[day],
                 "control_users": control.n,
                 "control_converters": control.successes,
                 "control_conversion": control.mean if control.n else None,
@@ -236,76 +255,6 @@ def daily_effect(frame: pl.DataFrame, alpha: float) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=DAILY_SCHEMA)
 
 
-SEGMENT_SCHEMA = {
-    "dimension": pl.String,
-    "segment": pl.String,
-    "label": pl.String,
-    "control_users": pl.Int64,
-    "control_conversion": pl.Float64,
-    "treatment_users": pl.Int64,
-    "treatment_conversion": pl.Float64,
-    "lift": pl.Float64,
-    "lift_lower": pl.Float64,
-    "lift_upper": pl.Float64,
-    "relative_lift": pl.Float64,
-    "p_value": pl.Float64,
-    "adjusted_p": pl.Float64,
-    "significant": pl.Boolean,
-    "note": pl.String,
-}
-DIMENSION_ORDER = ("entry_month", "user_type", "price_band")
-BAND_ORDER = [b.key for b in PRICE_BANDS]
-
-
-def segment_label(dimension: str, segment: str) -> str:
-    if dimension == "price_band" and segment in BAND_BY_KEY:
-        return BAND_BY_KEY[segment].label
-    if dimension == "user_type" and segment in USER_TYPE_LABELS:
-        return USER_TYPE_LABELS[segment]  # type: ignore[index]
-    return segment
-
-
-def _segment_order(row: dict) -> tuple:
-    dimension, segment = row["dimension"], row["segment"]
-    rank = DIMENSION_ORDER.index(dimension) if dimension in DIMENSION_ORDER else 99
-    within = BAND_ORDER.index(segment) if segment in BAND_ORDER else segment
-    return (rank, str(within) if not isinstance(within, int) else f"{within:03d}")
-
-
-def segment_table(readout: Readout, counts: list[readout_queries.SegmentCounts]) -> pl.DataFrame:
-    """The readout's segment results (p-values adjusted across all of them, Holm by default)
-    with each group's size and conversion."""
-    by_key = {(c.dimension, c.segment): c for c in counts}
-    rows = []
-    for seg in readout.segments:
-        result, source = seg.result, by_key.get((seg.dimension, seg.segment))
-        control = result.control if result else (source.control if source else None)
-        treatment = result.treatment if result else (source.treatment if source else None)
-        lift = None if result is None else result.absolute
-        relative = None if result is None else result.relative
-        rows.append(
-            {
-                "dimension": seg.dimension,
-                "segment": seg.segment,
-                "label": segment_label(seg.dimension, seg.segment),
-                "control_users": None if control is None else control.n,
-                "control_conversion": None if control is None else control.mean,
-                "treatment_users": None if treatment is None else treatment.n,
-                "treatment_conversion": None if treatment is None else treatment.mean,
-                "lift": None if lift is None else lift.estimate,
-                "lift_lower": None if lift is None else lift.ci.lower,
-                "lift_upper": None if lift is None else lift.ci.upper,
-                "relative_lift": None if relative is None else relative.estimate,
-                "p_value": None if result is None else result.p_value,
-                "adjusted_p": seg.adjusted_p,
-                "significant": seg.significant_adjusted,
-                "note": MESSAGES[seg.message] if seg.message != "ok" else "",
-            }
-        )
-    rows.sort(key=_segment_order)
-    return pl.DataFrame(rows, schema=SEGMENT_SCHEMA)
-
-
 # ---------------------------------------------------------------------------- the page
 
 
@@ -316,8 +265,11 @@ def build_dashboard(
     experiment: Selected,
 ) -> Dashboard:
     """Everything the page shows, from the results of `queries.page_queries`."""
-    data = readout_queries.data_from_frames(frames, extra_segments=frames["bands"])
+    # The readout's segments only: its family of tests, adjusted as `ecom abtest` adjusts it;
+    # the price bands are the dashboard's own view, each tested alone.
+    data = readout_queries.data_from_frames(frames)
     counts = data.segments
+    bands = readout_queries.segments_from_frame(frames["bands"])
     readout = build_readout(
         data,
         config,
@@ -334,7 +286,7 @@ def build_dashboard(
         funnel=funnel(frames["funnel"]),
         cumulative=cumulative_lift(readout),
         daily=daily_effect(frames["daily"], config.alpha),
-        segments=segment_table(readout, counts),
+        segments=segment_table(readout, counts, bands),
     )
 
 

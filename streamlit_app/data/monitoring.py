@@ -1,6 +1,7 @@
 """The Monitoring tab's facts: the model in use (from the registry) and the latest drift run.
 
-The drift summary is `ecom drift`'s `settings.drift_dir / "latest.json"` (shared interface C6):
+The drift summary is `ecom drift`'s `settings.drift_dir / "latest.json"` (shared interface C6;
+the newest `--shift` demonstration's is "latest-shift.json", every run's a runs/<run>/summary.json):
 
     {"model_id", "generated_at", "reference_rows",
      "slices": [{"label", "rows", "method_regime", "drifted_columns",
@@ -8,7 +9,8 @@ The drift summary is `ecom drift`'s `settings.drift_dir / "latest.json"` (shared
      "html": "<file name of the full Evidently report, in the same folder>"}
 
 `ecom drift` adds fields the app shows when present: each slice's own "html" report, a
-"note" per slice or column, and "dataset_drifted".
+"note" per slice or column, "dataset_drifted", a slice's "month" and "shifted", and per column
+"center" (where it sits on each side: {"statistic", "reference", "current"}).
 
 Read defensively: a file written by another version of `ecom drift` or edited by hand gives a
 DataContractError saying what is wrong, never a traceback in the app.
@@ -29,6 +31,7 @@ from pipeline.serving import registry
 from pipeline.serving.risk import thresholds_for
 
 LATEST = "latest.json"
+LATEST_SHIFT = "latest-shift.json"
 
 
 # ---------------------------------------------------------------------------- the model
@@ -138,6 +141,15 @@ def versions_frame(versions: tuple[registry.VersionInfo, ...]) -> pl.DataFrame:
 
 
 @dataclass(frozen=True)
+class Center:
+    """Where a column sits: its median (numbers) or share of Treatment (the group)."""
+
+    statistic: str
+    reference: float | None
+    current: float | None
+
+
+@dataclass(frozen=True)
 class DriftColumn:
     column: str
     method: str
@@ -145,6 +157,7 @@ class DriftColumn:
     score: float | None
     drifted: bool
     note: str = ""
+    center: Center | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +169,8 @@ class DriftSlice:
     html_path: Path | None = None  # this slice's own Evidently report, when there
     note: str = ""
     dataset_drifted: bool | None = None
+    month: str | None = None  # the month compared ('YYYY-MM')
+    shifted: bool = False  # a deliberately shifted copy (`ecom drift --shift`)
 
     @property
     def drifted(self) -> tuple[str, ...]:
@@ -170,6 +185,7 @@ class DriftSummary:
     reference_rows: int | None
     slices: tuple[DriftSlice, ...]
     html_path: Path | None  # the full Evidently report, when the file is there
+    training_months: tuple[str, ...] = ()
 
     @property
     def drifted_anywhere(self) -> tuple[str, ...]:
@@ -248,6 +264,7 @@ def _column(raw: Any, where: str) -> DriftColumn:
     drifted = _require(raw, "drifted", where)
     if not isinstance(drifted, bool):
         raise ValueError(f"{where}.drifted must be true or false, got {drifted!r}")
+    center = raw.get("center")
     return DriftColumn(
         column=str(_require(raw, "column", where)),
         method=str(_require(raw, "method", where)),
@@ -255,6 +272,13 @@ def _column(raw: Any, where: str) -> DriftColumn:
         score=_number(_require(raw, "score", where), f"{where}.score"),
         drifted=drifted,
         note=str(raw.get("note") or ""),
+        center=Center(
+            str(center.get("statistic") or ""),
+            _number(center.get("reference"), f"{where}.center.reference"),
+            _number(center.get("current"), f"{where}.center.current"),
+        )
+        if isinstance(center, dict)
+        else None,
     )
 
 
@@ -295,15 +319,16 @@ def _slice(raw: Any, where: str, folder: Path) -> DriftSlice:
         html_path=_html(folder, raw.get("html"), f"{where}.html"),
         note=str(raw.get("note") or ""),
         dataset_drifted=dataset_drifted if isinstance(dataset_drifted, bool) else None,
+        month=str(raw["month"]) if raw.get("month") else None,
+        shifted=raw.get("shifted") is True,
     )
 
 
-def read_drift(folder: Path) -> DriftSummary | None:
-    """The latest drift summary in `folder` (settings.drift_dir), or None when `ecom drift`
-    has not run yet."""
-    path = folder / LATEST
+def read_summary(path: Path) -> DriftSummary | None:
+    """One drift summary (its reports are files beside it), or None when it is not there."""
     if not path.exists():
         return None
+    folder = path.parent
     try:
         raw = json.loads(path.read_text())
         slices = _require(raw, "slices", "the summary")
@@ -327,4 +352,16 @@ def read_drift(folder: Path) -> DriftSummary | None:
         reference_rows=reference_rows,
         slices=parsed,
         html_path=html_path,
+        training_months=tuple(str(m) for m in raw.get("training_months") or ()),
     )
+
+
+def read_drift(folder: Path) -> DriftSummary | None:
+    """The latest real drift check in `folder` (settings.drift_dir), or None when `ecom drift`
+    has not run yet."""
+    return read_summary(folder / LATEST)
+
+
+def read_shift(folder: Path) -> DriftSummary | None:
+    """The newest `ecom drift --shift` demonstration, or None."""
+    return read_summary(folder / LATEST_SHIFT)

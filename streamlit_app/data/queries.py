@@ -5,10 +5,10 @@ The comparisons are the readout's own queries (pipeline.abtest.queries.readout_q
 the selected experiment) with the filters as their `where`, so the page's verdict is `ecom
 abtest`'s on the same users. Three more serve what only the dashboard shows:
 
-  funnel      per group: users who viewed, carted and bought; sessions with a view, a cart, a
-              purchase
-  daily       users who reached the cart, per group and day of their first cart: users and
-              converters (the daily effect, by trigger day)
+  funnel      per group: users, those who reached the cart, and of those who bought (each
+              step a subset of the one before)
+  daily       users who reached the cart, per group and day of their first cart: users, those
+              who bought within FOLLOW_UP_DAYS of it, and the follow-up the day has had
   bands       the same users per price band of their first cart and group (a segment dimension)
 """
 
@@ -22,6 +22,9 @@ from pipeline.warehouse.templates import render
 from streamlit_app.data.filters import Filters, band_sql
 
 TABLE = readout_queries.TABLE  # gold.fct_experiment_users, the readout's table
+# The daily chart counts a purchase within this many days of a user's first cart, so every
+# day's cohort is measured over the same window (later cohorts have had less time to buy).
+FOLLOW_UP_DAYS = 7
 
 
 def funnel_sql(wh: Warehouse, where: str | None) -> str:
@@ -29,7 +32,7 @@ def funnel_sql(wh: Warehouse, where: str | None) -> str:
 
 
 def daily_sql(wh: Warehouse, where: str | None) -> str:
-    return _render("daily", wh, where)
+    return _render("daily", wh, where, window_days=FOLLOW_UP_DAYS)
 
 
 def bands_sql(wh: Warehouse, where: str | None) -> str:
@@ -43,7 +46,7 @@ def bounds_sql(wh: Warehouse, experiment: str) -> str:
     return _render("bounds", wh, readout_queries.experiment_where(experiment))
 
 
-def _render(name: str, wh: Warehouse, where: str | None, **params: str) -> str:
+def _render(name: str, wh: Warehouse, where: str | None, **params: object) -> str:
     return render(
         f"dashboard/{name}.sql",
         dialect_for(wh),

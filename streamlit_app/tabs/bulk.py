@@ -1,10 +1,10 @@
-"""Bulk Prediction: upload sessions as CSV, score them through /bulk_predict, download."""
+"""Bulk Prediction: upload sessions as CSV (commas or semicolons, any extra columns), score them
+through /bulk_predict in batches with a progress bar, download (UI only; data: .data.bulk)."""
 
 from __future__ import annotations
 
 import hashlib
 import io
-import math
 
 import polars as pl
 import streamlit as st
@@ -13,27 +13,62 @@ from pipeline.serving.features import FEATURES
 from pipeline.settings import Settings
 from streamlit_app import resources
 from streamlit_app.data.api_client import ApiError, ApiUnavailable
-from streamlit_app.data.bulk import check_upload, template_csv
+from streamlit_app.data.bulk import UploadCheck, check_upload, file_size, template_csv
 
 PREVIEW_ROWS = 50
 MB = 1024 * 1024
+RESULT = "bulk_result"
 
 
-def _score(settings: Settings, name: str, content: bytes) -> None:
-    """Call the API once per file; the answer (or error) stays in the session."""
-    digest = hashlib.sha256(content).hexdigest()
+def api_status(settings: Settings) -> bool:
+    """Whether scoring can work now, said before anything is uploaded."""
+    ready, status = resources.api_status(settings.api_url, settings.api_key)
+    if ready:
+        st.success(f"The scoring API is ready (model {status}).", icon=":material/cloud_done:")
+    else:
+        st.warning(
+            f"Scoring is unavailable right now: {status} You can still check a file here.",
+            icon=":material/cloud_off:",
+        )
+    return ready
+
+
+def _score(settings: Settings, name: str, digest: str, check: UploadCheck) -> None:
+    """Score every batch; the answer (or error) stays in the session for this file."""
+    bar = st.progress(0.0, text=f"Scoring {check.rows:,} sessions…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / total, text=f"Scored {done:,} of {total:,} sessions")
+
+    from streamlit_app.data.bulk import score_in_batches
+
+    api = resources.api(settings)
     try:
-        scored = resources.api(settings).bulk_predict_csv(name, content)
-        st.session_state["bulk_result"] = {"digest": digest, "name": name, "csv": scored}
+        scored = score_in_batches(
+            check,
+            lambda body: api.bulk_predict_csv(name, body),
+            settings.bulk_max_rows,
+            settings.bulk_max_bytes,
+            progress,
+        )
+        st.session_state[RESULT] = {"digest": digest, "name": name, "csv": scored}
     except ApiUnavailable as err:
-        st.session_state["bulk_result"] = {"digest": digest, "unavailable": str(err)}
+        st.session_state[RESULT] = {"digest": digest, "unavailable": str(err)}
     except ApiError as err:
-        st.session_state["bulk_result"] = {
+        st.session_state[RESULT] = {
             "digest": digest,
             "status": err.status,
             "detail": err.detail,
             "errors": err.errors,
         }
+    except ValueError as err:  # a single row over the API's byte limit
+        st.session_state[RESULT] = {
+            "digest": digest,
+            "status": 413,
+            "detail": str(err),
+            "errors": [],
+        }
+    bar.empty()
 
 
 def show_result(result: dict) -> None:
@@ -46,7 +81,7 @@ def show_result(result: dict) -> None:
             icon=":material/error:",
         )
         if result["errors"]:
-            st.markdown("**Rows to fix**")
+            st.markdown("**Rows to fix** (row numbers count the file's sessions from 1)")
             st.dataframe(
                 pl.DataFrame(
                     result["errors"],
@@ -57,21 +92,20 @@ def show_result(result: dict) -> None:
                 width="stretch",
             )
         return
-    scored = pl.read_csv(io.BytesIO(result["csv"]), infer_schema_length=10000)
-    bands = (
-        scored["risk_band"].value_counts().sort("risk_band")
+    scored = pl.read_csv(io.BytesIO(result["csv"]), infer_schema=False)
+    counts = (
+        dict(scored["risk_band"].value_counts().iter_rows())
         if "risk_band" in scored.columns
-        else pl.DataFrame()
+        else {}
     )
     cols = st.columns(4)
     cols[0].metric("Sessions scored", f"{scored.height:,}")
     for i, band in enumerate(("low", "medium", "high"), start=1):
-        n = int(bands.filter(pl.col("risk_band") == band)["count"].sum()) if bands.height else 0
-        cols[i].metric(f"{band.capitalize()} risk", f"{n:,}")
+        cols[i].metric(f"{band.capitalize()} risk", f"{counts.get(band, 0):,}")
     st.download_button(
         "Download scored CSV",
         result["csv"],
-        file_name=result["name"].removesuffix(".csv") + "_scored.csv",
+        file_name=result["name"].rsplit(".", 1)[0] + "_scored.csv",
         mime="text/csv",
         key="dl_scored",
         type="primary",
@@ -83,11 +117,12 @@ def show_result(result: dict) -> None:
 
 def render(settings: Settings) -> None:
     st.subheader("Bulk Prediction: score a file of cart sessions")
+    api_status(settings)
     st.caption(
-        f"A CSV with the columns {', '.join(FEATURES)} (one session a row; an empty cell is "
-        f"a missing value), at most {settings.bulk_max_rows:,} rows and "
-        f"{settings.bulk_max_bytes / MB:.0f} MB. Scored by `POST /bulk_predict` at "
-        f"{settings.api_url}."
+        f"A CSV with the columns {', '.join(FEATURES)} (one session a row; an empty cell is a "
+        "missing value), separated by commas or semicolons. Other columns, such as an id, "
+        f"come back beside the scores. Files up to {settings.app_upload_max_mb} MB; large ones "
+        f"are scored in batches of up to {settings.bulk_max_rows:,} sessions."
     )
     st.download_button(
         "Download a template CSV",
@@ -101,22 +136,35 @@ def render(settings: Settings) -> None:
         "Sessions CSV",
         type=["csv"],
         key="bulk_file",
-        max_upload_size=max(1, math.ceil(settings.bulk_max_bytes / MB)),
+        # No max_upload_size: the browser's own limit is Streamlit's (200 MB), above this
+        # page's, so a file over the page's limit arrives, replaces the previous one and is
+        # told why not here (a file the browser refuses keeps the previous one on the page).
+        help=f"At most {settings.app_upload_max_mb} MB: split a larger file and upload the "
+        "parts one by one.",
     )
     if upload is None:
-        st.session_state.pop("bulk_result", None)
+        st.session_state.pop(RESULT, None)  # no file: no message of an earlier one
         return
     content = upload.getvalue()
-    check = check_upload(
-        content, max_bytes=settings.bulk_max_bytes, max_rows=settings.bulk_max_rows
-    )
+    digest = hashlib.sha256(content).hexdigest()
+    result = st.session_state.get(RESULT)
+    if result and result["digest"] != digest:
+        st.session_state.pop(RESULT)  # another file: the last one's answer goes
+        result = None
+    if len(content) > settings.app_upload_max_mb * MB:
+        st.error(
+            f"The file is {file_size(len(content))}; this page takes at most "
+            f"{settings.app_upload_max_mb} MB. Split it and upload the parts one by one.",
+            icon=":material/block:",
+        )
+        return
+    check = check_upload(content)
     if not check.ok:
         st.error(check.message, icon=":material/block:")
         return
     st.caption(f"{upload.name}: {check.message}")
     if st.button("Score the file", type="primary", key="bulk_score", icon=":material/bolt:"):
-        with st.spinner(f"Scoring {check.rows:,} sessions…"):
-            _score(settings, upload.name, content)
-    result = st.session_state.get("bulk_result")
-    if result and result["digest"] == hashlib.sha256(content).hexdigest():
+        _score(settings, upload.name, digest, check)
+        result = st.session_state.get(RESULT)
+    if result:
         show_result(result)

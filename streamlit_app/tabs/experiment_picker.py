@@ -3,12 +3,17 @@ streamlit_app.data.experiments')."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from pipeline.errors import EcomError
 from streamlit_app import resources
-from streamlit_app.data.experiments import balance_frame
+from streamlit_app.data.experiments import balance_frame, balance_rows
 from streamlit_app.data.metrics import Dashboard
+from streamlit_app.tabs.dashboard_filters import (
+    follow_the_url_experiment,
+    write_the_url_experiment,
+)
 
 
 def select_experiment(key: str) -> str | None:
@@ -20,6 +25,7 @@ def select_experiment(key: str) -> str | None:
         st.error(f"The experiments cannot be listed: {err}", icon=":material/error:")
         return None
     labels = {c.key: c.label for c in choices}
+    follow_the_url_experiment(list(labels))  # a shared link's experiment
     with st.sidebar:
         chosen = st.selectbox(
             "Experiment",
@@ -30,6 +36,7 @@ def select_experiment(key: str) -> str | None:
             "`ecom abtest` (gold.experiment_results). The page reads the chosen one out again "
             "with the filters below.",
         )
+    write_the_url_experiment(chosen, list(labels))
     return chosen
 
 
@@ -44,23 +51,8 @@ def balance_table(page: Dashboard) -> None:
             "a later `start` in experiments.yml to check balance (and to use CUPED)."
         )
         return
-    st.dataframe(
-        frame.to_pandas(),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "metric": "Before the start",
-            "population": "Users",
-            "control": st.column_config.NumberColumn("Control", format="%.4f"),
-            "treatment": st.column_config.NumberColumn("Treatment", format="%.4f"),
-            "difference": st.column_config.NumberColumn("Difference", format="%+.4f"),
-            "difference_lower": st.column_config.NumberColumn("CI low", format="%+.4f"),
-            "difference_upper": st.column_config.NumberColumn("CI high", format="%+.4f"),
-            "p_value": st.column_config.NumberColumn("p", format="%.3g"),
-            "adjusted_p": st.column_config.NumberColumn("p (Holm)", format="%.3g"),
-            "result": "Result",
-        },
-    )
+    # A static table, as the page's others: no data-grid library to load for a few rows.
+    st.table(pd.DataFrame(balance_rows(frame)).set_index("Before the start"))
     st.caption(
         f"Welch's t-test per metric; family: these {len(balance.tests)} tests, Holm-adjusted, "
         f"flagged below {balance.alpha} (a failed check makes the decision INVESTIGATE)."

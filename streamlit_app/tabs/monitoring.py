@@ -1,131 +1,82 @@
-"""Monitoring: the model in use, the latest drift check (Evidently) and data freshness."""
+"""Monitoring: the model in use, how it actually did (realized outcomes), drift over months
+(Evidently) and data freshness (UI only)."""
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
-import streamlit.components.v1 as components
 
 from pipeline.errors import EcomError
 from pipeline.settings import Settings
 from pipeline.warehouse.build import dbt_paths
 from streamlit_app import resources
+from streamlit_app.data import formats as fmt
 from streamlit_app.data.freshness import last_dbt_run, read_freshness
-from streamlit_app.data.monitoring import current_model, read_drift, versions_frame
+from streamlit_app.data.monitoring import ModelSummary, current_model, versions_frame
+from streamlit_app.tabs.monitoring_drift import drift_section
+from streamlit_app.tabs.monitoring_outcomes import outcomes_section
 
-MAX_INLINE_HTML = 30 * 1024 * 1024
+SPLITS = {"random_split": "Random split", "time_split": "Later months (time split)"}
+SCORERS = {
+    "model": "This model",
+    "majority_class": "Always 'abandoned'",
+    "logistic_regression": "Logistic regression",
+}
+METRIC_HEADERS = {
+    "split": "Evaluation",
+    "scorer": "Scorer",
+    "rows": "Sessions",
+    "roc_auc": "ROC-AUC",
+    "pr_auc": "PR-AUC",
+    "accuracy": "Accuracy",
+    "log_loss": "Log loss",
+    "brier": "Brier score",
+    "roc_auc_ci": "ROC-AUC 95% CI",
+}
 
 
-def model_section(settings: Settings) -> str | None:
+def _metrics_table(model: ModelSummary) -> pl.DataFrame:
+    frame = model.metrics.with_columns(
+        pl.col("split").replace(SPLITS),
+        pl.col("scorer").replace(SCORERS),
+        *(pl.col(m).round(3) for m in ("roc_auc", "pr_auc", "accuracy", "log_loss", "brier")),
+    )
+    return frame.rename({k: v for k, v in METRIC_HEADERS.items() if k in frame.columns})
+
+
+def model_section(settings: Settings) -> ModelSummary | None:
     st.markdown("#### Model in use")
     try:
         model = current_model(settings.models_dir, settings.model_id)
     except EcomError as err:
         st.warning(str(err), icon=":material/model_training:")
         return None
-    st.markdown(f"Model id `{model.model_id}`")
-    cols = st.columns(3)
-    cols[0].metric(
-        "Trained (UTC)", (model.trained_at or "?").replace("T", " ").removesuffix("+00:00")[:16]
-    )
-    cols[1].metric("Engine", model.engine or "?")
-    cols[2].metric("Training rows", f"{model.rows.get('total', 0):,}")
     months = model.data_window.get("months") or []
-    st.caption(
-        f"Folder {model.path} · data window {', '.join(months) or '?'} · risk bands: medium "
-        f"from {model.risk_thresholds['medium']:.0%}, high from {model.risk_thresholds['high']:.0%}"
+    trained = (model.trained_at or "?").replace("T", " ").removesuffix("+00:00")[:16]
+    window = f"{fmt.month_label(months[0])} to {fmt.month_label(months[-1])}" if months else "?"
+    st.markdown(
+        f"**{model.model_id}**, trained {trained} UTC on {fmt.count(model.rows.get('total', 0))} "
+        f"cart sessions from {window}. Risk bands: medium from "
+        f"{model.risk_thresholds['medium']:.0%}, high from {model.risk_thresholds['high']:.0%} "
+        "predicted abandonment."
     )
     ready, status = resources.api_status(settings.api_url, settings.api_key)
     if ready and status and status != model.model_id:
         st.warning(
-            f"The API at {settings.api_url} serves {status}, not {model.model_id}: "
+            f"The scoring API serves {status}, not {model.model_id}: whoever runs it should "
             "restart it to load the current model.",
             icon=":material/sync_problem:",
         )
     elif ready:
-        st.caption(f"The API at {settings.api_url} serves this model.")
+        st.caption("The scoring API serves this model.")
     else:
-        st.caption(f"API status: {status}")
-    if model.metrics.height:
-        st.dataframe(
-            model.metrics.to_pandas(),
-            hide_index=True,
-            width="stretch",
-            column_config={
-                m: st.column_config.NumberColumn(format="%.3f")
-                for m in ("roc_auc", "pr_auc", "accuracy", "log_loss", "brier")
-            },
-        )
-    with st.expander(f"All versions ({len(model.versions)})"):
+        st.caption(status)
+    with st.expander("How it was evaluated at training, and every version"):
+        if model.metrics.height:
+            st.dataframe(_metrics_table(model).to_pandas(), hide_index=True, width="stretch")
         st.dataframe(versions_frame(model.versions).to_pandas(), hide_index=True, width="stretch")
-    return model.model_id
-
-
-def drift_section(settings: Settings, model_id: str | None) -> None:
-    st.markdown("#### Drift")
-    try:
-        drift = read_drift(settings.drift_dir)
-    except EcomError as err:
-        st.error(str(err), icon=":material/error:")
-        return
-    if drift is None:
-        st.info(
-            "No drift check yet: run `ecom drift` to compare recent sessions with the "
-            "model's reference sample.",
-            icon=":material/query_stats:",
-        )
-        return
-    drifted = drift.drifted_anywhere
-    summary = (
-        f"Checked {drift.generated_at or '?'} for model {drift.model_id or '?'} "
-        f"against {drift.reference_rows or '?'} reference rows."
-    )
-    if drifted:
-        st.warning(f"Drift in {', '.join(drifted)}. {summary}", icon=":material/trending_up:")
-    else:
-        st.success(f"No feature drifted. {summary}", icon=":material/check_circle:")
-    if model_id and drift.model_id and drift.model_id != model_id:
-        st.caption(
-            f":warning: This check was made for {drift.model_id}; the model in use is "
-            f"{model_id}. Re-run `ecom drift`."
-        )
-    st.dataframe(drift.slices_frame().to_pandas(), hide_index=True, width="stretch")
-    st.dataframe(
-        drift.columns_frame().to_pandas(),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "score": st.column_config.NumberColumn(format="%.4g"),
-            "threshold": st.column_config.NumberColumn(format="%.3g"),
-            "drifted": st.column_config.CheckboxColumn("drifted"),
-        },
-    )
-    st.caption(
-        "Per column: the test or distance Evidently chose for this size (p-values "
-        "drift below the threshold; distances at or above it)."
-    )
-    reports = {s.label: s.html_path for s in drift.slices if s.html_path is not None}
-    if not reports and drift.html_path is not None:
-        reports = {"latest": drift.html_path}
-    if not reports:
-        st.caption("The full Evidently report is not there (its HTML file is missing).")
-        return
-    label = st.selectbox(
-        "Evidently report", list(reports), index=len(reports) - 1, key="drift_slice"
-    )
-    path = reports[label]
-    html = path.read_bytes()
-    st.download_button(
-        "Download the Evidently report (HTML)",
-        html,
-        file_name=path.name,
-        mime="text/html",
-        key="dl_drift_html",
-    )
-    if st.toggle("Show the full Evidently report", key="show_drift_html"):
-        if len(html) > MAX_INLINE_HTML:
-            st.caption("The report is too large to show inline: download it.")
-        else:
-            components.html(html.decode("utf-8", errors="replace"), height=900, scrolling=True)
+        st.caption(f"Engine: {model.engine or '?'}; folder: {model.path}")
+    return model
 
 
 def freshness_section(settings: Settings) -> None:
@@ -136,13 +87,31 @@ def freshness_section(settings: Settings) -> None:
     for problem in fresh.unreadable:
         st.caption(f":warning: unreadable manifest {problem}")
     if not fresh.is_empty:
-        st.dataframe(fresh.frame().to_pandas(), hide_index=True, width="stretch")
+        frame = fresh.frame()
+        counts = ("rows_read", "rows_written", "rows_quarantined", "rows_injected")
+        shown = frame.with_columns(
+            pl.col(c).map_elements(fmt.count, return_dtype=pl.String) for c in counts
+        ).rename(
+            {
+                "month": "Month",
+                "source_file": "File",
+                "rows_read": "Rows read",
+                "rows_written": "Rows kept",
+                "rows_quarantined": "Rows set aside",
+                "rows_injected": "Purchases injected",
+                "ingested_at": "Loaded at (UTC)",
+            }
+        )
+        st.dataframe(shown.to_pandas(), hide_index=True, width="stretch")
 
 
 def render(settings: Settings) -> None:
-    st.subheader("Monitoring: model, drift and data freshness")
-    model_id = model_section(settings)
+    st.subheader("Monitoring: how the model does, drift and data freshness")
+    model = model_section(settings)
+    if model is not None:
+        st.divider()
+        outcomes_section(settings, model)
     st.divider()
-    drift_section(settings, model_id)
+    drift_section(settings, None if model is None else model.model_id)
     st.divider()
     freshness_section(settings)

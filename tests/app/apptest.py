@@ -3,9 +3,12 @@ uploads, and what the download buttons hand over."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
+import pyarrow as pa
 import pytest
 import streamlit as st
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
@@ -53,9 +56,11 @@ def open_app(
     data_dir: Path,
     api_url: str,
     tab: str | None = None,
+    query: dict[str, str | list[str]] | None = None,
     **env: str,
 ) -> AppTest:
-    """The app with a fresh environment and empty caches, run once (on `tab` if given)."""
+    """The app with a fresh environment and empty caches, run once (on `tab` if given), opened
+    at a URL with `query` as its query parameters (a shared link)."""
     import os
 
     for key in list(os.environ):
@@ -70,7 +75,9 @@ def open_app(
         monkeypatch.setenv(key, value)
     st.cache_data.clear()
     st.cache_resource.clear()
-    at = AppTest.from_file(str(APP), default_timeout=90).run()
+    at = AppTest.from_file(str(APP), default_timeout=90)
+    at.query_params.update(query or {})
+    at = at.run()
     # A tab chosen before the first run sticks for good in AppTest 1.67 (later choices are
     # ignored), so the app opens on its default tab and switches, as a person would.
     return at if tab is None else switch_tab(at, tab)
@@ -92,3 +99,34 @@ def metric(at: AppTest, label: str, index: int = 0) -> str:
 
 def no_exception(at: AppTest) -> None:
     assert not at.exception, [e.message for e in at.exception]
+
+
+def tiles(at: AppTest) -> dict[str, list[str]]:
+    """Every KPI tile's value by its label, Control's first."""
+    found: dict[str, list[str]] = {}
+    for m in at.metric:
+        found.setdefault(m.label, []).append(m.value)
+    return found
+
+
+def charts(at: AppTest) -> list[tuple[dict, pl.DataFrame]]:
+    """Every Vega-Lite chart on the page: its spec and the data it was given."""
+    out = []
+    for chart in at.get("vega_lite_chart"):
+        proto = chart.proto
+        data = (
+            pl.from_arrow(pa.ipc.open_stream(proto.data.data).read_all())
+            if proto.data.data
+            else pl.DataFrame()
+        )
+        out.append((json.loads(proto.spec), data))
+    return out
+
+
+def chart_titled(at: AppTest, words: str) -> tuple[dict, pl.DataFrame]:
+    for spec, data in charts(at):
+        title = spec.get("title")
+        text = title.get("text", "") if isinstance(title, dict) else str(title or "")
+        if words.lower() in text.lower():
+            return spec, data
+    raise AssertionError(f"no chart titled with {words!r}")

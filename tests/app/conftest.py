@@ -40,7 +40,7 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class Pipeline:
-    """A data directory after generate, ingest, warehouse and train."""
+    """A data directory after generate, ingest, warehouse, train and score."""
 
     settings: Settings
     data_dir: Path
@@ -50,6 +50,7 @@ class Pipeline:
 def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     from pipeline.generate import generate
     from pipeline.ingest import ingest
+    from pipeline.model.sql_scoring import score_warehouse
     from pipeline.model.train import train_local
     from pipeline.warehouse.build import build_warehouse
 
@@ -63,6 +64,7 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     build_warehouse(settings)
     train_local(settings, n_boot=5)
     train_moment_version(settings)  # the live mode's model, on the run's fct_cart_moments
+    score_warehouse(settings)  # gold.cart_session_scores: Monitoring's realized outcomes
     return Pipeline(settings, data_dir)
 
 

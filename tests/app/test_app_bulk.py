@@ -4,6 +4,7 @@ files get specific messages; row errors come back as a table; the API down is re
 from __future__ import annotations
 
 import httpx
+import polars as pl
 import pytest
 
 from streamlit_app.data.bulk import template_csv
@@ -84,22 +85,75 @@ def test_bad_files_get_a_clear_message(
     assert not [b for b in at.button if b.key == "bulk_score"]
 
 
-def test_a_file_over_the_limits_is_refused_before_upload(
-    monkeypatch: pytest.MonkeyPatch, pipeline_run: Pipeline, refused_url: str
+def test_a_file_over_the_api_limits_is_scored_in_batches_with_its_other_columns(
+    monkeypatch: pytest.MonkeyPatch, pipeline_run: Pipeline, api_server
+) -> None:
+    """Semicolons, decimal commas, an id and a segment column, and ten times the API's row
+    limit per call: scored in batches; the id and segment come back first, row by row, beside
+    the very scores the API gives the whole file."""
+    n = 100
+    rows = [
+        f"s-{i:03d};{i % 9};{1 + i % 4};{(i * 7) % 90},5;"
+        f"{'treatment' if i % 2 else 'control'};seg {i % 3}"
+        for i in range(n)
+    ]
+    header = "session_ref;" + HEADER.replace(",", ";") + ";segment"
+    content = (header + "\n" + "\n".join(rows) + "\n").encode()
+    downloads = Downloads(monkeypatch)
+    at = open_app(
+        monkeypatch, pipeline_run.data_dir, api_server.url, tab=BULK, ECOM_BULK_MAX_ROWS="10"
+    )
+    assert any("The scoring API is ready" in s for s in texts(at, "success"))
+    at = upload(at, "sessions.csv", content)
+    no_exception(at)
+    assert any(
+        f"{n} sessions, semicolon-separated; session_ref, segment will come back" in c
+        for c in texts(at, "caption")
+    )
+    at.button(key="bulk_score").click().run()
+    no_exception(at)
+    assert metric(at, "Sessions scored") == f"{n}"
+    got = downloads.of(at.download_button(key="dl_scored"))
+    scored = pl.read_csv(got.data, infer_schema=False)
+    assert scored.columns[:2] == ["session_ref", "segment"]
+    assert scored["session_ref"].to_list() == [f"s-{i:03d}" for i in range(n)]
+    assert scored["segment"].to_list() == [f"seg {i % 3}" for i in range(n)]
+    plain = "\n".join(
+        [HEADER]
+        + [
+            f"{i % 9},{1 + i % 4},{(i * 7) % 90}.5,{'treatment' if i % 2 else 'control'}"
+            for i in range(n)
+        ]
+    )
+    direct = httpx.post(
+        f"{api_server.url}/bulk_predict",
+        files={"file": ("plain.csv", plain.encode(), "text/csv")},
+        headers={"Accept": "text/csv", **KEY_HEADER},
+        timeout=60,
+    )
+    direct.raise_for_status()
+    whole = pl.read_csv(direct.content, infer_schema=False)
+    assert scored.drop("session_ref", "segment").equals(whole)
+
+
+def test_the_last_files_message_goes_and_a_file_over_the_upload_limit_is_said(
+    monkeypatch: pytest.MonkeyPatch, pipeline_run: Pipeline, api_server
 ) -> None:
     at = open_app(
-        monkeypatch, pipeline_run.data_dir, refused_url, tab=BULK, ECOM_BULK_MAX_BYTES="300"
+        monkeypatch, pipeline_run.data_dir, api_server.url, tab=BULK, ECOM_APP_UPLOAD_MAX_MB="1"
     )
-    at = upload(at, "big.csv", sessions_csv(40))
-    assert any(
-        "the API takes at most 300 bytes per upload (ECOM_BULK_MAX_BYTES)" in e
-        for e in texts(at, "error")
-    )
-    at = open_app(
-        monkeypatch, pipeline_run.data_dir, refused_url, tab=BULK, ECOM_BULK_MAX_ROWS="10"
-    )
-    at = upload(at, "many.csv", sessions_csv(40))
-    assert any("40 sessions" in e and "at most 10" in e for e in texts(at, "error"))
+    at = upload(at, "sessions.csv", sessions_csv(12))
+    at.button(key="bulk_score").click().run()
+    assert metric(at, "Sessions scored") == "12"
+    at = upload(at, "other.csv", sessions_csv(7))  # another file: the last answer goes
+    no_exception(at)
+    assert not at.metric and not texts(at, "error")
+    assert any("7 sessions" in c for c in texts(at, "caption"))
+    at = upload(at, "broken.csv", b"views,carts\n1,2\n")
+    assert len(texts(at, "error")) == 1 and not any("7 sessions" in c for c in texts(at, "caption"))
+    at = upload(at, "big.csv", b"x" * (1024 * 1024 + 1))
+    (error,) = texts(at, "error")
+    assert "at most 1 MB" in error and "Split it" in error
 
 
 def test_invalid_rows_come_back_as_a_table(
@@ -117,10 +171,14 @@ def test_invalid_rows_come_back_as_a_table(
     assert not [b for b in at.download_button if b.key == "dl_scored"]
 
 
-def test_api_down_while_scoring(
+def test_api_down_is_said_before_upload_and_while_scoring(
     monkeypatch: pytest.MonkeyPatch, pipeline_run: Pipeline, refused_url: str
 ) -> None:
     at = open_app(monkeypatch, pipeline_run.data_dir, refused_url, tab=BULK)
+    (status,) = [
+        w for w in texts(at, "warning") if w.startswith("Scoring is unavailable right now")
+    ]
+    assert "not reachable" in status and "Errno" not in status
     at = upload(at, "sessions.csv", sessions_csv(5))
     at.button(key="bulk_score").click().run()
     no_exception(at)

@@ -8,13 +8,14 @@ import pytest
 
 from pipeline.abtest import ReadoutConfig, compute_readout
 from pipeline.warehouse import connect
+from streamlit_app.data import formats as fmt
 from streamlit_app.data.experiments import balance_frame, choices, selected
 from tests.app.apptest import no_exception, open_app
 from tests.app.conftest import Pipeline
 
 
 def balance_table(at):
-    (table,) = [d.value for d in at.dataframe if "population" in d.value.columns]
+    (table,) = [t.value for t in at.table if t.value.index.name == "Before the start"]
     return table
 
 
@@ -38,15 +39,19 @@ def test_the_selector_lists_every_experiment_and_reads_the_chosen_one(
     )
     expected = balance_frame(readout).to_pandas()
     assert (
-        shown["metric"].tolist()
+        shown.index.tolist()
         == expected["metric"].tolist()
         == [
             "Pre-period conversion",
             "Pre-period revenue per user",
         ]
     )
-    assert shown["p_value"].tolist() == pytest.approx(expected["p_value"].tolist())
-    assert set(shown["result"]) == {"Balanced"}
+    assert shown["p"].tolist() == [fmt.p_value(p) for p in expected["p_value"]]
+    assert shown.loc["Pre-period conversion", "Control"] == fmt.pct(expected["control"][0])
+    assert shown.loc["Pre-period revenue per user", "Treatment"] == fmt.money(
+        expected["treatment"][1]
+    )
+    assert set(shown["Result"]) == {"Balanced"}
 
     at = picker.set_value("aa-standing").run()
     no_exception(at)
@@ -55,9 +60,9 @@ def test_the_selector_lists_every_experiment_and_reads_the_chosen_one(
     aa_readout = compute_readout(connect(pipeline_run.settings), ReadoutConfig(), aa.spec)
     assert aa_readout.decision.outcome == "keep_running"
     assert any(aa_readout.decision.headline in e.value for e in at.warning)
-    assert balance_table(at)["p_value"].tolist() == pytest.approx(
-        [t.p_value for t in aa_readout.balance.tests]
-    )
+    assert balance_table(at)["p"].tolist() == [
+        fmt.p_value(t.p_value) for t in aa_readout.balance.tests
+    ]
 
 
 def test_the_labels_carry_the_latest_decision_from_the_results_table(

@@ -7,12 +7,14 @@ import json
 import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
+from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from pipeline.errors import DataContractError
 from pipeline.serving import registry
 from streamlit_app.data.monitoring import read_drift
-from tests.app.apptest import Downloads, no_exception, open_app, texts
+from tests.app.apptest import Downloads, chart_titled, metric, no_exception, open_app, texts
 from tests.app.conftest import Pipeline
 
 MONITORING = "Monitoring"
@@ -28,6 +30,7 @@ def drift_summary(model_id: str, html: str = "drift_2020-02.html") -> dict:
         "slices": [
             {
                 "label": "2020-02",
+                "month": "2020-02",
                 "rows": 900,
                 "method_regime": "statistical tests (p-value)",
                 "drifted_columns": ["total_views"],
@@ -38,6 +41,7 @@ def drift_summary(model_id: str, html: str = "drift_2020-02.html") -> dict:
                         "threshold": 0.05,
                         "score": 0.0012,
                         "drifted": True,
+                        "center": {"statistic": "median", "reference": 2.0, "current": 3.0},
                     },
                     {
                         "column": "total_carts",
@@ -63,7 +67,8 @@ def drift_summary(model_id: str, html: str = "drift_2020-02.html") -> dict:
                 ],
             },
             {
-                "label": "all",
+                "label": "2020-01",
+                "month": "2020-01",
                 "rows": 150000,
                 "method_regime": "distances",
                 "drifted_columns": 0,
@@ -106,35 +111,60 @@ def open_monitoring(monkeypatch, data: Path, pipeline_run: Pipeline, url: str):
     )
 
 
-def test_model_drift_and_freshness(
+def test_model_outcomes_drift_and_freshness(
     monkeypatch: pytest.MonkeyPatch, monitored: Path, pipeline_run: Pipeline, api_server
 ) -> None:
     downloads = Downloads(monkeypatch)
     at = open_monitoring(monkeypatch, monitored, pipeline_run, api_server.url)
     no_exception(at)
-    model_id = registry.current_id(pipeline_run.settings.models_dir)
-    assert any(f"`{model_id}`" in m for m in texts(at, "markdown"))
+    models = pipeline_run.settings.models_dir
+    model_id = registry.current_id(models)
+    assert any(m.startswith(f"**{model_id}**, trained") for m in texts(at, "markdown"))
     assert any("serves this model" in c for c in texts(at, "caption"))
-    metrics = at.dataframe[0].value
-    card = json.loads(
-        (registry.resolve(pipeline_run.settings.models_dir) / "model_card.json").read_text()
+    card = json.loads((registry.resolve(models) / "model_card.json").read_text())
+    (evaluation,) = [d.value for d in at.dataframe if "Evaluation" in d.value.columns]
+    row = evaluation[
+        (evaluation["Evaluation"] == "Random split") & (evaluation["Scorer"] == "This model")
+    ]
+    assert row["ROC-AUC"].item() == pytest.approx(
+        card["evaluation"]["random_split"]["model"]["roc_auc"], abs=5e-4
     )
-    random_auc = card["evaluation"]["random_split"]["model"]["roc_auc"]
-    row = metrics[(metrics["split"] == "random_split") & (metrics["scorer"] == "model")]
-    assert row["roc_auc"].item() == pytest.approx(random_auc)
 
-    assert any(w.startswith("Drift in total_views.") for w in texts(at, "warning"))
-    slices, columns = at.dataframe[2].value, at.dataframe[3].value  # after metrics, versions
-    assert list(slices["slice"]) == ["2020-02", "all"]
-    assert list(slices["drifted_columns"]) == [1, 0]
-    flagged = columns[columns["drifted"]]
-    assert list(flagged["column"]) == ["total_views"]
-    assert flagged["method"].item() == "K-S p_value" and flagged["threshold"].item() == 0.05
+    # How the model did: the warehouse's scores after the training window, against sklearn.
+    with duckdb.connect(str(pipeline_run.settings.warehouse_path), read_only=True) as con:
+        after = con.sql(
+            "select s.abandoned_cart::int as y, c.abandonment_probability as p "
+            "from gold.cart_session_scores c join gold.fct_cart_sessions s using (session_id) "
+            f"where s.session_month > '2020-01' and c.model_id = '{model_id}'"
+        ).pl()
+    assert metric(at, "Sessions after training") == f"{after.height:,}"
+    assert metric(at, "Realized ROC-AUC") == f"{roc_auc_score(after['y'], after['p']):.3f}"
+    assert metric(at, "Brier score") == f"{brier_score_loss(after['y'], after['p']):.3f}"
+    assert metric(at, "Observed abandonment") == f"{after['y'].mean() * 100:.1f}%"
+    (segments,) = [d.value for d in at.dataframe if "Segment" in d.value.columns]
+    assert list(segments["Segment"])[:2] == ["Control checkout", "Treatment checkout"]
+    (calibration,) = [d.value for d in at.dataframe if "Bin" in d.value.columns]
+    assert calibration["Bin"].iloc[0].endswith("%") and len(calibration) <= 10
+    weeks, _ = chart_titled(at, "Realized ROC-AUC by week")
+    assert weeks["encoding"]["x"]["axis"]["format"] == "%b %Y"
+
+    # Drift: the features in words, with what to do.
+    assert any(w.startswith("Drift in Product views per session.") for w in texts(at, "warning"))
+    words = [m for m in texts(at, "markdown") if m.startswith("- **Product views per session**")]
+    assert len(words) == 1
+    assert (
+        "from a median of 2.0 in the training reference to a median of 3.0 in Feb 2020" in words[0]
+    )
+    assert "0.0012, below the threshold 0.05" in words[0] and "retrain" in words[0]
+    (tests,) = [d.value for d in at.dataframe if "Test" in d.value.columns]
+    assert len(tests) == 5 and list(tests[tests["Drifted"] == "yes"]["Feature"]) == [
+        "Product views per session"
+    ]
 
     html = downloads.of(at.download_button(key="dl_drift_html"))
     assert html.data == HTML.encode() and html.file_name == "drift_2020-02.html"
     assert not at.get("iframe")
-    at.toggle(key="show_drift_html").set_value(True).run()
+    at.button(key="show_drift_html").click().run()
     no_exception(at)
     (frame,) = at.get("iframe")
     assert "Evidently data drift" in frame.proto.srcdoc
@@ -143,7 +173,13 @@ def test_model_drift_and_freshness(
     rows = sum(m["rows_written"] for m in manifests)
     assert any(f"Data as of 2020-Feb ({rows:,} rows" in m for m in texts(at, "markdown"))
     freshness = at.dataframe[-1].value
-    assert list(freshness["month"]) == ["2019-Oct", "2019-Nov", "2019-Dec", "2020-Jan", "2020-Feb"]
+    assert list(freshness["Month"]) == ["2019-Oct", "2019-Nov", "2019-Dec", "2020-Jan", "2020-Feb"]
+    assert freshness["Rows kept"].iloc[0] == f"{manifests_by_month(monitored)['2019-Oct']:,}"
+
+
+def manifests_by_month(data: Path) -> dict[str, int]:
+    found = [json.loads(p.read_text()) for p in (data / "manifests").glob("*.json")]
+    return {m["month"]: m["rows_written"] for m in found}
 
 
 def test_a_drift_check_of_another_model_is_flagged(
@@ -155,7 +191,10 @@ def test_a_drift_check_of_another_model_is_flagged(
     at = open_monitoring(monkeypatch, monitored, pipeline_run, refused_url)
     no_exception(at)
     assert any("made for abandonment-000000000000" in c for c in texts(at, "caption"))
-    assert any("API status: The scoring API" in c for c in texts(at, "caption"))
+    assert any(
+        c.startswith("The scoring API at") and "not reachable" in c and "Errno" not in c
+        for c in texts(at, "caption")
+    )
 
 
 @pytest.mark.parametrize(
@@ -206,25 +245,43 @@ def test_no_drift_yet_and_a_missing_html(
     assert any("No drift check yet" in i for i in texts(at, "info"))
 
 
-def test_a_real_drift_run_is_shown_with_its_report(
+def test_every_run_is_kept_and_a_shift_never_replaces_the_real_check(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     pipeline_run: Pipeline,
     drift_run: Path,
     refused_url: str,
 ) -> None:
-    """What `ecom drift` wrote for this run (not a hand-made file): slices, columns, HTML."""
+    """What `ecom drift` wrote (not a hand-made file): a real check of February (the fixture),
+    then training months, then a `--shift` demonstration. The trend shows every month's newest
+    real check; latest.json stays the real one; every run is listed."""
+    from pipeline.drift.run import run_drift
+
     data = tmp_path / "data"
     shutil.copytree(drift_run, data / "reports" / "drift")
-    latest = json.loads((drift_run / "latest.json").read_text())
+    settings = pipeline_run.settings.model_copy(update={"data_dir": data})
+    settings = settings.model_copy(
+        update={
+            "duckdb_path": pipeline_run.settings.warehouse_path,
+            "models_dir": pipeline_run.settings.models_dir,
+        }
+    )
+    run_drift(settings, months=["2019-12", "2020-01"])
+    real = (data / "reports" / "drift" / "latest.json").read_bytes()
+    run_drift(settings, shift=True)
+    assert (data / "reports" / "drift" / "latest.json").read_bytes() == real
     downloads = Downloads(monkeypatch)
     at = open_monitoring(monkeypatch, data, pipeline_run, refused_url)
     no_exception(at)
-    slices = at.dataframe[2].value
-    assert list(slices["slice"]) == [s["label"] for s in latest["slices"]]
-    assert list(slices["drifted_columns"]) == [len(s["drifted_columns"]) for s in latest["slices"]]
-    columns = at.dataframe[3].value
-    assert len(columns) == sum(len(s["columns"]) for s in latest["slices"])
+    _, trend = chart_titled(at, "Drift by month")
+    assert sorted(set(trend["month"])) == sorted(
+        ["Dec 2019 (trained on)", "Jan 2020 (trained on)", "Feb 2020"]
+    )
+    assert trend.height == 3 * 5
+    (runs,) = [d.value for d in at.dataframe if "Run" in d.value.columns]
+    assert list(runs["Kind"]) == ["demonstration (--shift)", "check", "check"]
+    assert any(e.label.startswith("What drift looks like") for e in at.expander)
+    latest = json.loads(real)
     html = downloads.of(at.download_button(key="dl_drift_html"))
-    assert html.data == (drift_run / latest["slices"][-1]["html"]).read_bytes()
+    assert html.data == (data / "reports" / "drift" / latest["slices"][-1]["html"]).read_bytes()
     assert html.data.lstrip().lower().startswith(b"<!doctype html") or b"<html" in html.data[:500]

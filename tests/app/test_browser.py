@@ -1,19 +1,13 @@
-"""End to end in a real browser: the API and the app served as `ecom demo` serves them, on
-free loopback ports; Debian's chromium driven by Playwright; a person's clicks; Ctrl-C. Screenshots of every tab go to this test's output
-folder; with ECOM_UPDATE_SCREENSHOTS=1 they also replace docs/screenshots/ (the documentation's).
+"""End to end in a real browser, as a growth analyst meets the app: the API and the app served
+as `ecom demo` serves them, Debian's chromium, a person's clicks and links, at 1,400 px and at
+390 px; nothing fetched from outside the machine; Ctrl-C last. The stage and the helpers are in
+tests/app/browser.py. With ECOM_UPDATE_SCREENSHOTS=1 the screenshots replace docs/screenshots/.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
@@ -24,198 +18,153 @@ import pytest
 from pipeline.abtest import ReadoutConfig
 from pipeline.services import port_is_free
 from pipeline.serving import registry
-from pipeline.settings import REPO_ROOT
 from pipeline.warehouse import connect
 from streamlit_app.data import live, metrics
 from streamlit_app.data.experiments import selected
 from streamlit_app.data.filters import Filters
-from tests.app.conftest import API_KEY, KEY_HEADER, Pipeline, app_env, free_port
-from tests.conftest import skip_unless_ci
+from tests.app.browser import (  # noqa: F401  (the *_fixture names are fixtures)
+    HEADER,
+    NARROW,
+    SCREENSHOT_NAMES,
+    UPLOAD_LIMIT_MB,
+    WIDE,
+    Stack,
+    browser_fixture,
+    chart_text,
+    contrast,
+    metric_value,
+    new_page,
+    open_tab,
+    page_fixture,
+    rgb_of,
+    screenshot,
+    settle,
+    shots_fixture,
+    stack_fixture,
+    wait_for_metric,
+)
+from tests.app.conftest import KEY_HEADER, Pipeline
 
-CHROMIUM = Path(os.environ.get("ECOM_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-STACK_READY_TIMEOUT_S = 180.0
-WAIT_MS = 60_000
-VIEWPORT = {"width": 1280, "height": 1500}
-DOCS_SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
-SCREENSHOT_NAMES = {
-    "A/B Test Dashboard": "dashboard.png",
-    "Real-Time Predictor (live)": "predictor-live.png",
-    "Real-Time Predictor": "predictor.png",
-    "Bulk Prediction": "bulk.png",
-    "Monitoring": "monitoring.png",
-}
-HEADER = "total_views,total_carts,session_duration_minutes,experiment_group"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        skip_unless_ci(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_unless_ci("playwright is not installed: run `make setup`")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
+WHITE = (255.0, 255.0, 255.0)
+AA = 4.5  # WCAG 2 AA, normal text
 
 
-# What `ecom demo` ends with (pipeline.services.serve_api_and_app), in its own process so the
-# last test can press Ctrl-C.
-SERVE = """
-import sys
-from pipeline.services import serve_api_and_app
-from pipeline.settings import Settings
-
-def announce(running):
-    for server in running:
-        print(server.name, server.url, flush=True)
-    print("ready", flush=True)
-
-sys.exit(serve_api_and_app(
-    Settings(), app_port={app_port}, api_port={api_port}, announce=announce
-))
-"""
+def load(pipeline_run: Pipeline, f: Filters) -> metrics.Dashboard:
+    s = pipeline_run.settings
+    return metrics.load_dashboard(connect(s), f, ReadoutConfig(), selected(s, "checkout"))
 
 
-@dataclass(frozen=True)
-class Stack:
-    api_url: str
-    app_url: str
-    process: subprocess.Popen
-    ports: tuple[int, int]
+def users_shown(page) -> tuple[str, str]:
+    return metric_value(page, "Users", 0), metric_value(page, "Users", 1)
 
 
-@pytest.fixture(scope="module")
-def stack(
-    pipeline_run: Pipeline, drift_run: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    """The API and the app served as the demo serves them, on free loopback ports. The app's
-    data dir holds the run's manifests and its `ecom drift` reports and points at the run's
-    warehouse and models."""
-    root = tmp_path_factory.mktemp("stack")
-    data = root / "data"
-    shutil.copytree(pipeline_run.settings.manifest_dir, data / "manifests")
-    shutil.copytree(drift_run, data / "reports" / "drift")
-    api_port, app_port = free_port(), free_port()
-    env = app_env(
-        data,
-        "",
-        ECOM_DUCKDB_PATH=str(pipeline_run.settings.warehouse_path),
-        ECOM_MODELS_DIR=str(pipeline_run.settings.models_dir),
-        ECOM_API_KEY=API_KEY,
-    )
-    script = SERVE.format(app_port=app_port, api_port=api_port)
-    process = subprocess.Popen(
-        [sys.executable, "-c", script], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        lines: list[str] = []
-        deadline = time.monotonic() + STACK_READY_TIMEOUT_S
-        while "ready" not in lines and time.monotonic() < deadline:
-            line = process.stdout.readline().strip()
-            if not line and process.poll() is not None:
-                break
-            lines.append(line)
-        assert "ready" in lines, f"the API and the app did not start: {lines}"
-        urls = dict(line.split() for line in lines if line != "ready")
-        yield Stack(urls["API"], urls["app"], process, (api_port, app_port))
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+def expected_users(pipeline_run: Pipeline, f: Filters) -> tuple[str, str]:
+    kpis = load(pipeline_run, f).kpis
+    return f"{kpis['control'].users:,}", f"{kpis['treatment'].users:,}"
 
 
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("screenshots")
-
-
-@pytest.fixture(scope="module")
-def page(browser, stack: Stack):
-    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    page.goto(stack.app_url)
-    yield page
-    context.close()
-
-
-def metric_value(page, label: str, index: int = 0) -> str:
-    """The value of the index-th KPI tile whose label is exactly `label`."""
-    label_node = page.locator('[data-testid="stMetricLabel"]').get_by_text(label, exact=True)
-    tile = page.locator('[data-testid="stMetric"]').filter(has=label_node).nth(index)
-    return tile.locator('[data-testid="stMetricValue"]').inner_text().strip()
-
-
-def settle(page) -> None:
-    """Wait for the script run to finish (the running indicator goes away)."""
-    page.wait_for_timeout(300)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=WAIT_MS)
-
-
-def screenshot(page, tab: str, shots: Path) -> Path:
-    settle(page)
-    page.wait_for_timeout(1200)  # the charts and the data grids draw after the run
-    path = shots / SCREENSHOT_NAMES[tab]
-    page.screenshot(path=str(path))
-    if os.environ.get("ECOM_UPDATE_SCREENSHOTS"):
-        small(path, DOCS_SCREENSHOTS / path.name)
-    return path
-
-
-def small(source: Path, target: Path) -> None:
-    """A copy for the documentation: half size, 64 colours (a few tens of KB instead of a few hundred)."""
-    from PIL import Image
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with Image.open(source) as image:
-        half = image.convert("RGB").resize((image.width // 2, image.height // 2), Image.LANCZOS)
-        half.quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
-
-
-def open_tab(page, tab: str) -> None:
-    page.get_by_role("tab", name=tab).click()
-    settle(page)
-
-
-def test_dashboard_filter_changes_a_kpi(page, shots: Path, pipeline_run: Pipeline) -> None:
-    wh = connect(pipeline_run.settings)
-    checkout = selected(pipeline_run.settings, "checkout")
-    every = metrics.load_dashboard(wh, Filters(), ReadoutConfig(), checkout)
-    expect_all = f"{every.kpis['treatment'].users:,}"
+def test_the_dashboard_fits_reads_well_and_steps_back(
+    page, shots: Path, pipeline_run: Pipeline
+) -> None:
+    every = expected_users(pipeline_run, Filters())
     page.get_by_text("Treatment — redesigned checkout").wait_for()
-    assert metric_value(page, "Users", 1) == expect_all
-    path = screenshot(page, "A/B Test Dashboard", shots)
-    assert path.stat().st_size > 10_000
+    assert users_shown(page) == every
+    page.locator('[data-testid="stVegaLiteChart"] svg').nth(3).wait_for()
+    screenshot(page, "A/B Test Dashboard", shots)
+    # 1,400 px: nothing scrolls sideways, the segment table included.
+    assert page.evaluate("document.documentElement.scrollWidth") <= WIDE["width"]
+    table = page.locator('[data-testid="stTable"]').filter(has_text="Significant")
+    assert table.evaluate("e => e.scrollWidth <= e.clientWidth + 1")
+    main = page.get_by_test_id("stMainBlockContainer").bounding_box()
+    box = table.bounding_box()
+    assert box["x"] + box["width"] <= main["x"] + main["width"] + 1
+    # Chart text at WCAG AA; the funnel's labels inside their chart; months on time axes.
+    texts = chart_text(page)
+    low = [t["text"] for t in texts if t["opacity"] < 1 or contrast(rgb_of(t["fill"]), WHITE) < AA]
+    assert texts and low == [], low
+    funnel = [t for t in texts if t["chart"] == 0 and " · " in t["text"]]
+    assert len(funnel) == 4  # each group's share after the first step
+    clipped = [
+        (t["text"], t["chart"], round(t["left"]), round(t["right"]), round(t["width"]))
+        for t in texts
+        if t["right"] > t["width"] + 0.5 or t["left"] < -2
+    ]
+    assert clipped == [], clipped
+    assert {"Dec 2019", "Jan 2020"} <= {t["text"] for t in texts}
 
-    sidebar = page.get_by_test_id("stSidebar")
-    sidebar.get_by_text("Returning (seen before it started)").click()
-    returning = metrics.load_dashboard(
-        wh, Filters(user_type="returning"), ReadoutConfig(), checkout
+    # A filter goes into the URL, and Back brings the previous view.
+    page.get_by_test_id("stSidebar").get_by_text("Returning (seen before it started)").click()
+    returning = expected_users(pipeline_run, Filters(user_type="returning"))
+    wait_for_metric(page, "Users", returning[1])
+    assert users_shown(page) == returning != every
+    page.wait_for_url(re.compile(r"users=returning"))
+    page.go_back()
+    wait_for_metric(page, "Users", every[1])
+    assert "users=" not in page.url
+    chosen = page.get_by_test_id("stSidebar").locator(
+        '[data-testid="stRadioOption"][data-selected="true"]'
     )
-    expected = f"{returning.kpis['treatment'].users:,}"
-    page.wait_for_function(
-        """([label, value]) => [...document.querySelectorAll('[data-testid="stMetric"]')]
-            .filter(m => m.innerText.includes(label))
-            .some(m => m.querySelector('[data-testid="stMetricValue"]').innerText.trim() === value)""",
-        arg=["Users", expected],
-    )
-    assert metric_value(page, "Users", 1) == expected != expect_all
-    assert metric_value(page, "Conversion", 1) == f"{returning.kpis['treatment'].conversion:.2%}"
-    sidebar.get_by_text("All users").click()  # leave the dashboard as it was
+    from playwright.sync_api import expect  # the browser fixture skips without playwright
+
+    expect(chosen).to_have_text("All users")
     settle(page)
+
+
+def test_a_shared_link_opens_the_same_filtered_view(
+    browser, stack: Stack, pipeline_run: Pipeline
+) -> None:
+    link = "/?month=2019-12&month=2020-01&users=returning&band=2_to_5"
+    f = Filters(months=("2019-12", "2020-01"), user_type="returning", price_bands=("2_to_5",))
+    expected = expected_users(pipeline_run, f)
+    page = new_page(browser, stack, WIDE, link)
+    try:
+        wait_for_metric(page, "Users", expected[1])
+        assert users_shown(page) == expected
+        caption = page.get_by_text(re.compile(r"^Showing: ")).inner_text()
+        assert f.describe() in caption
+        page.reload()  # survives a reload
+        wait_for_metric(page, "Users", expected[1])
+        assert users_shown(page) == expected
+    finally:
+        page.context.close()
+
+
+def test_a_segment_bar_filters_the_page(page, pipeline_run: Pipeline) -> None:
+    chart = page.locator('[data-testid="stVegaLiteChart"]').filter(has_text="Lift by segment")
+    chart.scroll_into_view_if_needed()
+    bar = chart.locator('path[aria-roledescription="bar"][aria-label*="Dec 2019"]')
+    bar.click()
+    expected = expected_users(pipeline_run, Filters(months=("2019-12",)))
+    wait_for_metric(page, "Users", expected[1])
+    page.wait_for_url(re.compile(r"month=2019-12"))
+    assert users_shown(page) == expected
+    page.get_by_test_id("stSidebar").get_by_role("button", name="Reset filters").click()
+    wait_for_metric(page, "Users", expected_users(pipeline_run, Filters())[1])
+
+
+def test_a_phone_gets_a_compact_comparison(
+    browser, stack: Stack, shots: Path, pipeline_run: Pipeline
+) -> None:
+    page = new_page(browser, stack, NARROW)
+    try:
+        compact = page.locator(".st-key-kpi_compact")
+        compact.get_by_text("Revenue per purchase").wait_for()
+        assert not page.locator(".st-key-kpi_tiles").is_visible()
+        kpis = load(pipeline_run, Filters()).kpis
+        row = compact.locator("tr").filter(has_text="Conversion")
+        cells = [c.strip() for c in row.locator("td, th").all_inner_texts()]
+        assert cells[:3] == [
+            "Conversion",
+            f"{kpis['control'].conversion:.2%}",
+            f"{kpis['treatment'].conversion:.2%}",
+        ]
+        toggle = page.get_by_test_id("stExpandSidebarButton")
+        label = toggle.evaluate("e => getComputedStyle(e, '::after').content")
+        assert label == '"Filters"'
+        assert page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]
+        screenshot(page, "A/B Test Dashboard, 390 px", shots)
+    finally:
+        page.context.close()
 
 
 def test_a_live_session_scored_event_by_event(page, shots: Path, stack: Stack) -> None:
@@ -256,11 +205,24 @@ def test_a_live_session_scored_event_by_event(page, shots: Path, stack: Stack) -
 
 def test_moving_a_slider_changes_the_probability(page, shots: Path, stack: Stack) -> None:
     open_tab(page, "Real-Time Predictor")
-    page.get_by_text("Finished session (session model)").click()
-    settle(page)
     label = "Probability the cart is abandoned"
     page.locator('[data-testid="stMetric"]').filter(has_text=label).wait_for()
     before = metric_value(page, label)
+    slider = page.get_by_role("slider", name="Add-to-cart events")
+    assert slider.input_value() == "1"
+    slider.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        """([label, before]) => {
+            const m = [...document.querySelectorAll('[data-testid="stMetric"]')]
+                .find(m => m.innerText.includes(label));
+            return m && m.querySelector('[data-testid="stMetricValue"]').innerText.trim() !== before;
+        }""",
+        arg=[label, before],
+    )
+    settle(page)
+    assert slider.input_value() == "4"
     direct = httpx.post(
         f"{stack.api_url}/predict",
         params={"explain": "false"},
@@ -273,24 +235,7 @@ def test_moving_a_slider_changes_the_probability(page, shots: Path, stack: Stack
         headers=KEY_HEADER,
         timeout=30,
     ).json()
-    expected = f"{direct['abandonment_probability']:.1%}"
-    slider = page.get_by_role("slider", name="Add-to-cart events")
-    assert slider.input_value() == "1"
-    slider.focus()
-    for _ in range(3):
-        page.keyboard.press("ArrowRight")
-    # Each key press may rerun the script: wait for the run of the last value (4 carts).
-    page.wait_for_function(
-        """([label, value]) => {
-            const m = [...document.querySelectorAll('[data-testid="stMetric"]')]
-                .find(m => m.innerText.includes(label));
-            return m && m.querySelector('[data-testid="stMetricValue"]').innerText.trim() === value;
-        }""",
-        arg=[label, expected],
-    )
-    settle(page)
-    assert slider.input_value() == "4"
-    assert metric_value(page, label) == expected != before
+    assert metric_value(page, label) == f"{direct['abandonment_probability']:.1%}" != before
     page.locator('[data-testid="stImage"] img').first.wait_for()  # the SHAP waterfall
     screenshot(page, "Real-Time Predictor", shots)
 
@@ -326,14 +271,47 @@ def test_upload_a_csv_and_download_the_scores(
     screenshot(page, "Bulk Prediction", shots)
 
 
-def test_monitoring_shows_the_model_and_drift(page, shots: Path, pipeline_run: Pipeline) -> None:
+def test_a_file_over_the_upload_limit_is_said_and_the_last_message_goes(
+    page, tmp_path: Path
+) -> None:
+    good = tmp_path / "good.csv"
+    good.write_text(HEADER + "\n3,1,12.5,control\n")
+    big = tmp_path / "big.csv"
+    big.write_bytes((HEADER + "\n").encode() + b"3,1,12.5,control\n" * (70_000 * UPLOAD_LIMIT_MB))
+    upload = page.locator('input[type="file"]')
+    upload.set_input_files(str(good))
+    page.get_by_text("good.csv: 1 sessions").wait_for()
+    upload.set_input_files(str(big))
+    page.get_by_text(f"this page takes at most {UPLOAD_LIMIT_MB} MB").wait_for()
+    settle(page)
+    assert not page.get_by_text("good.csv: 1 sessions").is_visible()
+    assert not page.get_by_role("button", name=re.compile("Score the file")).is_visible()
+
+
+def test_monitoring_shows_how_the_model_did_and_drift(
+    page, shots: Path, pipeline_run: Pipeline
+) -> None:
     open_tab(page, "Monitoring")
     model_id = registry.current_id(pipeline_run.settings.models_dir)
     page.get_by_text(model_id).first.wait_for()
+    auc = metric_value(page, "Realized ROC-AUC")
+    assert 0.5 < float(auc) < 1
+    page.get_by_text("Drift by month").first.wait_for()
     page.get_by_text(f"for model {model_id}").first.wait_for()  # the drift check's summary
     page.get_by_text("Data as of 2020-Feb").first.wait_for()
     screenshot(page, "Monitoring", shots)
+    page.get_by_role("button", name="Open the full Evidently report").click()
+    frame = page.get_by_role("dialog").locator("iframe")
+    frame.wait_for()
+    assert frame.bounding_box()["width"] >= 0.9 * WIDE["width"]  # the page's full width
+    page.keyboard.press("Escape")
     assert sorted(p.name for p in shots.glob("*.png")) == sorted(SCREENSHOT_NAMES.values())
+
+
+def test_no_request_left_the_machine(stack: Stack) -> None:
+    """Every page of every test above asked only the app (and its API) on loopback: no
+    favicon, font or script from the internet."""
+    assert stack.requests and stack.outside_hosts() == set()
 
 
 def test_ctrl_c_stops_the_api_and_the_app(stack: Stack) -> None:

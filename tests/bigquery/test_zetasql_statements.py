@@ -47,6 +47,7 @@ from pipeline.warehouse.templates import template_names
 from streamlit_app.data import experiments as dashboard_experiments
 from streamlit_app.data import live as live_queries
 from streamlit_app.data import queries as dashboard_queries
+from streamlit_app.data import realized
 from streamlit_app.data.filters import Filters
 from tests.bigquery.cloud_run import CloudRun
 from tests.bigquery.test_cloud_end_to_end import settings_of
@@ -278,6 +279,11 @@ def python_statements(
     # The Predictor's live mode: the sessions it offers and one session's events.
     statements.append(("live mode: sessions", live_queries.sessions_sql(wh)))
     statements.append(("live mode: events", live_queries.events_sql(wh, 512_475_445, 3)))
+    # Monitoring's realized outcomes, every slicing (streamlit_app.data.realized).
+    for name, sql in realized.realized_queries(
+        wh, "abandonment-0123456789ab", "2020-01", {"medium": 0.5, "high": 0.8}
+    ).items():
+        statements.append((f"monitoring: realized {name}", sql))
     if models_dir is not None:
         # `create or replace function ... predict_abandonment(...)` of the run's model.
         from pipeline.model import sql_scoring
@@ -313,10 +319,34 @@ def gold_catalog(zetasql: Any, dbt_findings) -> Any:
     return catalog, settings
 
 
+# BigQuery's type names in a table's schema -> the analyzer catalog's.
+BQ_TYPES = {"STRING": "STRING", "FLOAT": "FLOAT64", "FLOAT64": "FLOAT64", "INTEGER": "INT64",
+            "INT64": "INT64", "TIMESTAMP": "TIMESTAMP", "BOOLEAN": "BOOL", "BOOL": "BOOL",
+            "DATE": "DATE"}  # fmt: skip
+
+
+def add_score_table(catalog: Any, settings: Settings, cloud: CloudRun) -> None:
+    """gold.cart_session_scores as `ecom score` built it in the run (the scoring model's DDL
+    needs the run's scoring function, so the dbt part leaves it out): typed from the table."""
+    from google.cloud import bigquery
+
+    client = bigquery.Client(
+        project=settings.gcp_project,
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": cloud.bigquery_endpoint},
+    )
+    table = client.get_table(BigQueryWarehouse(settings).table_id("gold", realized.SCORES))
+    catalog.add(
+        (settings.gcp_project, settings.bq_gold_dataset, realized.SCORES),
+        {f.name: BQ_TYPES[f.field_type] for f in table.schema},
+    )
+
+
 def test_python_built_queries_pass_bigquerys_analyzer(
     zetasql: Any, dbt_findings, cloud: CloudRun
 ) -> None:
     catalog, settings = gold_catalog(zetasql, dbt_findings)
+    add_score_table(catalog, settings, cloud)
     # The dry run's statements come from a whole-project compile. The dry-run tests leave one;
     # alone, after the run's last dbt call (`ecom score`'s, which compiles the scoring model
     # only), this test compiles the project itself.
@@ -355,6 +385,8 @@ def test_python_built_queries_pass_bigquerys_analyzer(
         "dashboard, filtered checkout: funnel",
         "dashboard, filtered aa-standing: bands",
         "dashboard: bounds",
+        "monitoring: realized weeks",
+        "monitoring: realized bins",
     } <= labels
     swap = [f.kind for f in findings if f.label.startswith("bronze load: swap script")]
     assert swap == [

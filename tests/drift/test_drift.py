@@ -153,6 +153,19 @@ def test_drift_reports_each_month_after_the_training_window(monitored, monkeypat
     assert "K-S p_value" in result.output and "abandonment_probability" in result.output
     # The files hold exactly the summary's model; latest.md is the same run for people.
     assert DriftSummary.model_validate_json((out / "latest.json").read_text()).to_dict() == latest
+    # The run is kept whole in runs/<when>/, beside every earlier one.
+    (kept,) = (out / "runs").iterdir()
+    assert re.fullmatch(r"\d{8}T\d{6}Z", kept.name)
+    assert strict_json(kept / "summary.json") == latest
+    assert {p.name for p in kept.iterdir()} == {"summary.json"} | {
+        name for piece in latest["slices"] for name in (piece["html"], piece["json"])
+    }
+    # Each column says where it sits on each side (the app's words about a drift use it).
+    views = next(c for c in latest["slices"][0]["columns"] if c["column"] == "total_views")
+    assert views["center"]["statistic"] == "median"
+    group = next(c for c in latest["slices"][0]["columns"] if c["column"] == "experiment_group")
+    assert group["center"]["statistic"] == "share of treatment"
+    assert 0 < group["center"]["current"] < 1
     markdown = (out / "latest.md").read_text()
     assert [line for line in markdown.splitlines() if line.startswith("## ")] == [
         f"## {label}" for label in LATER
@@ -160,10 +173,19 @@ def test_drift_reports_each_month_after_the_training_window(monitored, monkeypat
 
 
 def test_drift_shift_month_and_window_reference(monitored, monkeypatch):
+    real = (monitored.drift_dir / "latest.json").read_bytes()  # the previous test's real run
+    runs_before = set((monitored.drift_dir / "runs").iterdir())
     result = drift(monitored, monkeypatch, "--shift", "--month", "2020-Feb")
     assert result.exit_code == 0, result.output
-    (piece,) = strict_json(monitored.drift_dir / "latest.json")["slices"]
+    # A demonstration writes its own summary and never replaces the latest real check.
+    assert (monitored.drift_dir / "latest.json").read_bytes() == real
+    shift = strict_json(monitored.drift_dir / "latest-shift.json")
+    (piece,) = shift["slices"]
     assert piece["label"] == "2020-02-shifted" and piece["shifted"] is True
+    (kept,) = set((monitored.drift_dir / "runs").iterdir()) - runs_before
+    assert kept.name.endswith("-shift")
+    assert strict_json(kept / "summary.json") == shift
+    assert "## 2020-02-shifted" in (monitored.drift_dir / "latest-shift.md").read_text()
     assert set(piece["drifted_columns"]) >= SHIFTED
     assert not UNTOUCHED & set(piece["drifted_columns"])
     assert (monitored.drift_dir / "drift_2020-02-shifted.html").exists()

@@ -7,7 +7,7 @@ import pytest
 
 from streamlit_app.data import api_client
 from streamlit_app.data.api_client import ApiClient, ApiError, ApiUnavailable
-from streamlit_app.data.bulk import template_csv
+from streamlit_app.data.bulk import batches, check_upload, template_csv
 from tests.app.conftest import API_KEY
 
 SESSION = {
@@ -31,7 +31,8 @@ def test_predict_and_bulk_follow_the_contract(api_server) -> None:
     contributions = result["explanation"]["contributions"]
     margin = result["explanation"]["base_value"] + sum(c["shap_value"] for c in contributions)
     assert margin == pytest.approx(result["explanation"]["margin"], abs=1e-4)
-    scored = client.bulk_predict_csv("sessions.csv", template_csv()).decode().splitlines()
+    (batch,) = batches(check_upload(template_csv()).frame, 10, 10_000)  # features only
+    scored = client.bulk_predict_csv("sessions.csv", batch.csv).decode().splitlines()
     as_json = client.bulk_predict_json(
         [
             {

@@ -57,7 +57,7 @@ def engines(pipeline_run: Pipeline, bq_emulator: str, tmp_path_factory):  # noqa
     wh.client.create_dataset(bigquery.Dataset(f"{EMULATOR_PROJECT}.{gold}"), exists_ok=True)
     with duckdb.connect(str(pipeline_run.settings.warehouse_path), read_only=True) as con:
         con.execute("set TimeZone = 'UTC'")
-        for table in ("fct_experiment_users",):
+        for table in ("fct_experiment_users", "fct_cart_sessions", "cart_session_scores"):
             frame = con.sql(f"select * from gold.{table}").pl()
             buffer = io.BytesIO()
             frame.write_parquet(buffer)
@@ -122,3 +122,21 @@ def test_every_query_answers_the_same_on_both_engines(
     assert {g: (k.users, k.exposed, k.converters) for g, k in pages[0].kpis.items()} == {
         g: (k.users, k.exposed, k.converters) for g, k in pages[1].kpis.items()
     }
+
+
+def test_realized_outcomes_answer_the_same_on_both_engines(engines, pipeline_run: Pipeline) -> None:
+    """Monitoring's realized ROC-AUC, Brier and calibration (sql/monitoring/realized.sql)."""
+    from pipeline.serving import registry
+    from streamlit_app.data import realized
+
+    duck, bq = engines
+    model_id = registry.current_id(pipeline_run.settings.models_dir)
+    thresholds = {"medium": 0.5, "high": 0.8}
+    duck_sql = realized.realized_queries(duck, model_id, "2020-01", thresholds)
+    bq_sql = realized.realized_queries(bq, model_id, "2020-01", thresholds)
+    assert "`ecom-emulator." in bq_sql["weeks"] and "unix_micros" in bq_sql["weeks"]
+    for name in duck_sql:
+        expected = canonical(duck.query(duck_sql[name]), ["slice"])
+        actual = canonical(bq.query(bq_sql[name]), ["slice"])
+        assert actual.height == expected.height > 0, name
+        assert_frame_equal(actual, expected, check_dtypes=False, rel_tol=1e-9)

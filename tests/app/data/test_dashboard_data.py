@@ -8,7 +8,7 @@ against `ecom abtest`'s readout of the same users.
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 import numpy as np
@@ -206,15 +206,17 @@ def test_kpis_and_funnel_equal_an_independent_count(warehouse, experiment, users
         assert k.revenue == pytest.approx(u["revenue"].sum(), abs=1e-6)
         assert k.orders == u["total_orders"].sum()
         funnel = p.funnel.filter(pl.col("experiment_group") == group)
-        counts = {(r["unit"], r["stage"]): r["count"] for r in funnel.iter_rows(named=True)}
+        counts = dict(zip(funnel["stage"], funnel["count"], strict=True))
         assert counts == {
-            ("users", "viewed"): (u["total_views"] > 0).sum(),
-            ("users", "carted"): u["is_exposed"].sum(),
-            ("users", "purchased"): u["converted"].sum(),
-            ("sessions", "viewed"): u["viewed_sessions"].sum(),
-            ("sessions", "carted"): u["cart_sessions"].sum(),
-            ("sessions", "purchased"): u["total_orders"].sum(),
+            "users": u.height,
+            "reached_cart": exposed.height,
+            "bought": exposed["converted"].sum(),
         }
+        # A funnel: every step within the one before, the last share the Conversion tile.
+        assert funnel["count"].to_list() == sorted(funnel["count"].to_list(), reverse=True)
+        shares = funnel["share_of_previous"].to_list()
+        assert shares[1] == pytest.approx(exposed.height / u.height)
+        assert shares[2] == pytest.approx(k.conversion)
 
 
 def test_filtered_statistics_match_scipy_on_independent_counts(warehouse, experiment, users):
@@ -255,15 +257,36 @@ def test_weekly_looks_end_at_the_totals_and_the_band_is_wider(warehouse, experim
     assert (widths > ok["fixed_upper"] - ok["fixed_lower"]).all()
 
 
-def test_daily_effect_counts_each_days_new_cart_users(warehouse, experiment, users) -> None:
+def test_daily_effect_counts_a_fixed_window_after_each_first_cart(
+    warehouse, experiment, users
+) -> None:
+    """Each day's cohort: bought within FOLLOW_UP_DAYS of the first cart; days without that
+    much follow-up before the data's last event are left out."""
     p = page(warehouse, experiment, FILTERED)
+    window = timedelta(days=queries.FOLLOW_UP_DAYS)
+    data_end = users["last_seen_at"].max()
+    exposed = select(users, FILTERED).filter(pl.col("is_exposed"))
     daily = (
-        select(users, FILTERED)
-        .filter(pl.col("is_exposed"))
-        .group_by(pl.col("first_cart_session_at").dt.date().alias("day"), "experiment_group")
-        .agg(users=pl.len(), converters=pl.col("converted").sum())
+        exposed.with_columns(
+            day=pl.col("first_cart_session_at").dt.date(),
+            in_window=pl.col("first_purchase_at").is_not_null()
+            & (pl.col("first_purchase_at") - pl.col("first_cart_session_at") < window),
+        )
+        .group_by("day", "experiment_group")
+        .agg(
+            users=pl.len(),
+            converters=pl.col("in_window").sum(),
+            latest=pl.col("first_cart_session_at").max(),
+        )
     )
-    assert p.daily["day"].to_list() == sorted(daily["day"].unique().to_list())
+    complete = (
+        daily.group_by("day")
+        .agg(pl.col("latest").max())
+        .filter(data_end - pl.col("latest") >= window)
+    )
+    assert p.daily["day"].to_list() == sorted(complete["day"].to_list())
+    assert p.daily["day"].max() <= (data_end - window).date()
+    assert (p.daily["follow_up_days"] >= queries.FOLLOW_UP_DAYS).all()
     for row in p.daily.sample(8, seed=1).iter_rows(named=True):
         for group in ("control", "treatment"):
             want = daily.filter(
@@ -273,7 +296,9 @@ def test_daily_effect_counts_each_days_new_cart_users(warehouse, experiment, use
             assert row[f"{group}_converters"] == (want["converters"].item() if want.height else 0)
 
 
-def test_segments_count_each_user_once_and_adjust_across_all(warehouse, experiment, users):
+def test_segments_count_each_user_once_and_adjust_as_the_readout(
+    warehouse, experiment, users
+) -> None:
     f = Filters(months=("2019-12", "2020-01"))
     p = page(warehouse, experiment, f)
     exposed = select(users, f).filter(pl.col("is_exposed"))
@@ -292,10 +317,19 @@ def test_segments_count_each_user_once_and_adjust_across_all(warehouse, experime
                 want["converters"].item() / want["users"].item()
             )
     assert set(p.segments["dimension"]) == {"entry_month", "user_type", "price_band"}
-    tested = p.segments.drop_nulls("p_value")
+    # One family, the readout's: its segments' adjusted p-values, as `ecom abtest` gives them.
+    readout = readout_of(warehouse, experiment, f.where(dialect_for(warehouse)))
+    family = p.segments.filter(pl.col("in_family"))
+    assert {
+        (r["dimension"], r["segment"]): r["adjusted_p"] for r in family.iter_rows(named=True)
+    } == {(s.dimension, s.segment): s.adjusted_p for s in readout.segments}
+    tested = family.drop_nulls("p_value")
     assert (tested["adjusted_p"] >= tested["p_value"] - 1e-15).all()
     order = np.argsort(tested["p_value"].to_numpy())
     assert (np.diff(tested["adjusted_p"].to_numpy()[order]) >= -1e-15).all()  # Holm's monotony
+    bands = p.segments.filter(pl.col("dimension") == "price_band")
+    assert not bands["in_family"].any() and bands["adjusted_p"].is_null().all()
+    assert bands["significant"].is_null().all()
 
 
 def test_bounds_are_the_experiment_window(warehouse, users) -> None:
