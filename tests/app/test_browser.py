@@ -205,6 +205,8 @@ def test_a_live_session_scored_event_by_event(page, shots: Path, stack: Stack) -
 
 def test_moving_a_slider_changes_the_probability(page, shots: Path, stack: Stack) -> None:
     open_tab(page, "Real-Time Predictor")
+    page.get_by_text("Finished session (session model)").click()  # it opens on the live mode
+    settle(page)
     label = "Probability the cart is abandoned"
     page.locator('[data-testid="stMetric"]').filter(has_text=label).wait_for()
     before = metric_value(page, label)
