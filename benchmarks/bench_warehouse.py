@@ -1,15 +1,21 @@
-"""Benchmark the dbt warehouse build at full scale, against Polars sessionizing the same lake.
+"""Benchmark the dbt warehouse build at full scale, against Polars sessionizing the same lake,
+and an incremental build against a full one.
 
 Data: $ECOM_DATA_DIR (default data/bench) as the generator and ingestion benchmarks leave it;
 whatever is missing (raw CSVs, lake, bronze) is made first (untimed). Each measurement runs in
 its own child process so its peak RSS is its own:
-  1. the whole `ecom warehouse` build (5 models, every data test and unit test);
+  1. the whole `ecom warehouse --full-refresh` build (every model, data test and unit test);
   2. the sessionization model alone (`dbt run --select fact_user_sessions`), reported as wall
      time including dbt's start-up and as the model's own SQL time;
   3. baseline: the same sessionization in Polars from the Parquet lake, written to Parquet,
      through the reference implementation the warehouse tests check dbt against
-     (tests/oracles/polars_sessions.py: the same silver rules, gap rule and totals).
-Targets: whole build < 60 s, sessionization within 2x of Polars, peak RSS < 4 GB.
+     (tests/oracles/polars_sessions.py: the same silver rules, gap rule and totals);
+  4. adding February to October-January: in a second data dir (<data>/incremental, raw files
+     linked), October-January are ingested and built and February ingested (untimed), then the
+     incremental `ecom warehouse` is timed, then `ecom warehouse --full-refresh` of the same
+     five months (the baseline, in the same run).
+Targets: whole build < 60 s, sessionization within 2x of Polars, peak RSS < 4 GB, the
+incremental build at most 35% of the full one.
 Run on an otherwise idle machine: `.venv/bin/python benchmarks/bench_warehouse.py` (or `make bench`).
 """
 
@@ -67,7 +73,7 @@ def child_build() -> dict:
     from pipeline.warehouse.build import build_warehouse
 
     start = time.perf_counter()
-    result = build_warehouse(settings())
+    result = build_warehouse(settings(), full_refresh=True)
     wall = time.perf_counter() - start
     model_s = {
         n.unique_id.split(".")[-1]: n.seconds for n in result.nodes if n.resource_type == "model"
@@ -86,7 +92,7 @@ def child_sessions() -> dict:
     from pipeline.warehouse.build import run_dbt
 
     start = time.perf_counter()
-    result = run_dbt(settings(), "run", select="fact_user_sessions")
+    result = run_dbt(settings(), "run", select="fact_user_sessions", extra=("--full-refresh",))
     wall = time.perf_counter() - start
     return {"wall": wall, "rss": peak_rss_gb(), "sql": result.nodes[0].seconds}
 
@@ -108,7 +114,84 @@ def child_polars() -> dict:
     return {"wall": wall, "rss": peak_rss_gb(), "sessions": rows}
 
 
-CHILDREN = {"build": child_build, "sessions": child_sessions, "polars": child_polars}
+FOUR_MONTHS = ("2019-Oct", "2019-Nov", "2019-Dec", "2020-Jan")
+ADDED = "2020-Feb"
+
+
+def incremental_settings():
+    """A second data dir for the incremental measurement, its raw files linked to the bench's."""
+    from pipeline.settings import get_settings
+
+    s = settings()
+    inc = get_settings(data_dir=str(s.data_dir / "incremental"))
+    inc.raw_dir.mkdir(parents=True, exist_ok=True)
+    for month in (*FOUR_MONTHS, ADDED):
+        link = inc.raw_dir / f"{month}.csv"
+        if not link.exists():
+            link.symlink_to((s.raw_dir / f"{month}.csv").resolve())
+    return inc
+
+
+def child_before_february() -> dict:
+    """Untimed setup: October-January ingested and built, then February ingested."""
+    import shutil
+
+    from pipeline.ingest import ingest
+    from pipeline.warehouse.build import build_warehouse
+
+    inc = incremental_settings()
+    for made in (inc.warehouse_path, inc.warehouse_build_path):
+        made.unlink(missing_ok=True)
+    for folder in (inc.data_dir / "lake", inc.manifest_dir, inc.quarantine_dir):
+        shutil.rmtree(folder, ignore_errors=True)
+    start = time.perf_counter()
+    ingest(inc, list(FOUR_MONTHS))
+    build_warehouse(inc)
+    ingest(inc, [ADDED])
+    return {"wall": time.perf_counter() - start}
+
+
+def _timed_build(**options) -> dict:
+    from pipeline.warehouse.build import build_warehouse
+
+    start, cpu_start = time.perf_counter(), time.process_time()
+    result = build_warehouse(incremental_settings(), **options)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    plan = result.plan
+    return {
+        "wall": wall,
+        "cpu": cpu,  # every thread's CPU-seconds: less moved by other load than wall time
+        "rss": peak_rss_gb(),
+        "mode": plan.mode if plan else "?",
+        "window": f"{plan.rebuild_from} to {plan.rebuild_until}"
+        if plan and plan.rebuild_from
+        else "",
+        "models": {
+            n.unique_id.split(".")[-1]: n.seconds
+            for n in result.nodes
+            if n.resource_type == "model"
+        },
+        "tests_seconds": sum(n.seconds for n in result.nodes if n.resource_type != "model"),
+        "tests": result.count("test") + result.count("unit_test"),
+    }
+
+
+def child_incremental() -> dict:
+    return _timed_build()
+
+
+def child_full_refresh() -> dict:
+    return _timed_build(full_refresh=True)
+
+
+CHILDREN = {
+    "build": child_build,
+    "sessions": child_sessions,
+    "polars": child_polars,
+    "before_february": child_before_february,
+    "incremental": child_incremental,
+    "full_refresh": child_full_refresh,
+}
 
 
 def measure(what: str) -> dict:
@@ -162,6 +245,24 @@ def main() -> None:
         f"  ratio dbt/Polars: model SQL {ratio_sql:.2f}x, with dbt start-up {ratio_wall:.2f}x | "
         f"target <= 2x: {'OK' if ratio_sql <= 2 else 'MISSED'} | "
         f"RSS target < 4 GB: {'OK' if max(build['rss'], dbt_sessions['rss']) < 4 else 'MISSED'}"
+    )
+
+    measure("before_february")
+    incremental = measure("incremental")
+    full = measure("full_refresh")
+    share = incremental["wall"] / full["wall"]
+    cpu_share = incremental["cpu"] / full["cpu"]
+    for label, run in (("incremental (add 2020-Feb)", incremental), ("full refresh", full)):
+        models = " | ".join(f"{name} {sec:.1f} s" for name, sec in run["models"].items())
+        print(
+            f"  {label}: {run['mode']} {run['window']} | wall {run['wall']:.1f} s, CPU "
+            f"{run['cpu']:.1f} s | peak RSS "
+            f"{run['rss']:.2f} GB | {run['tests']} tests {run['tests_seconds']:.1f} s"
+        )
+        print(f"    models: {models}")
+    print(
+        f"  adding February to October-January: {share:.1%} of a full build's time "
+        f"({cpu_share:.1%} of its CPU-seconds; target <= 35%: {'OK' if share <= 0.35 else 'MISSED'})"
     )
 
 

@@ -284,6 +284,11 @@ class Settings(BaseSettings):
         return self.duckdb_path or self.data_dir / "warehouse.duckdb"
 
     @property
+    def warehouse_build_path(self) -> Path:
+        """The last warehouse build's record: which ingested months it built from."""
+        return self.data_dir / "warehouse_build.json"
+
+    @property
     def reports_dir(self) -> Path:
         return self.data_dir / "reports"
 

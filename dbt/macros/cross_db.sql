@@ -100,3 +100,10 @@ select max({{ alias }}) as {{ alias }} from (select percentile_cont({{ column }}
 {%- endmacro %}
 {% macro duckdb__timestamp_from_epoch_microseconds(us) -%}make_timestamptz({{ us }}){%- endmacro %}
 {% macro bigquery__timestamp_from_epoch_microseconds(us) -%}timestamp_micros({{ us }}){%- endmacro %}
+
+{# A UTC instant written as 'YYYY-MM-DD HH:MM:SS', as a timestamp literal. #}
+{% macro utc_timestamp_literal(text) -%}
+    {{ return(adapter.dispatch('utc_timestamp_literal', 'ecom_growth')(text)) }}
+{%- endmacro %}
+{% macro duckdb__utc_timestamp_literal(text) -%}timestamptz '{{ text }}+00'{%- endmacro %}
+{% macro bigquery__utc_timestamp_literal(text) -%}timestamp '{{ text }}+00'{%- endmacro %}

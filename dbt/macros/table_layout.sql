@@ -13,30 +13,20 @@
     {{ return({'field': field, 'data_type': 'timestamp', 'granularity': 'day'}) }}
 {%- endmacro %}
 
-{# A DATE column as the partition (BigQuery: `partition by event_date`). #}
-{% macro partition_by_date(field) -%}
-    {{ return(adapter.dispatch('partition_by_date', 'ecom_growth')(field)) }}
-{%- endmacro %}
-{% macro default__partition_by_date(field) -%}
-    {{ return(none) }}
-{%- endmacro %}
-{% macro bigquery__partition_by_date(field) -%}
-    {{ return({'field': field, 'data_type': 'date'}) }}
-{%- endmacro %}
-
 {#
-    Silver's de-duplicated events: on BigQuery a table, built once per run, so the data tests
-    and the gold models read it instead of re-running the de-duplication window over bronze
-    through a view (each re-scan is billed). DuckDB keeps the view (free to re-read locally).
+    Silver's de-duplicated events. DuckDB: a view (re-reading bronze is free locally, and the
+    one model that reads it reads only the window's days). BigQuery: a table, rebuilt by day
+    like the models after it, so the data tests and int_session_boundaries read it instead of
+    re-running the de-duplication window over bronze through a view (each re-scan is billed).
 #}
-{% macro materialized_once() -%}
-    {{ return(adapter.dispatch('materialized_once', 'ecom_growth')()) }}
+{% macro staged_by_day(column) -%}
+    {{ return(adapter.dispatch('staged_by_day', 'ecom_growth')(column)) }}
 {%- endmacro %}
-{% macro default__materialized_once() -%}
-    {{ return('view') }}
+{% macro default__staged_by_day(column) -%}
+    {{ return({'materialized': 'view', 'meta': {'window_column': column}}) }}
 {%- endmacro %}
-{% macro bigquery__materialized_once() -%}
-    {{ return('table') }}
+{% macro bigquery__staged_by_day(column) -%}
+    {{ return(dict(incremental_by_day(column), materialized='incremental')) }}
 {%- endmacro %}
 
 {% macro cluster_by_user() -%}

@@ -23,7 +23,12 @@ CACHE = DBT_DIR / "target" / "docs-site"
 # embedded, so it opens from the file system) and the manifest this module reads.
 SITE_FILE = "static_index.html"
 MANIFEST = "manifest.json"
-LAYERS = {"staging": "silver", "marts": "gold", "scoring": "gold (scoring)"}
+LAYERS = {
+    "staging": "silver",
+    "intermediate": "silver",
+    "marts": "gold",
+    "scoring": "gold (scoring)",
+}
 
 
 def project_hash() -> str:

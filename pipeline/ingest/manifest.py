@@ -65,6 +65,15 @@ class Manifest(BaseModel):
         default=False,
         description="Replaced a live month despite the refusal rule (`--force`).",
     )
+    first_event_at: str | None = Field(
+        default=None,
+        description="The earliest event_time written (ISO 8601, UTC); null when no row was "
+        "written or the manifest predates the field. With last_event_at, the time range the "
+        "warehouse rebuilds when this month changes (pipeline/warehouse/incremental.py).",
+    )
+    last_event_at: str | None = Field(
+        default=None, description="The latest event_time written (ISO 8601, UTC)."
+    )
 
     def accounting_problems(self) -> list[str]:
         """read = written + quarantined, and the per-reason and per-group breakdowns agree.

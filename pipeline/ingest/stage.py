@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -130,6 +130,8 @@ def _stage(
         duplicate_rows=hashes.len() - hashes.n_unique(),
         rows_by_group=_by_group(written, "rows"),
         injected_by_group=_by_group(written, "injected"),
+        first_event_at=_instant(written, "first_event_at", min),
+        last_event_at=_instant(written, "last_event_at", max),
         rows_loaded=None,
         quarantine_loaded=None,
         parts=[f"{layout.partition}/{name}" for name in part_names],
@@ -205,16 +207,33 @@ def _refusal(layout: Layout, manifest: Manifest, staged_quarantine: Path, force:
 def _bronze_counts(parts: list[Path]) -> pl.DataFrame:
     """Rows and injections per group, read back from the Parquet actually written."""
     empty = pl.DataFrame(
-        schema={"experiment_group": pl.String, "rows": pl.Int64, "injected": pl.Int64}
+        schema={
+            "experiment_group": pl.String,
+            "rows": pl.Int64,
+            "injected": pl.Int64,
+            "first_event_at": pl.Datetime("us", "UTC"),
+            "last_event_at": pl.Datetime("us", "UTC"),
+        }
     )
     if not parts:
         return empty
     return (
         pl.scan_parquet(parts, glob=False)
         .group_by("experiment_group")
-        .agg(rows=pl.len().cast(pl.Int64), injected=pl.col("is_injected").sum().cast(pl.Int64))
+        .agg(
+            rows=pl.len().cast(pl.Int64),
+            injected=pl.col("is_injected").sum().cast(pl.Int64),
+            first_event_at=pl.col("event_time").min(),
+            last_event_at=pl.col("event_time").max(),
+        )
         .collect()
     )
+
+
+def _instant(counts: pl.DataFrame, column: str, pick: Callable[..., Any]) -> str | None:
+    """The earliest or latest event time over the groups, as ISO 8601 UTC (None: no rows)."""
+    found = [at for at in counts[column] if at is not None]
+    return pick(found).isoformat() if found else None
 
 
 def _by_group(counts: pl.DataFrame, column: str) -> dict[str, int]:

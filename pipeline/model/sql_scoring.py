@@ -371,6 +371,7 @@ def score_warehouse(
     from pipeline.model.gold import require_cart_sessions
     from pipeline.serving.artifact import load_model
     from pipeline.serving.registry import resolve
+    from pipeline.warehouse import connect
     from pipeline.warehouse.build import run_dbt
     from pipeline.warehouse.duckdb import DuckDBWarehouse
 
@@ -385,10 +386,14 @@ def score_warehouse(
         scorer = SCORER_ML_PREDICT
     else:
         install_bigquery_functions(settings, model)
+    # The scores table is incremental (one model's rows replaced per run); a table from before
+    # model ids has no model_id to replace by, so it is rebuilt.
+    existing = connect(settings).columns("gold", SCORES_MODEL)
     build = run_dbt(
         settings,
         "build",
         select=SCORES_MODEL,
+        extra=("--full-refresh",) if existing is not None and "model_id" not in existing else (),
         extra_vars=dbt_scoring_vars(sql_model_id(model), scorer),
         show_progress=show_progress,
     )

@@ -38,6 +38,14 @@ class Warehouse(Protocol):
         """Fully qualified, engine-specific name of a table."""
         ...
 
+    def exists(self, layer: Layer, name: str) -> bool:
+        """Whether the table (or view) is there, e.g. one an incremental build keeps."""
+        ...
+
+    def columns(self, layer: Layer, name: str) -> list[str] | None:
+        """The table's column names (lower case), or None when it is not there."""
+        ...
+
     def query(self, sql: str) -> pl.DataFrame:
         """Run a query and return its result as a Polars frame.
 

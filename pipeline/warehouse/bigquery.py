@@ -159,6 +159,18 @@ class BigQueryWarehouse:
         """The table's name for SQL, back-quoted because project ids may contain dashes."""
         return f"`{self.table_id(layer, name)}`"
 
+    def exists(self, layer: str, name: str) -> bool:
+        return self.columns(layer, name) is not None
+
+    def columns(self, layer: str, name: str) -> list[str] | None:
+        try:
+            table = self.client.get_table(self.table_id(layer, name))
+        except NotFound:
+            return None
+        except CLIENT_ERRORS as exc:
+            raise WarehouseError(explain(exc, self.settings, "Looking up a table")) from exc
+        return [field.name.lower() for field in table.schema]
+
     def query(self, sql: str) -> pl.DataFrame:
         rows = self.run(sql, "A BigQuery query")
         try:

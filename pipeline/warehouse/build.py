@@ -3,7 +3,9 @@
 dbt runs through its programmatic entry point (dbtRunner) so the CLI gets a progress bar fed
 by dbt's own events and a WarehouseError carrying dbt's own failure messages. The profile in
 dbt/profiles.yml reads every name from environment variables; this module sets them from
-Settings for the duration of one invocation.
+Settings for the duration of one invocation. A build is incremental unless there is nothing to
+build on: pipeline/warehouse/incremental.py decides the window from the ingestion manifests
+and the last build's record, which a build of everything rewrites when it succeeds.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,9 +26,11 @@ from pipeline.settings import DBT_PROJECT_DIR, EXPERIMENTS_FILE, Settings
 
 if TYPE_CHECKING:
     from pipeline.experiment.config import ExperimentsFile
+    from pipeline.warehouse.incremental import BuildPlan
 
 # The SQL-scoring model needs a trained model first; `ecom score` builds it.
 SCORING_SELECTOR = "tag:scoring"
+UNIT_TESTS = "resource_type:unit_test"
 PROFILES_DIR = DBT_PROJECT_DIR
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 
@@ -50,6 +54,7 @@ class BuildResult:
     elapsed_seconds: float
     target_path: Path
     nodes: tuple[NodeOutcome, ...] = field(default_factory=tuple)
+    plan: BuildPlan | None = None
 
     def count(self, resource_type: str) -> int:
         return sum(node.resource_type == resource_type for node in self.nodes)
@@ -91,17 +96,20 @@ def dbt_env(settings: Settings) -> dict[str, str]:
 def dbt_vars(settings: Settings | None = None) -> dict[str, Any]:
     """Project vars fixed by the Python side (one place for each fact): the session timeout
     (pipeline.sessions), the experiments' group names and assignment digits
-    (pipeline.experiment) and the experiments themselves (experiments.yml, with the run's
-    overrides; the repository's file without settings). dbt_project.yml repeats them as
-    defaults for hand-run dbt, and tests/warehouse/test_dbt_project.py checks those defaults
-    equal these values."""
+    (pipeline.experiment), the experiments themselves (experiments.yml, with the run's
+    overrides; the repository's file without settings), and how far fct_cart_moments' label
+    looks ahead (pipeline.warehouse.incremental). dbt_project.yml repeats them as defaults for
+    hand-run dbt, and tests/warehouse/test_dbt_project.py checks those defaults equal these
+    values."""
     from pipeline.experiment.config import load_experiments, read_experiments
+    from pipeline.warehouse.incremental import PURCHASE_LABEL_HOURS
 
     experiments = (
         read_experiments(EXPERIMENTS_FILE) if settings is None else load_experiments(settings)
     )
     return {
         "session_timeout_minutes": SESSION_TIMEOUT_MINUTES,
+        "purchase_label_hours": PURCHASE_LABEL_HOURS,
         "control_group": CONTROL,
         "treatment_group": TREATMENT,
         "treatment_hex_digits": list(TREATMENT_HEX_DIGITS),
@@ -232,6 +240,8 @@ def _release_duckdb() -> None:
 
 
 def _outcomes(run_result: Any) -> tuple[NodeOutcome, ...]:
+    """What ran: a build also lists each exposure (dbt/models/exposures.yml) as a `no-op`,
+    which runs nothing and is left out."""
     results = getattr(run_result, "results", None) or []
     return tuple(
         NodeOutcome(
@@ -242,6 +252,7 @@ def _outcomes(run_result: Any) -> tuple[NodeOutcome, ...]:
             seconds=float(r.execution_time or 0.0),
         )
         for r in results
+        if str(r.node.resource_type) != "exposure"
     )
 
 
@@ -315,16 +326,71 @@ def build_warehouse(
     select: str | None = None,
     *,
     exclude: str | None = None,
+    full_refresh: bool = False,
+    data_tests: bool = True,
     show_progress: bool = False,
 ) -> BuildResult:
-    """`dbt build` (models, data tests, unit tests) of silver and gold.
+    """`dbt build` (models, data tests, unit tests) of silver and gold: incremental when the
+    last build's record allows it, in full otherwise or with `full_refresh`. `data_tests=False`
+    runs the models only (`dbt run`: the BigQuery equality tests, whose data tests are DuckDB's).
 
-    Without a selection, everything but the scoring model (tag:scoring) is built.
+    Without a selection, everything but the scoring model (tag:scoring) is built, and the
+    build's record is rewritten when it succeeds. Nothing runs when nothing was ingested since
+    the last build (the result's plan says so); a selection is then rebuilt in full.
     """
-    if select is None and exclude is None:
+    from pipeline.warehouse import connect
+    from pipeline.warehouse.incremental import (
+        BuildRecord,
+        mark_pending,
+        plan_build,
+        project_hash,
+        record_build,
+    )
+
+    everything = select is None and exclude is None
+    if everything:
         exclude = SCORING_SELECTOR
     _check_bronze(settings)
-    return run_dbt(settings, "build", select=select, exclude=exclude, show_progress=show_progress)
+    project = project_hash(dbt_vars(settings))
+    plan = plan_build(settings, connect(settings), project, full_refresh=full_refresh)
+    if plan.mode == "unchanged" and everything:
+        return BuildResult(dbt_target(settings), 0.0, dbt_paths(settings)[0], plan=plan)
+    if plan.mode == "incremental":
+        mark_pending(settings, plan)
+        extra: tuple[str, ...] = ()
+        if everything:
+            # Unit tests check the SQL, which is the last build's (else this would be a full
+            # build): they ran then. Data tests check the window's rows.
+            exclude = f"{exclude} {UNIT_TESTS}"
+    else:
+        if everything:
+            BuildRecord.forget(settings)
+        extra = ("--full-refresh",)
+    result = run_dbt(
+        settings,
+        "build" if data_tests else "run",
+        select=select,
+        exclude=exclude,
+        extra=extra,
+        extra_vars=plan.dbt_vars(),
+        show_progress=show_progress,
+    )
+    if everything:
+        record_build(settings, plan, project, incremental_tables(result.target_path))
+    return replace(result, plan=plan)
+
+
+def incremental_tables(target_path: Path) -> list[str]:
+    """'layer.name' of every incremental model of the project but scoring's, from dbt's
+    manifest: the tables an incremental build needs from the one before."""
+    manifest = json.loads((target_path / "manifest.json").read_text())
+    return [
+        f"{node['config']['schema']}.{node['alias']}"
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model"
+        and node["config"]["materialized"] == "incremental"
+        and "scoring" not in node["tags"]
+    ]
 
 
 def generate_docs(settings: Settings) -> Path:

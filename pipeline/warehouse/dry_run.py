@@ -5,7 +5,9 @@ as a dry-run job, which reports the bytes the query would process and bills noth
 whose upstream tables are not built yet (a first run) is dry-run with those tables replaced by
 their own compiled SQL, so the estimate reads what they would read (marked `via upstream SQL`).
 Cost is bytes x the on-demand price per TiB (settings.bq_price_per_tib); BigQuery also bills at
-least 10 MiB per table a query references, which small test queries hit.
+least 10 MiB per table a query references, which small test queries hit. What is priced is the
+next `ecom warehouse`: incremental (the window's SQL, pruned to its partitions) when the last
+build's record allows it, the full build otherwise.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any
 
 from pipeline.errors import InputError
 from pipeline.settings import Settings
-from pipeline.warehouse.build import SCORING_SELECTOR, run_dbt
+from pipeline.warehouse.build import SCORING_SELECTOR, dbt_vars, run_dbt
+from pipeline.warehouse.incremental import BuildPlan, plan_build, project_hash
 
 TIB = 2**40
 DRY_RUN_TYPES = ("model", "test")
@@ -43,6 +46,7 @@ class DryRunLine:
 class DryRun:
     lines: tuple[DryRunLine, ...]
     price_per_tib: float
+    plan: BuildPlan | None = None
 
     @property
     def total_bytes(self) -> int:
@@ -54,15 +58,25 @@ class DryRun:
 
 
 def ordered_nodes(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """Compiled models and data tests in dependency order (parents first)."""
+    """Compiled models and data tests in dependency order (parents first). Ephemeral models
+    are not run on their own (their SQL is inlined into the models that read them)."""
     nodes = {
         uid: node
         for uid, node in manifest["nodes"].items()
-        if node["resource_type"] in DRY_RUN_TYPES and node.get("compiled_code")
+        if node["resource_type"] in DRY_RUN_TYPES
+        and node.get("compiled_code")
+        and node["config"].get("materialized") != "ephemeral"
     }
-    graph = {
-        uid: [d for d in node["depends_on"]["nodes"] if d in nodes] for uid, node in nodes.items()
-    }
+    everything = manifest["nodes"]
+
+    def parents(uid: str) -> list[str]:
+        """Direct parents, looking through the ephemeral ones to theirs."""
+        found = []
+        for parent in everything.get(uid, {}).get("depends_on", {}).get("nodes", []):
+            found += [parent] if parent in nodes else parents(parent)
+        return found
+
+    graph = {uid: parents(uid) for uid in nodes}
     return [nodes[uid] for uid in TopologicalSorter(graph).static_order()]
 
 
@@ -85,8 +99,10 @@ def inline_missing(
     return sql, inlined
 
 
-def dry_run_warehouse(settings: Settings, select: str | None = None) -> DryRun:
-    """Dry-run every model and data test of the build (`dbt build`'s selection)."""
+def dry_run_warehouse(
+    settings: Settings, select: str | None = None, *, full_refresh: bool = False
+) -> DryRun:
+    """Dry-run every model and data test of the next build (`dbt build`'s selection)."""
     if settings.warehouse != "bigquery":
         raise InputError(
             "--dry-run prices BigQuery jobs: set ECOM_WAREHOUSE=bigquery (DuckDB bills nothing)."
@@ -96,12 +112,26 @@ def dry_run_warehouse(settings: Settings, select: str | None = None) -> DryRun:
     from pipeline.warehouse.bigquery import BigQueryWarehouse
 
     wh = BigQueryWarehouse(settings)
+    plan = plan_build(settings, wh, project_hash(dbt_vars(settings)), full_refresh=full_refresh)
+    if plan.mode == "unchanged" and not select:
+        return DryRun((), settings.bq_price_per_tib, plan)  # the next build builds nothing
+    window = plan.dbt_vars()
+    refresh = () if window else ("--full-refresh",)
     # The whole project is compiled (an upstream model's SQL may be inlined), the scoring
     # model excepted: it needs a trained model's vars (`ecom score` builds it).
-    result = run_dbt(settings, "compile", exclude=SCORING_SELECTOR)
+    result = run_dbt(
+        settings, "compile", exclude=SCORING_SELECTOR, extra=refresh, extra_vars=window
+    )
     manifest = json.loads((Path(result.target_path) / "manifest.json").read_text())
     if select:  # which nodes the selection names (a second, selected compile)
-        result = run_dbt(settings, "compile", select=select, exclude=SCORING_SELECTOR)
+        result = run_dbt(
+            settings,
+            "compile",
+            select=select,
+            exclude=SCORING_SELECTOR,
+            extra=refresh,
+            extra_vars=window,
+        )
     selected = {n.unique_id for n in result.nodes}
     all_nodes = manifest["nodes"]
     known: dict[str, bool] = {}
@@ -130,7 +160,7 @@ def dry_run_warehouse(settings: Settings, select: str | None = None) -> DryRun:
                 via_upstream_sql=inlined,
             )
         )
-    return DryRun(tuple(lines), settings.bq_price_per_tib)
+    return DryRun(tuple(lines), settings.bq_price_per_tib, plan)
 
 
 def human_bytes(n: float) -> str:

@@ -81,6 +81,20 @@ class DuckDBWarehouse:
     def table(self, layer: str, name: str) -> str:
         return f"{layer}.{name}"
 
+    def exists(self, layer: str, name: str) -> bool:
+        return self.columns(layer, name) is not None
+
+    def columns(self, layer: str, name: str) -> list[str] | None:
+        if not self.path.exists():
+            return None
+        with self.connect(read_only=True) as con:
+            found = con.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = ? and table_name = ? order by ordinal_position",
+                [layer, name],
+            ).fetchall()
+        return [c.lower() for (c,) in found] or None
+
     def query(self, sql: str) -> pl.DataFrame:
         with self.connect(read_only=True) as con:
             try:

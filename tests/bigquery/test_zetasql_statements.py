@@ -43,13 +43,13 @@ from pipeline.warehouse.bigquery import BigQueryWarehouse, bounds_sql, count_sql
 from pipeline.warehouse.build import SCORING_SELECTOR, dbt_paths, run_dbt
 from pipeline.warehouse.dialect import BIGQUERY
 from pipeline.warehouse.dry_run import inline_missing, ordered_nodes
-from pipeline.warehouse.templates import template_names
+from pipeline.warehouse.templates import render, template_names
 from streamlit_app.data import experiments as dashboard_experiments
 from streamlit_app.data import live as live_queries
 from streamlit_app.data import queries as dashboard_queries
 from streamlit_app.data import realized
 from streamlit_app.data.filters import Filters
-from tests.bigquery.cloud_run import CloudRun
+from tests.bigquery.cloud_run import FIRST_BUILD_RUN, CloudRun
 from tests.bigquery.test_cloud_end_to_end import settings_of
 
 pytestmark = pytest.mark.emulator
@@ -63,6 +63,7 @@ NOT_ANALYZABLE = {
     "global_explain": "ML.GLOBAL_EXPLAIN is a BigQuery ML table function, not in ZetaSQL's catalog",
 }
 STAGING = re.compile(r"_load_(events|quarantine|experiment_results)_[0-9a-f]{12}")
+SINCE = "2019-10-30 23:30:00"
 EXPERIMENTS = read_experiments(EXPERIMENTS_FILE).experiments
 
 
@@ -100,11 +101,12 @@ def add_staging_tables(zetasql: Any, catalog: Any, settings: Settings, sql: str)
 # ---- dbt ---------------------------------------------------------------------------------------
 
 
-def run_files(target: Path) -> dict[tuple[str, str], Path]:
-    """target/run's files by (package, file stem): what dbt-bigquery executed, one per node."""
+def run_files(target: Path, folder: str = "run") -> dict[tuple[str, str], Path]:
+    """target/<folder>'s files by (package, file stem): what dbt-bigquery executed, one per
+    node (`run`: the last invocation's; FIRST_BUILD_RUN: the first, full build's)."""
     return {
-        (path.relative_to(target / "run").parts[0], path.stem): path
-        for path in (target / "run").rglob("*.sql")
+        (path.relative_to(target / folder).parts[0], path.stem): path
+        for path in (target / folder).rglob("*.sql")
     }
 
 
@@ -123,7 +125,9 @@ def run_sql(files: dict[tuple[str, str], Path], node: dict[str, Any]) -> str | N
 
 
 def dbt_statements(settings: Settings) -> tuple[list[tuple[str, str]], list[str]]:
-    """(label, sql) of every model, data test and unit test dbt ran, parents first."""
+    """(label, sql) of every model, data test and unit test dbt ran, parents first: the first
+    build's (full: CREATE TABLE ... AS), then the second's (incremental: each model's MERGE of
+    its window's partitions, the data tests on the window; unit tests run in full builds only)."""
     target, _ = dbt_paths(settings)
     manifest = json.loads((target / "manifest.json").read_text())
     units = manifest.get("unit_tests", {})
@@ -131,6 +135,7 @@ def dbt_statements(settings: Settings) -> tuple[list[tuple[str, str]], list[str]
         uid: n
         for uid, n in {**manifest["nodes"], **units}.items()
         if n["resource_type"] in ("model", "test", "unit_test")
+        and n["config"].get("materialized") != "ephemeral"  # compiled into its consumer
     }
     # The scoring model (tag `scoring`) and its tests are `ecom score`'s, not the build's.
     scoring = {uid for uid, n in nodes.items() if "scoring" in n.get("tags", [])}
@@ -139,15 +144,26 @@ def dbt_statements(settings: Settings) -> tuple[list[tuple[str, str]], list[str]
         for uid, n in nodes.items()
         if uid not in scoring and not scoring & set(n["depends_on"]["nodes"])
     }
-    graph = {uid: [d for d in n["depends_on"]["nodes"] if d in nodes] for uid, n in nodes.items()}
+    every = {**manifest["nodes"], **units}
+
+    def parents(uid: str) -> set[str]:
+        """The node's parents among `nodes`, through ephemeral models (compiled into it)."""
+        found: set[str] = set()
+        for d in every.get(uid, {}).get("depends_on", {}).get("nodes", []):
+            found |= {d} if d in nodes else parents(d) if d in every else set()
+        return found
+
+    graph = {uid: sorted(parents(uid)) for uid in nodes}
+    order = list(TopologicalSorter(graph).static_order())
     statements, missing = [], []
-    files = run_files(target)
-    for uid in TopologicalSorter(graph).static_order():
-        sql = run_sql(files, nodes[uid])
-        if sql is None:
-            missing.append(uid)
-        else:
-            statements.append((uid, sql))
+    for folder, build in ((FIRST_BUILD_RUN, "full build"), ("run", "incremental build")):
+        files = run_files(target, folder)
+        for uid in order:
+            sql = run_sql(files, nodes[uid])
+            if sql is not None:
+                statements.append((f"{build}: {uid}", sql))
+            elif folder == FIRST_BUILD_RUN or nodes[uid]["resource_type"] != "unit_test":
+                missing.append(f"{build}: {uid}")
     return statements, missing
 
 
@@ -165,9 +181,14 @@ def test_dbt_models_tests_and_ddl_pass_bigquerys_analyzer(dbt_findings) -> None:
     assert zetasql_failures(findings) == "", zetasql_failures(findings)
     # What was checked: every model's DDL, data tests and unit tests, none skipped.
     assert missing == [], missing
-    assert {"ResolvedCreateTableAsSelectStmt", "ResolvedQueryStmt"} <= kinds
+    assert {"ResolvedCreateTableAsSelectStmt", "ResolvedQueryStmt", "ResolvedMergeStmt"} <= kinds
     by_kind = {k: sum(f.kind == k for f in findings) for k in kinds}
     assert by_kind["ResolvedCreateTableAsSelectStmt"] >= 5  # silver + four gold tables
+    # The incremental build: one MERGE per incremental model (stg_events, int_session_events,
+    # fact_user_sessions, fct_cart_sessions, fct_cart_moments), rebuilding the window's days.
+    merges = [f for f in findings if f.kind == "ResolvedMergeStmt"]
+    assert len(merges) >= 5, [f.label for f in merges]
+    assert all("when not matched by source" in f.sql.lower() for f in merges)
     assert by_kind["ResolvedQueryStmt"] >= 100  # data tests and unit tests
     print(f"dbt statements analyzed: {len(findings)} {by_kind}")
 
@@ -190,7 +211,8 @@ def test_the_catalog_grew_by_each_models_resolved_output(dbt_findings) -> None:
     sessions = created["fact_user_sessions"].sql
     assert f"cast(count(*) as {BIGQUERY.bigint}) as event_count" in sessions
     stg = created["stg_events"]
-    assert "partition by event_date" in stg.sql.lower() and "cluster by" in stg.sql.lower()
+    assert "partition by timestamp_trunc(event_time, day)" in stg.sql.lower()
+    assert "cluster by" in stg.sql.lower()
     assert stg.creates[:2] == (settings.gcp_project, settings.bq_silver_dataset)
 
 
@@ -262,6 +284,10 @@ def python_statements(
         ("bronze load: swap script", swap_script(wh, "2019-Oct.csv", staged, bounds)),
         ("bronze load: first load", swap_script(wh, "2019-Oct.csv", staged, None)),
         ("bronze load: counts", count_sql(wh, "2019-Oct.csv")),
+        (
+            "incremental build: where the window starts",
+            render("warehouse/rebuild_start.sql", BIGQUERY, table=sessions, since=SINCE),
+        ),
     ]
     # The dashboard's page, unfiltered and with every kind of filter (streamlit_app.data).
     every_filter = Filters(

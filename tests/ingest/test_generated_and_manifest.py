@@ -37,6 +37,11 @@ def test_generated_month_quarantines_exactly_the_malformed_lines(settings):
     assert manifest.duplicate_rows > 0  # the generator repeats rows like the real files
     on_disk = Manifest.read(settings.manifest_dir / "2019-Oct.json")
     assert on_disk == manifest
+    # The time range of the rows written: what an incremental warehouse build rebuilds from.
+    written = pl.read_parquet(manifest.parts).select("event_time")
+    assert manifest.first_event_at == written["event_time"].min().isoformat()
+    assert manifest.last_event_at == written["event_time"].max().isoformat()
+    assert manifest.first_event_at.startswith("2019-10-01T")
 
 
 def test_manifests_written_before_the_experiment_field_still_read(tmp_path) -> None:

@@ -22,7 +22,6 @@ MODELS = {
     "fct_cart_moments",
     "dim_users",
     "fct_cart_sessions",
-    "experiment_summary",
     "fct_experiment_users",
 }
 
@@ -68,7 +67,6 @@ def test_layers_land_in_silver_and_gold_schemas(built: Built) -> None:
     )
     assert tables.rows() == [
         ("gold", "dim_users", "BASE TABLE"),
-        ("gold", "experiment_summary", "BASE TABLE"),
         ("gold", "fact_user_sessions", "BASE TABLE"),
         ("gold", "fct_cart_moments", "BASE TABLE"),
         ("gold", "fct_cart_sessions", "BASE TABLE"),
@@ -216,39 +214,6 @@ def test_a_cart_the_new_checkout_converted_still_makes_a_cart_session(
     assert labelled["abandoned_cart"].to_list() == [False] * injected_only.height
     # Every raw cart event is counted once, injected or not.
     assert sessions["total_carts"].sum() == (silver_expected["original_event_type"] == "cart").sum()
-
-
-def test_experiment_summary_matches_sessions(built: Built, sessions_expected: pl.DataFrame) -> None:
-    summary = gold(built, "select * from gold.experiment_summary")
-    groups = pl.DataFrame({"user_id": sessions_expected["user_id"].unique()}).with_columns(
-        experiment_group=pl.col("user_id").map_elements(assign_group, pl.String)
-    )
-    sessions = sessions_expected.join(groups, on="user_id").with_columns(
-        session_month=pl.col("session_start").dt.strftime("%Y-%m")
-    )
-
-    def rollup(frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.group_by("experiment_group").agg(
-            users=pl.col("user_id").n_unique(),
-            converters=pl.col("user_id").filter(pl.col("total_purchases") > 0).n_unique(),
-            sessions=pl.len(),
-            purchases=pl.col("total_purchases").sum(),
-        )
-
-    whole = summary.filter(pl.col("session_month") == "all").sort("experiment_group")
-    assert_frame_equal(
-        whole.select("experiment_group", "users", "converters", "sessions", "purchases"),
-        rollup(sessions).sort("experiment_group"),
-        check_dtypes=False,
-    )
-    months = sorted(sessions["session_month"].unique())
-    assert sorted(set(summary["session_month"]) - {"all"}) == months
-    october = summary.filter(pl.col("session_month") == months[0]).sort("experiment_group")
-    assert_frame_equal(
-        october.select("experiment_group", "users", "converters", "sessions", "purchases"),
-        rollup(sessions.filter(pl.col("session_month") == months[0])).sort("experiment_group"),
-        check_dtypes=False,
-    )
 
 
 def test_docs_generate_writes_the_catalog_with_descriptions(built: Built) -> None:

@@ -136,7 +136,7 @@ def test_dbt_compiles_a_model_to_the_forms_python_renders(built: Built) -> None:
     models = target / "compiled" / "ecom_growth" / "models"
     events = (models / "intermediate" / "int_session_events.sql").read_text()
     assert f"{DUCKDB.epoch_us('event_time')} as event_time_us" in events
-    sql = (models / "marts" / "fact_user_sessions.sql").read_text()
+    sql = (models / "marts" / "sessions" / "fact_user_sessions.sql").read_text()
     assert f"cast(count(*) as {DUCKDB.bigint}) as event_count" in sql
     key = f"cast(user_id as TEXT) || '-' || cast({DUCKDB.epoch_us('session_start')} as TEXT)"
     assert f"{DUCKDB.md5_hex(key)} as session_id" in sql

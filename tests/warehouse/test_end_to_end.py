@@ -26,8 +26,9 @@ def test_generated_and_ingested_data_builds_and_reconciles(settings: Settings) -
         "select (select count(*) from silver.stg_events) as silver, "
         "(select sum(event_count) from gold.fact_user_sessions) as in_sessions, "
         "(select count(*) from gold.dim_users) as users, "
-        "(select sum(users) from gold.experiment_summary where session_month = 'all') as summary_users"
+        "(select count(*) from gold.fct_experiment_users where experiment_key = 'checkout') "
+        "as experiment_users"
     ).row(0, named=True)
     assert counts["silver"] == kept.height < bronze.height  # the generator writes duplicates
     assert counts["in_sessions"] == counts["silver"]
-    assert counts["users"] == counts["summary_users"] == kept["user_id"].n_unique()
+    assert counts["users"] == counts["experiment_users"] == kept["user_id"].n_unique()

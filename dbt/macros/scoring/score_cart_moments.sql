@@ -24,13 +24,6 @@
     {{ return(contract[key]) }}
 {%- endmacro %}
 
-{# The columns of gold.cart_moment_scores, in order (the carried-forward rows use it too). #}
-{% macro cart_moment_score_columns() -%}
-    {{ return(['session_id', 'prediction_point', 'user_id', 'experiment_group', 'session_month',
-               'point_at', 'cart_price', 'abandoned', 'purchased_within_24h',
-               'abandonment_probability', 'intervention_value', 'model_id', 'scored_at']) }}
-{%- endmacro %}
-
 {# The model's inputs in contract order: the group feature encoded, the others as they are. #}
 {% macro moment_model_inputs() -%}
     {%- set group_feature = moment_model_var('group_feature') -%}

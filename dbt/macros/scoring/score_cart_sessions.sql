@@ -27,13 +27,6 @@
     {{ return(contract[key]) }}
 {%- endmacro %}
 
-{# The columns of gold.cart_session_scores, in order (the carried-forward rows use it too). #}
-{% macro cart_session_score_columns() -%}
-    {{ return(['session_id', 'user_id', 'experiment_group', 'session_start', 'session_month',
-               'total_views', 'total_carts', 'session_duration_minutes', 'abandoned_cart',
-               'abandonment_probability', 'model_id', 'scored_at']) }}
-{%- endmacro %}
-
 {# The contract's experiment_group encoding as a SQL case expression (Jinja; not the
    abandonment_group_code() macro/function that `ecom score` installs for analysts). #}
 {% macro abandonment_group_case(column) -%}
@@ -132,29 +125,34 @@
 {% endmacro %}
 
 {#
-    The scores of other models already in the table, carried forward unchanged: one row per
-    (session, model), and a re-score replaces only its own model's rows. Nothing (an empty
-    select) on the first build, or when the table predates model_id. `columns` are the table's
-    (default: cart_session_scores'; cart_moment_scores passes its own).
+    The layout of a scores table, one row per (row of the scored table, model): a score run
+    replaces the rows of its model and leaves every other model's rows as they are.
+    - DuckDB: delete+insert keyed on model_id (dbt-duckdb deletes the model's rows, then
+      inserts the new ones, in one transaction).
+    - BigQuery (no delete+insert): merge on the row key and model_id, then delete the model's
+      rows this run did not write (rows of sessions that no longer exist), found by an older
+      scored_at: every row a run writes carries the run's one timestamp.
+    Use: {{ config(**model_scores_config(['session_id'], abandonment_model_var('model_id'))) }}
 #}
-{% macro earlier_model_scores(model_id, columns=none) -%}
-    {%- set columns = columns or cart_session_score_columns() -%}
-    {%- set existing = adapter.get_relation(this.database, this.schema, this.identifier) if execute else none -%}
-    {%- set names = [] -%}
-    {%- if existing is not none -%}
-        {%- for column in adapter.get_columns_in_relation(existing) -%}
-            {%- do names.append(column.name | lower) -%}
-        {%- endfor -%}
-    {%- endif -%}
-    {%- if existing is not none and columns | reject('in', names) | list | length == 0 %}
-    select {{ columns | join(', ') }}
-    from {{ existing }}
-    where model_id != '{{ model_id }}'
-    {%- else %}
-    select {{ columns | join(', ') }}
-    from scored
-    where false
-    {%- endif -%}
+{% macro model_scores_config(row_key, model_id) -%}
+    {{ return(adapter.dispatch('model_scores_config', 'ecom_growth')(row_key, model_id)) }}
+{%- endmacro %}
+
+{% macro default__model_scores_config(row_key, model_id) -%}
+    {{ return({'incremental_strategy': 'delete+insert', 'unique_key': 'model_id'}) }}
+{%- endmacro %}
+
+{% macro bigquery__model_scores_config(row_key, model_id) -%}
+    {%- set stale_rows -%}
+        delete from {{ '{{ this }}' }}
+        where model_id = '{{ model_id }}'
+            and scored_at < (select max(scored_at) from {{ '{{ this }}' }} where model_id = '{{ model_id }}')
+    {%- endset -%}
+    {{ return({
+        'incremental_strategy': 'merge',
+        'unique_key': row_key + ['model_id'],
+        'post_hook': [stale_rows],
+    }) }}
 {%- endmacro %}
 
 {# Every cart session has exactly one row of the model just scored, and that model scored

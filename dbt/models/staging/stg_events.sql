@@ -8,17 +8,16 @@
 -- at the same instant are two events, and keying on `event_type` collapsed them into one,
 -- sometimes keeping the injected one and dropping the organic purchase.
 
-{{
-    config(
-        materialized=materialized_once(),
-        partition_by=partition_by_date('event_date'),
-        cluster_by=cluster_by_user(),
-    )
-}}
+{{ config(**staged_by_day('event_time')) }}
+{{ check_rebuild_window() }}
 
 with source as (
 
+    -- Copies share their event_time, so a day's rows are de-duplicated from that day alone.
     select * from {{ source('bronze', 'events') }}
+    {%- if rebuilding() %}
+    where event_time >= {{ window_start() }}
+    {%- endif %}
 
 ),
 

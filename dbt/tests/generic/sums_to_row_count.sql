@@ -15,7 +15,7 @@ with summed as (
 counted as (
 
     select count(*) as counted_rows
-    from {{ compare_model }}
+    from {{ rebuilt_rows(compare_model) }}
 
 )
 

@@ -1,16 +1,15 @@
 -- The abandonment model's training set: sessions that put something in the cart (a raw cart
 -- event, injected or not), labelled by whether they ended without a purchase.
 
-{{
-    config(
-        partition_by=partition_by_day('session_start'),
-        cluster_by=cluster_by_user(),
-    )
-}}
+{{ config(**incremental_by_day('session_start')) }}
+{{ check_rebuild_window() }}
 
 with sessions as (
 
     select * from {{ ref('fact_user_sessions') }}
+    {%- if rebuilding() %}
+    where session_start >= {{ window_start() }}
+    {%- endif %}
 
 ),
 

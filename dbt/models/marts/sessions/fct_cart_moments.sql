@@ -7,26 +7,46 @@
 -- the point have no row: there is nothing left to save.
 -- Events known at the point are counted by their raw type (original_event_type): the point
 -- event is the shopper's add-to-cart; whether the checkout converted it is the outcome.
+-- A rebuild writes the rows of the sessions that start in the window: their events are all
+-- there, the user's earlier sessions come from fact_user_sessions, and the purchases a label
+-- looks for (up to `purchase_label_hours` after the point) are later still. The runner starts
+-- the window that long before the new data, so no earlier row's label can change.
 
-{{
-    config(
-        partition_by=partition_by_day('session_start'),
-        cluster_by=cluster_by_user(),
-    )
-}}
+{{ config(**incremental_by_day('session_start')) }}
+{{ check_rebuild_window() }}
 
 {%- set timeout_microseconds = var('session_timeout_minutes') | int * 60 * 1000000 %}
 {%- set day_microseconds = 86400000000 %}
+{%- set label_microseconds = var('purchase_label_hours') | int * 3600 * 1000000 %}
 
 with session_events as (
 
     select * from {{ ref('int_session_events') }}
+    {%- if rebuilding() %}
+    where event_time >= {{ window_start() }}
+    {%- endif %}
 
 ),
 
 sessions as (
 
+    -- Every session of the users in question: the history features look at all earlier ones.
     select * from {{ ref('fact_user_sessions') }}
+    {%- if rebuilding() %}
+    where user_id in (select user_id from session_events)
+    {%- endif %}
+
+),
+
+rebuilt_sessions as (
+
+    -- The sessions whose rows are written (on a rebuild: those that start in the window; one
+    -- that started before and runs into it keeps its rows).
+    select session_id, user_id, session_number, experiment_group, session_start, session_month
+    from {{ ref('fact_user_sessions') }}
+    {%- if rebuilding() %}
+    where session_start >= {{ window_start() }}
+    {%- endif %}
 
 ),
 
@@ -236,12 +256,8 @@ user_history as (
 
     -- What the user's earlier sessions showed, known before this session started.
     select
-        session_id,
         user_id,
         session_number,
-        experiment_group,
-        session_start,
-        session_month,
         total_purchases,
         cast(count(*) over earlier_sessions as {{ type_int64() }}) as prior_sessions,
         cast(coalesce(sum(case when total_purchases > 0 then 1 else 0 end)
@@ -284,19 +300,19 @@ points_with_next_day as (
     left join purchases
         on session_so_far.user_id = purchases.user_id
         and purchases.purchased_at_us >= session_so_far.point_at_us
-        and purchases.purchased_at_us <= session_so_far.point_at_us + {{ day_microseconds }}
+        and purchases.purchased_at_us <= session_so_far.point_at_us + {{ label_microseconds }}
     where session_so_far.has_purchased = 0
     group by session_so_far.user_id, session_so_far.session_number, session_so_far.prediction_point
 
 )
 
 select
-    user_history.session_id,
+    rebuilt_sessions.session_id,
     session_so_far.prediction_point,
     session_so_far.user_id,
-    user_history.experiment_group,
-    user_history.session_start,
-    user_history.session_month,
+    rebuilt_sessions.experiment_group,
+    rebuilt_sessions.session_start,
+    rebuilt_sessions.session_month,
     {{ timestamp_from_epoch_microseconds('session_so_far.point_at_us') }} as point_at,
     session_so_far.views_so_far,
     session_so_far.carts_so_far,
@@ -331,3 +347,6 @@ inner join points_with_next_day
 inner join user_history
     on session_so_far.user_id = user_history.user_id
     and session_so_far.session_number = user_history.session_number
+inner join rebuilt_sessions
+    on session_so_far.user_id = rebuilt_sessions.user_id
+    and session_so_far.session_number = rebuilt_sessions.session_number

@@ -1,16 +1,18 @@
--- One row per session: the events of int_session_events (where the 30-minute rule numbers
--- each user's sessions) rolled up by session.
+-- One row per session: the events of int_session_events (where each user's sessions are
+-- numbered) rolled up by session. A rebuild reads the window's events and rolls up the
+-- sessions whose first event is among them, the ones that start in the window; a session
+-- that started earlier and runs into the window is unchanged (the runner starts the window
+-- before any session the new data could touch) and is neither read whole nor replaced.
 
-{{
-    config(
-        partition_by=partition_by_day('session_start'),
-        cluster_by=cluster_by_user(),
-    )
-}}
+{{ config(**incremental_by_day('session_start')) }}
+{{ check_rebuild_window() }}
 
 with numbered_events as (
 
     select * from {{ ref('int_session_events') }}
+    {%- if rebuilding() %}
+    where event_time >= {{ window_start() }}
+    {%- endif %}
 
 ),
 
@@ -44,6 +46,9 @@ sessions as (
         cast(count(*) as {{ type_int64() }}) as event_count
     from numbered_events
     group by user_id, session_number
+    {%- if rebuilding() %}
+    having min(position_in_session) = 1
+    {%- endif %}
 
 )
 
