@@ -3,7 +3,8 @@ supervisor, api.supervisor) or `ecom serve api`.
 
 Each worker builds its own app: settings from ECOM_* (or the argument), routers, the error
 handlers, CORS for the app's origins, one observability middleware, its bulk process(es), and
-a lifespan that loads the served model versions before the worker takes any traffic.
+a lifespan that loads the served model versions before the worker takes any traffic (the
+moment model, optional, loads beside them: /sessions/score answers 503 until one is).
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ from starlette.concurrency import run_in_threadpool
 from api import protocol
 from api.bulk_pool import BulkPool
 from api.errors import install_error_handlers
+from api.moment_state import MomentServed, MomentState
 from api.observability import Metrics, ObservabilityMiddleware, configure_logging
-from api.routers import bulk, docs, health, metrics, model, predict
+from api.routers import bulk, docs, health, metrics, model, predict, sessions
 from api.security import API_KEY_HEADER, document_security
 from api.state import Generation, ServingState
 from pipeline.settings import Settings
 
 DESCRIPTION = """
-Real-time and bulk scoring of cart sessions by the cart-abandonment model, with SHAP
+Real-time and bulk scoring of finished cart sessions by the session model, and of live
+sessions at a prediction point by the moment model (`/sessions/score`), with SHAP
 explanations. Every error is JSON: `{"detail": "...", "errors": [{"row", "field", "message"}]}`.
 
 When the service runs with `ECOM_API_KEY` set, every endpoint except `/health` and `/ready`
@@ -40,10 +43,12 @@ up otherwise).
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: ServingState = app.state.serving
     await run_in_threadpool(state.start)  # before the worker accepts a connection
+    app.state.moment.start()
     try:
         yield
     finally:
         state.stop()
+        app.state.moment.stop()
         await run_in_threadpool(app.state.bulk.stop)
 
 
@@ -75,13 +80,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if now.session is not None:
             app_metrics.model_info.labels(now.session.model_ref["model_id"]).set(1)
 
+    def on_moment_loaded(served: MomentServed) -> None:
+        app_metrics.model_info.labels(served.model_ref["model_id"]).set(1)
+
     app.state.serving.on_switch.append(on_switch)
+    # The moment family (issue 20): optional, loaded beside the session model.
+    app.state.moment = MomentState(settings)
+    app.state.moment.on_loaded.append(on_moment_loaded)
     install_error_handlers(app)
     document_security(app)
     predict.document_body(app)
+    sessions.document_body(app)
     for router in (
         health.router,
         predict.router,
+        sessions.router,
         bulk.router,
         model.router,
         metrics.router,
@@ -101,6 +114,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         ObservabilityMiddleware,
         metrics=app_metrics,
-        body_limits={"/predict": predict.MAX_BODY_BYTES},
+        body_limits={
+            "/predict": predict.MAX_BODY_BYTES,
+            "/sessions/score": sessions.MAX_BODY_BYTES,
+        },
     )
     return app

@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from pipeline.serving.card import ModelCard
 from pipeline.serving.features import BY_NAME, GROUP_CODES
+from pipeline.serving.moment_card import MomentCard
 from pipeline.serving.risk import BANDS
 
 GROUPS = tuple(GROUP_CODES)  # ("control", "treatment")
@@ -200,7 +201,8 @@ class ReadyOut(BaseModel):
     status: Literal["ready"]
     model_id: str = Field(description="The session model version that scores /predict.")
     models: dict[str, str | None] = Field(
-        description="Every family's served version (null: no model of that family yet)."
+        description="Every family's served version: session, and moment (/sessions/score; null "
+        "while none is loaded)."
     )
     problems: dict[str, str] = Field(
         description="For each family without a model, why and what to run (else empty)."
@@ -209,10 +211,33 @@ class ReadyOut(BaseModel):
 
 class ModelCardOut(ModelCard):
     """The model card (model_card.json) as written by training, plus the served model_id and
-    the risk thresholds in use."""
+    the risk thresholds in use (and for the moment family its calibration and decision rule)."""
 
     model_id: str
     risk_thresholds: RiskThresholds  # type: ignore[assignment]
+    family: Literal["moment"] | None = Field(None, description="Set for the moment family.")
+    probability_calibration: dict[str, float | str] | None = Field(
+        None,
+        description="Moment: P = sigmoid(slope x margin + intercept), and on what it was fitted.",
+    )
+    decision_rule: dict[str, float | str] | None = Field(
+        None, description="Moment: the rule behind /sessions/score's decision, and its source."
+    )
+
+
+class MomentCardOut(MomentCard):
+    """The moment family's card (GET /model?family=moment): the moment trainer's card, plus the
+    served model_id, the risk thresholds in use, its calibration and its decision rule."""
+
+    model_id: str
+    risk_thresholds: RiskThresholds  # type: ignore[assignment]
+    family: Literal["moment"]
+    probability_calibration: dict[str, float | str] = Field(
+        description="P = sigmoid(slope x margin + intercept), and on what it was fitted."
+    )
+    decision_rule: dict[str, float | str] = Field(
+        description="The rule behind /sessions/score's decision, and its source."
+    )
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -8,15 +8,17 @@ setting) and API answers in `st.cache_data` with a ttl. Cache keys carry the set
 
 from __future__ import annotations
 
+import json
 from time import perf_counter
 
+import polars as pl
 import streamlit as st
 from streamlit.logger import get_logger
 
 from pipeline.abtest.readout import ReadoutConfig
 from pipeline.settings import Settings, get_settings
 from pipeline.warehouse import Warehouse, connect
-from streamlit_app.data import api_client, experiments, metrics, prepared, queries
+from streamlit_app.data import api_client, experiments, live, metrics, prepared, queries
 from streamlit_app.data.filters import Filters
 from streamlit_app.data.realized import Realized, load_realized
 
@@ -149,3 +151,40 @@ def predict(url: str, api_key: str | None, model_id: str, session: tuple) -> dic
     """A prediction per (served model, session): moving a slider back is instant."""
     del model_id  # part of the cache key only: a promoted model is a new entry
     return _api(url, api_key).predict(dict(session), explain=True)
+
+
+# ----------------------------------------------------------------------------- live mode
+
+
+@st.cache_data(ttl=STATUS_TTL_SECONDS, show_spinner=False)
+def moment_status(url: str, api_key: str | None) -> tuple[bool, str]:
+    """(a moment model is served, its id or why not), from /ready."""
+    try:
+        ready = _api(url, api_key).ready()
+    except (api_client.ApiUnavailable, api_client.ApiError) as err:
+        return False, str(err)
+    moment = (ready.get("models") or {}).get("moment")
+    if moment:
+        return True, str(moment)
+    why = (ready.get("problems") or {}).get("moment") or "the API serves no moment model"
+    return False, f"The live-session model is not served yet: {why}"
+
+
+@st.cache_data(ttl=QUERY_TTL_SECONDS, show_spinner=False, max_entries=4)
+def live_sessions(key: str) -> pl.DataFrame:
+    """Recent sessions of both outcomes to replay (sql/app/live_sessions.sql)."""
+    wh = _warehouse(key)
+    return wh.query(live.sessions_sql(wh))
+
+
+@st.cache_data(ttl=QUERY_TTL_SECONDS, show_spinner=False, max_entries=64)
+def session_events(key: str, user_id: int, session_number: int) -> pl.DataFrame:
+    wh = _warehouse(key)
+    return wh.query(live.events_sql(wh, user_id, session_number))
+
+
+@st.cache_data(ttl=PREDICTION_TTL_SECONDS, show_spinner=False, max_entries=4096)
+def score_session(url: str, api_key: str | None, model_id: str, body: str) -> dict:
+    """A score per (served moment model, session so far): a replay asks each step once."""
+    del model_id  # part of the cache key only
+    return _api(url, api_key).score_session(json.loads(body))

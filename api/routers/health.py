@@ -26,20 +26,25 @@ async def health() -> Response:
 )
 async def ready(request: Request) -> Response:
     """200 with the served versions once the session model is loaded (`models` names every
-    family's, null for an optional family without a model yet, and `problems` says why);
-    503, saying why, before."""
+    family's, null for an optional family without a model yet, and `problems` says why; the
+    moment model is optional, /sessions/score needs it); 503, saying why, before."""
     state = request.app.state.serving
     generation = state.current()
     if generation is None or generation.session is None:
         problem = state.problem or "the model is loading"
         return error_response(503, f"Not ready: {problem}.", headers={"Retry-After": "5"})
+    moment = request.app.state.moment
+    moment_id = None if moment.served is None else moment.served.model_ref["model_id"]
+    problems = state.problems(generation)
+    if moment_id is None:
+        problems["moment"] = moment.problem
     return JSONBytes(
         dumps(
             {
                 "status": "ready",
                 "model_id": generation.session.model_ref["model_id"],
-                "models": dict(generation.versions),
-                "problems": state.problems(generation),
+                "models": {**dict(generation.versions), "moment": moment_id},
+                "problems": problems,
             }
         )
     )

@@ -1,20 +1,23 @@
-"""The experiments: the rules every layer applies (`rules`: assignment by a salted MD5 parity,
-the demo's injected uplift) and the team's list of experiments (`config`: experiments.yml,
-pydantic-validated).
+"""The experiments: the rules every layer applies (`assignment`: who is in Treatment, by a
+salted MD5 parity; `rules`: its Polars form and the demo's injected uplift) and the team's list
+of experiments (`config`: experiments.yml, pydantic-validated).
 
-Importing the package loads the rules only (standard library at import time: the API reaches
-it through pipeline.settings); `pipeline.experiment.config` reads experiments.yml on demand.
+Importing the package loads the rules only (standard library at import time; the scoring
+service imports `assignment` alone); `pipeline.experiment.config` reads experiments.yml on
+demand.
 """
 
-from pipeline.experiment.rules import (
+from pipeline.experiment.assignment import (
     CONTROL,
     GROUPS,
-    LEGACY,
     TREATMENT,
     TREATMENT_HEX_DIGITS,
-    Experiment,
     assign_group,
     assignment_text,
+)
+from pipeline.experiment.rules import (
+    LEGACY,
+    Experiment,
     group_expr,
     in_experiment,
     in_experiment_expr,

@@ -7,8 +7,9 @@ experiment sets (its key, assignment salt, window and injected rate) comes from 
 (pipeline.experiment.config) as an `Experiment`; ingestion records it in every manifest and the
 readout quotes it.
 
-This module imports only the standard library at import time (pipeline.settings imports it, and
-the API imports the settings): Polars and its hash plugin load inside the expression builders.
+This module imports only the standard library at import time: Polars and its hash plugin load
+inside the expression builders. The assignment itself is in `pipeline.experiment.assignment`
+(standard library only, so the API may import it: the import contracts check it).
 """
 
 from __future__ import annotations
@@ -19,16 +20,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from pipeline.experiment.assignment import _ODD_HEX, CONTROL, TREATMENT
+
 if TYPE_CHECKING:
     import polars as pl
 
-CONTROL = "control"
-TREATMENT = "treatment"
-GROUPS: tuple[str, str] = (CONTROL, TREATMENT)
-
-_ODD_HEX = ("1", "3", "5", "7", "9", "b", "d", "f")
-# Public name of the last md5 hex digits that put a user in Treatment (dbt receives them as a var).
-TREATMENT_HEX_DIGITS: tuple[str, ...] = _ODD_HEX
 # The draw uses the first 8 hex digits of an MD5 (32 bits) as a uniform number in [0, 1).
 _DRAW_HEX_DIGITS = 8
 _DRAW_DENOMINATOR = 16**_DRAW_HEX_DIGITS
@@ -115,19 +111,6 @@ def _midnight(day: date) -> datetime:
 # rule (no salt), 5% of Treatment's cart events injected from the data's first day. Only
 # reading those old manifests needs it; the experiments themselves come from experiments.yml.
 LEGACY = Experiment(key="checkout", uplift_rate=0.05, injection_seed="ecom-growth-checkout-v2")
-
-
-def assignment_text(user_id: int | str, salt: str = "") -> str:
-    """What the assignment hashes: the salt, then the user id as decimal text."""
-    return f"{salt}{user_id}"
-
-
-def assign_group(user_id: int | str, salt: str = "") -> str:
-    """Treatment when int(md5(salt + str(user_id)), 16) is odd, i.e. the last hex digit is odd.
-
-    With no salt this is the seed's rule, md5 of the user id alone."""
-    digest = hashlib.md5(assignment_text(user_id, salt).encode()).hexdigest()
-    return TREATMENT if digest[-1] in _ODD_HEX else CONTROL
 
 
 def group_expr(user_id: pl.Expr, salt: str | pl.Expr = "") -> pl.Expr:

@@ -48,6 +48,14 @@ class DecisionRule:
     def intervene(self, probability: float, cart_price: float) -> bool:
         return self.expected_value(probability, cart_price) > 0
 
+    def break_even_probability(self, cart_price: float) -> float | None:
+        """The P above which acting on this cart pays (intervene <=> P > it); None when no
+        probability up to 1 does (a cheap cart, or nothing recovered)."""
+        gain = max(cart_price, 0.0) * self.gross_margin_rate * self.recovery_share
+        if gain <= self.intervention_cost:
+            return None
+        return self.intervention_cost / gain
+
 
 def write_rule(folder: Path | str, rule: DecisionRule) -> Path:
     path = Path(folder) / DECISION_FILE

@@ -89,6 +89,7 @@ def sigmoid(margin: float) -> float:
 class Leaf:
     node_id: int
     value: float  # the float32 leaf value, exactly
+    cover: float = math.nan  # training hessian sum that reached it (TreeSHAP's weights)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class Split:
     yes: Node  # x < threshold
     no: Node
     missing_yes: bool  # the default branch of a missing value is `yes`
+    cover: float = math.nan
 
 
 Node = Leaf | Split
@@ -116,7 +118,7 @@ class MarginModel:
 
 def _node(node: dict, n_features: int) -> Node:
     if "leaf" in node:
-        return Leaf(int(node["nodeid"]), float(np.float32(node["leaf"])))
+        return Leaf(int(node["nodeid"]), float(np.float32(node["leaf"])), _cover(node))
     children = {child["nodeid"]: child for child in node["children"]}
     feature = int(str(node["split"]).lstrip("f"))
     if not 0 <= feature < n_features:
@@ -129,7 +131,12 @@ def _node(node: dict, n_features: int) -> Node:
         yes=_node(children[node["yes"]], n_features),
         no=_node(children[node["no"]], n_features),
         missing_yes=node["missing"] == node["yes"],
+        cover=_cover(node),
     )
+
+
+def _cover(node: dict) -> float:
+    return float(np.float32(node["cover"])) if "cover" in node else math.nan
 
 
 def _base_scores(config: dict) -> list[float]:
@@ -150,7 +157,8 @@ def margin_model(model: LoadedModel) -> MarginModel:
     classes = [int(c) for c in raw["tree_info"]]
     indptr = [int(i) for i in raw["iteration_indptr"]]
     n_features = booster.num_features()
-    trees = tuple(_node(json.loads(t), n_features) for t in booster.get_dump(dump_format="json"))
+    dump = booster.get_dump(dump_format="json", with_stats=True)
+    trees = tuple(_node(json.loads(t), n_features) for t in dump)
     base = _base_scores(config)
     if model.objective == "binary:logistic":
         intercept = math.log(base[0] / (1.0 - base[0]))

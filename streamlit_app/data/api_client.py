@@ -109,6 +109,13 @@ class ApiClient:
             timeout=PREDICT_TIMEOUT,
         ).json()
 
+    def score_session(self, session: Mapping[str, Any]) -> dict[str, Any]:
+        """A live session's events (and history, group) -> the moment model's calibrated
+        probability, decision, SHAP contributions and the features built."""
+        return self._request(
+            "POST", "/sessions/score", json=dict(session), timeout=PREDICT_TIMEOUT
+        ).json()
+
     def bulk_predict_csv(self, file_name: str, content: bytes) -> bytes:
         """Upload a CSV; get the scored CSV back exactly as the API writes it (the input
         columns plus abandonment_probability, risk_band, model_id)."""

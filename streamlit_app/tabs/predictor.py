@@ -1,5 +1,6 @@
-"""Real-Time Predictor: describe a cart session, get the API's abandonment risk and its SHAP
-explanation."""
+"""Real-Time Predictor: a live session scored event by event by the moment model (tabs/live.py),
+or a finished session described by its totals and scored by the session model (the seed's
+sliders); each with its SHAP explanation in words."""
 
 from __future__ import annotations
 
@@ -11,11 +12,17 @@ import streamlit as st
 from pipeline.experiment import CONTROL, TREATMENT
 from pipeline.settings import Settings
 from streamlit_app import resources
+from streamlit_app.data import reasons
 from streamlit_app.data.api_client import ApiError, ApiUnavailable
+from streamlit_app.tabs import live
 
 EXPERIENCES = {
     CONTROL: "Control: the current checkout",
     TREATMENT: "Treatment: the redesigned checkout",
+}
+MODES = {
+    "live": "Live session (will this cart be abandoned?)",
+    "finished": "Finished session (session model)",
 }
 BAND_STYLE = {"low": st.success, "medium": st.warning, "high": st.error}
 BAND_ICON = {
@@ -79,16 +86,25 @@ def show(result: dict) -> None:
             st.caption("The API sent no waterfall picture for this prediction.")
     explanation = result.get("explanation")
     if explanation:
+        base, bars = reasons.explained(explanation)
+        st.markdown(f"**Why** (from the average session's {base:.0%})")
+        st.markdown("\n".join(f"- {r}" for r in reasons.top_reasons(bars, count=2)) or "- -")
         table = pl.DataFrame(
             [
                 {
                     "feature": c.get("feature"),
+                    "meaning": reasons.human_name(str(c.get("feature"))),
                     "value": "missing" if c.get("value") is None else str(c.get("value")),
                     "shap_value": c.get("shap_value"),
                 }
                 for c in explanation.get("contributions", [])
             ],
-            schema={"feature": pl.String, "value": pl.String, "shap_value": pl.Float64},
+            schema={
+                "feature": pl.String,
+                "meaning": pl.String,
+                "value": pl.String,
+                "shap_value": pl.Float64,
+            },
         )
         st.markdown(
             f"**Contributions** (log-odds; base value {explanation.get('base_value', 0):+.3f}"
@@ -107,6 +123,15 @@ def show(result: dict) -> None:
 
 def render(settings: Settings) -> None:
     st.subheader("Real-Time Predictor: will this cart be abandoned?")
+    mode = st.radio("Score", list(MODES), format_func=MODES.get, key="p_mode", horizontal=True)
+    if mode == "live":
+        st.caption(
+            "The live model scores the session as it stands after each event (`POST "
+            f"/sessions/score` at {settings.api_url}): only what is known at that moment, "
+            "in time to act on the cart."
+        )
+        live.render(settings)
+        return
     st.caption(
         "Move the sliders: each change asks the scoring API (`POST /predict`) at "
         f"{settings.api_url}. The features are whole-session totals, so the score describes "

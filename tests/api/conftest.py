@@ -1,5 +1,6 @@
-"""Fixtures: a small model trained through the real training path, served in-process and by
-a real uvicorn on a free loopback port."""
+"""Fixtures: a small model of each family (the session model trained through the real training
+path; the moment model on a warehouse the real pipeline built), served in-process and by a real
+uvicorn on a free loopback port."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from pipeline.model.train import train_local
 from pipeline.serving import artifact, registry
 from pipeline.settings import REPO_ROOT, Settings
 from tests.model.conftest import bqml_like_export, cart_sessions, write_warehouse
+from tests.moment_model import MomentVersion, train_moment_version
 from tests.processes import stop
 
 SESSION = {
@@ -33,25 +35,50 @@ SESSION = {
     "experiment_group": "treatment",
 }
 API_KEY = "test-key-\u00e9-not-a-secret"
+# The moment model's warehouse: ~40k raw events, ~5,000 prediction points.
+MOMENT_SCALE = 0.002
+MOMENT_SEED = 23
 
 
 @dataclass
 class TrainedModel:
     data_dir: Path
     model: artifact.LoadedModel
+    moment: MomentVersion | None = None
 
     def settings(self, **overrides: object) -> Settings:
         return Settings(data_dir=self.data_dir, **overrides)
 
 
 @pytest.fixture(scope="session")
-def trained_api_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
-    """A version under <data>/models, trained by `train_local` on a synthetic gold table."""
+def moment_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A warehouse built by the real pipeline (generate, ingest, dbt): its fct_cart_moments
+    trains the moment model and gives the parity test its prediction points."""
+    from pipeline.generate import generate
+    from pipeline.ingest import ingest
+    from pipeline.warehouse.build import build_warehouse
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("moment-pipeline") / "data")
+    generate(settings.raw_dir, scale=MOMENT_SCALE, seed=MOMENT_SEED)
+    ingest(settings)
+    build_warehouse(settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def trained_api_model(
+    tmp_path_factory: pytest.TempPathFactory, moment_warehouse: Settings
+) -> TrainedModel:
+    """A version of each family under <data>/models: the session model trained by
+    `train_local` on a synthetic gold table, the moment model on moment_warehouse."""
     root = tmp_path_factory.mktemp("api-model")
     settings = Settings(data_dir=root / "data")
     write_warehouse(settings.warehouse_path, cart_sessions(4000, seed=5))
     result = train_local(settings, params={"n_estimators": 40}, n_boot=10)
-    return TrainedModel(settings.data_dir, artifact.load_model(result.model_dir))
+    moment = train_moment_version(
+        Settings(data_dir=moment_warehouse.data_dir, models_dir=settings.models_dir)
+    )
+    return TrainedModel(settings.data_dir, artifact.load_model(result.model_dir), moment)
 
 
 @pytest.fixture(scope="session")
@@ -86,9 +113,12 @@ def bqml_api_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
 
 
 def ready_client(settings: Settings) -> Iterator[TestClient]:
+    """A client of an app whose models are loaded (the moment one too, if there is one)."""
     app = create_app(settings)
     with TestClient(app) as client:
         assert app.state.serving.wait(120), app.state.serving.problem
+        if registry.current_id(settings.models_dir, registry.MOMENT):
+            assert app.state.moment.wait(120), app.state.moment.problem
         yield client
 
 
@@ -144,7 +174,8 @@ def live_server(trained_api_model: TrainedModel, tmp_path_factory) -> Iterator[L
             assert process.poll() is None, server.log()
             assert time.monotonic() < deadline, f"not ready in time:\n{server.log()}"
             try:
-                ok = httpx.get(server.base_url + "/ready", timeout=5).status_code == 200
+                ready = httpx.get(server.base_url + "/ready", timeout=5)
+                ok = ready.status_code == 200 and bool(ready.json()["models"]["moment"])
             except httpx.HTTPError:
                 ok = False
             streak = streak + 1 if ok else 0

@@ -38,6 +38,7 @@ WIDE = {"width": 1400, "height": 1500}  # the widest page the app must fit witho
 NARROW = {"width": 390, "height": 844}  # a phone
 DOCS_SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
 SCREENSHOT_NAMES = {
+    "Real-Time Predictor (live)": "predictor-live.png",
     "A/B Test Dashboard": "dashboard.png",
     "A/B Test Dashboard, 390 px": "dashboard-390.png",
     "Real-Time Predictor": "predictor.png",

@@ -1,5 +1,5 @@
 """Fixtures of the app's tests: one small real pipeline run (generate, ingest, dbt build,
-train) shared by every test, the scoring API served by real uvicorn on a free loopback port,
+train both models) shared by every test, the scoring API served by real uvicorn on a free loopback port,
 and addresses where no API answers (refused) or one never replies (hung)."""
 
 from __future__ import annotations
@@ -8,14 +8,17 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import httpx
 import pytest
 
 from pipeline.settings import REPO_ROOT, Settings
+from tests.moment_model import train_moment_version
 from tests.processes import stop, wait_until
 
 SCALE = 0.004  # ~80k raw events, ~6k users: every filter and segment has both groups
@@ -60,6 +63,7 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     ingest(settings)
     build_warehouse(settings)
     train_local(settings, n_boot=5)
+    train_moment_version(settings)  # the live mode's model, on the run's fct_cart_moments
     score_warehouse(settings)  # gold.cart_session_scores: Monitoring's realized outcomes
     return Pipeline(settings, data_dir)
 
@@ -92,13 +96,10 @@ class Server:
     log: Path
 
 
-@pytest.fixture(scope="session")
-def api_server(
-    pipeline_run: Pipeline, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    """The scoring API under real uvicorn on a free loopback port, serving the trained model."""
+def serve_api(data_dir: Path, log: Path, **env: str) -> Iterator[Server]:
+    """The scoring API under real uvicorn on a free loopback port, until every model it has
+    is loaded (the moment model too, unless there is none to load)."""
     port = free_port()
-    log = tmp_path_factory.mktemp("api") / "api.log"
     command = [
         sys.executable,
         "-m",
@@ -116,16 +117,31 @@ def api_server(
         process = subprocess.Popen(
             command,
             cwd=REPO_ROOT,
-            env=app_env(pipeline_run.data_dir, "", ECOM_API_KEY=API_KEY),
+            env=app_env(data_dir, "", ECOM_API_KEY=API_KEY, **env),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(f"{url}/ready", process, log, API_READY_TIMEOUT_S, KEY_HEADER)
+        deadline = time.monotonic() + API_READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            ready = httpx.get(f"{url}/ready", timeout=5).json()
+            if ready["models"]["moment"] or "No model in" in ready["problems"].get("moment", ""):
+                break
+            time.sleep(0.2)
         yield Server(url, log)
     finally:
         stop(process)
+
+
+@pytest.fixture(scope="session")
+def api_server(
+    pipeline_run: Pipeline, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """The scoring API serving the run's models (both families)."""
+    log = tmp_path_factory.mktemp("api") / "api.log"
+    yield from serve_api(pipeline_run.data_dir, log)
 
 
 @pytest.fixture

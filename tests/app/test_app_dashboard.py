@@ -144,9 +144,11 @@ def test_no_warehouse_says_what_to_run_and_other_tabs_work(
     at = open_app(monkeypatch, tmp_path / "empty", api_server.url)
     no_exception(at)
     assert any("No warehouse at" in w and "ecom ingest" in w for w in texts(at, "warning"))
-    # The predictor does not need the warehouse.
+    # The predictor does not need the warehouse (its live mode's replays do: it says so).
     at = switch_tab(at, "Real-Time Predictor")
     no_exception(at)
+    assert any("No sessions to replay" in w for w in texts(at, "warning"))
+    at = at.radio(key="p_mode").set_value("finished").run()
     assert metric(at, "Probability the cart is abandoned").endswith("%")
 
 

@@ -1,5 +1,5 @@
-"""The Real-Time Predictor tab through AppTest: sliders and the radio drive live /predict calls;
-a stopped or hung API is reported in the tab."""
+"""The Real-Time Predictor tab's session model through AppTest: sliders and the radio drive
+/predict calls; a stopped or hung API is reported in the tab (in both modes)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ PREDICTOR = "Real-Time Predictor"
 PROBABILITY = "Probability the cart is abandoned"
 
 
+def finished_mode(at):
+    """The seed's sliders: the session model (the tab opens on the live mode)."""
+    return at.radio(key="p_mode").set_value("finished").run()
+
+
 def direct(url: str, session: dict) -> dict:
     """The same question asked of the API without the app."""
     response = httpx.post(
@@ -29,7 +34,7 @@ def test_sliders_and_radio_ask_the_api(
     monkeypatch: pytest.MonkeyPatch, pipeline_run: Pipeline, api_server
 ) -> None:
     downloads = Downloads(monkeypatch)
-    at = open_app(monkeypatch, pipeline_run.data_dir, api_server.url, tab=PREDICTOR)
+    at = finished_mode(open_app(monkeypatch, pipeline_run.data_dir, api_server.url, tab=PREDICTOR))
     no_exception(at)
     session = {
         "total_views": 3,
@@ -79,6 +84,10 @@ def test_api_down_is_reported_and_the_dashboard_still_works(
 ) -> None:
     at = open_app(monkeypatch, pipeline_run.data_dir, refused_url, tab=PREDICTOR)
     no_exception(at)
+    assert any(
+        "Live scoring is unavailable" in w and "not reachable" in w for w in texts(at, "warning")
+    )
+    at = finished_mode(at)
     warnings = texts(at, "warning")
     assert any(
         "Predictions are unavailable" in w and refused_url in w and "not reachable" in w

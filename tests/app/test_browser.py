@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import signal
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
 
 import httpx
@@ -17,7 +19,7 @@ from pipeline.abtest import ReadoutConfig
 from pipeline.services import port_is_free
 from pipeline.serving import registry
 from pipeline.warehouse import connect
-from streamlit_app.data import metrics
+from streamlit_app.data import live, metrics
 from streamlit_app.data.experiments import selected
 from streamlit_app.data.filters import Filters
 from tests.app.browser import (  # noqa: F401  (the *_fixture names are fixtures)
@@ -165,8 +167,46 @@ def test_a_phone_gets_a_compact_comparison(
         page.context.close()
 
 
+def test_a_live_session_scored_event_by_event(page, shots: Path, stack: Stack) -> None:
+    """The Predictor opens on the live mode: a warehouse session's trajectory (the chart's alt
+    text is its ARIA label), then a session built with the buttons, scored as the API scores
+    the same events; the reasons in words and the waterfall on the probability scale."""
+    open_tab(page, "Real-Time Predictor")
+    chance = "Chance this cart is abandoned"
+    page.locator('[data-testid="stMetric"]').filter(has_text=chance).wait_for()
+    page.locator('[aria-label^="Line chart of the probability"]').first.wait_for()
+    page.get_by_text("Show the waterfall (probability scale)").click()
+    page.locator('[aria-label^="Waterfall chart on the probability scale"]').wait_for()
+    page.get_by_text("Session to score").scroll_into_view_if_needed()
+    screenshot(page, "Real-Time Predictor (live)", shots)
+    page.get_by_text("Build one, click by click").click()
+    settle(page)
+    for button in ("View a product", "Add to cart"):
+        page.get_by_role("button", name=button).click()
+        settle(page)
+    start = datetime.combine(datetime.now(UTC).date() - timedelta(days=1), clock(14), tzinfo=UTC)
+    built = live.Built(start=start).add("view", 12.0, 45).add("cart", 12.0, 45)
+    direct = httpx.post(
+        f"{stack.api_url}/sessions/score",
+        json=built.steps()[-1].body,
+        headers=KEY_HEADER,
+        timeout=30,
+    ).json()
+    expected = f"{direct['abandonment_probability']:.1%}"
+    page.wait_for_function(
+        """([label, value]) => [...document.querySelectorAll('[data-testid="stMetric"]')]
+            .some(m => m.innerText.includes(label)
+                && m.querySelector('[data-testid="stMetricValue"]').innerText.trim() === value)""",
+        arg=[chance, expected],
+    )
+    assert page.get_by_text(re.compile(r"(raises|lowers) the risk \([+-]\d")).count() >= 1
+    page.locator('[aria-label^="Waterfall chart on the probability scale"]').wait_for()
+
+
 def test_moving_a_slider_changes_the_probability(page, shots: Path, stack: Stack) -> None:
     open_tab(page, "Real-Time Predictor")
+    page.get_by_text("Finished session (session model)").click()  # it opens on the live mode
+    settle(page)
     label = "Probability the cart is abandoned"
     page.locator('[data-testid="stMetric"]').filter(has_text=label).wait_for()
     before = metric_value(page, label)

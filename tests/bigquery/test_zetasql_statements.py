@@ -45,6 +45,7 @@ from pipeline.warehouse.dialect import BIGQUERY
 from pipeline.warehouse.dry_run import inline_missing, ordered_nodes
 from pipeline.warehouse.templates import render, template_names
 from streamlit_app.data import experiments as dashboard_experiments
+from streamlit_app.data import live as live_queries
 from streamlit_app.data import queries as dashboard_queries
 from streamlit_app.data import realized
 from streamlit_app.data.filters import Filters
@@ -301,6 +302,9 @@ def python_statements(
             for name, sql in dashboard_queries.page_queries(wh, filters, spec).items():
                 statements.append((f"{label} {spec.key}: {name}", sql))
     statements.append(("dashboard: bounds", dashboard_queries.bounds_sql(wh, "checkout")))
+    # The Predictor's live mode: the sessions it offers and one session's events.
+    statements.append(("live mode: sessions", live_queries.sessions_sql(wh)))
+    statements.append(("live mode: events", live_queries.events_sql(wh, 512_475_445, 3)))
     # Monitoring's realized outcomes, every slicing (streamlit_app.data.realized).
     for name, sql in realized.realized_queries(
         wh, "abandonment-0123456789ab", "2020-01", {"medium": 0.5, "high": 0.8}

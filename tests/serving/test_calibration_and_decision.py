@@ -56,6 +56,21 @@ def test_impossible_assumptions_are_refused(bad) -> None:
         DecisionRule(**bad)
 
 
+def test_the_break_even_probability_is_where_acting_starts_to_pay() -> None:
+    rule = DecisionRule(gross_margin_rate=0.5, recovery_share=0.2, intervention_cost=1.0)
+    assert rule.break_even_probability(20.0) == pytest.approx(0.5)  # 1 / (20 x 0.5 x 0.2)
+    for p in (0.49, 0.51):
+        assert rule.intervene(p, 20.0) is (p > 0.5)
+    assert rule.break_even_probability(10.0) is None  # acting costs what a sure save recovers
+    assert rule.break_even_probability(-5.0) is None
+    free = DecisionRule(intervention_cost=0.0)
+    assert free.break_even_probability(3.0) == 0.0 and not free.intervene(0.0, 3.0)
+    rng = np.random.default_rng(1)
+    for price, p in zip(rng.gamma(1.5, 20, 200).tolist(), rng.random(200).tolist(), strict=True):
+        threshold = DecisionRule().break_even_probability(price)
+        assert DecisionRule().intervene(p, price) is (threshold is not None and p > threshold)
+
+
 def test_the_settings_state_the_rules_own_defaults(monkeypatch) -> None:
     """ECOM_DECISION_* default to DecisionRule's defaults (settings sit below the serving core,
     so the numbers are written in both places; this holds them equal)."""

@@ -310,3 +310,17 @@ def test_each_family_has_its_own_versions_pointer_and_history(trained, tmp_path:
     assert registry.compute_model_id({"a": 1}, registry.MOMENT).startswith("moment-")
     with pytest.raises(ModelError, match="Unknown model family"):
         registry.current_id(models_dir, "basket")
+
+
+def test_save_version_returns_the_familys_folder(trained, tmp_path: Path):
+    models_dir = tmp_path / "models"
+
+    def write(folder: Path) -> Path:
+        shutil.copytree(trained.model.path, folder)
+        card = json.loads((folder / artifact.CARD_FILE).read_text())
+        (folder / artifact.CARD_FILE).write_text(json.dumps({**card, "model_id": "moment-s1"}))
+        return folder
+
+    folder = registry.save_version(models_dir, write, family=registry.MOMENT)
+    assert folder == models_dir / "moment" / "versions" / "moment-s1" and folder.is_dir()
+    assert registry.resolve(models_dir, family=registry.MOMENT) == folder

@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from pipeline.serving import artifact
 from pipeline.serving.trees import float32_edge, grid_margin, grid_parts, margin_model
@@ -80,3 +81,22 @@ def test_softprob_export_with_means_imputes_nan(tmp_path: Path):
     inputs = hard_inputs(model, with_missing(X, 0.1, 3))
     got = grid_margin(grid_parts(model), margin_model(model).intercept, inputs)
     np.testing.assert_allclose(got, booster_margin(model, inputs), atol=1e-12, rtol=0)
+
+
+def test_covers_are_the_training_weight_of_each_node(missing_model):
+    """Each split's cover is its children's sum (TreeSHAP weighs paths by them); the root's is
+    the training rows' hessian sum, the same in every tree."""
+    from pipeline.serving.trees import Leaf
+
+    margin = margin_model(missing_model)
+
+    def check(node) -> float:
+        if isinstance(node, Leaf):
+            assert node.cover > 0
+            return node.cover
+        children = check(node.yes) + check(node.no)
+        assert node.cover == pytest.approx(children, rel=1e-5)
+        return node.cover
+
+    roots = [check(tree) for tree in margin.trees]
+    assert max(roots) > 0 and len(roots) == len(margin.trees)
