@@ -3,9 +3,10 @@
 One entry per family: its registry name, whether the service is ready without it, the setting
 that pins its version, how a worker loads a version into what its handlers use, and, for a
 family scored in bulk, how the bulk process loads it (without what only explanations need).
-The session family serves /predict and /bulk_predict; another family (the moment model's
-POST /sessions/score) is one more entry in FAMILIES: api.control and api.state treat every
-family alike (resolved once, loaded before traffic, switched together).
+The session family serves /predict and /bulk_predict; the moment family (POST
+/sessions/score, optional: the service is ready without it) is the second entry: api.control
+and api.state treat every family alike (resolved once, loaded before traffic, switched
+together).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from api.moment_family import load_moment
 from pipeline.serving import registry
 from pipeline.settings import Settings
 
@@ -97,7 +99,13 @@ SESSION = Family(
     load=load_session,
     load_bulk=_load_session_for_bulk,
 )
-FAMILIES: tuple[Family, ...] = (SESSION,)
+MOMENT = Family(
+    name=registry.MOMENT,
+    required=False,
+    pin=lambda settings: settings.moment_model_id,
+    load=lambda folder: load_moment(folder),
+)
+FAMILIES: tuple[Family, ...] = (SESSION, MOMENT)
 BY_FAMILY: dict[str, Family] = {f.name: f for f in FAMILIES}
 
 

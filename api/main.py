@@ -3,8 +3,9 @@ supervisor, api.supervisor) or `ecom serve api`.
 
 Each worker builds its own app: settings from ECOM_* (or the argument), routers, the error
 handlers, CORS for the app's origins, one observability middleware, its bulk process(es), and
-a lifespan that loads the served model versions before the worker takes any traffic (the
-moment model, optional, loads beside them: /sessions/score answers 503 until one is).
+a lifespan that loads the served model versions of every family (api.families) before the
+worker takes any traffic (the moment model is optional: /sessions/score answers 503 until
+there is one).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from starlette.concurrency import run_in_threadpool
 from api import protocol
 from api.bulk_pool import BulkPool
 from api.errors import install_error_handlers
-from api.moment_state import MomentServed, MomentState
 from api.observability import Metrics, ObservabilityMiddleware, configure_logging
 from api.routers import bulk, docs, health, metrics, model, predict, sessions
 from api.security import API_KEY_HEADER, document_security
@@ -43,12 +43,10 @@ up otherwise).
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: ServingState = app.state.serving
     await run_in_threadpool(state.start)  # before the worker accepts a connection
-    app.state.moment.start()
     try:
         yield
     finally:
         state.stop()
-        app.state.moment.stop()
         await run_in_threadpool(app.state.bulk.stop)
 
 
@@ -75,18 +73,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.serving = ServingState(settings, bulk=app.state.bulk)
 
     def on_switch(now: Generation, previous: Generation | None) -> None:
-        if previous is not None and previous.session is not None:
-            app_metrics.model_info.labels(previous.session.model_ref["model_id"]).set(0)
-        if now.session is not None:
-            app_metrics.model_info.labels(now.session.model_ref["model_id"]).set(1)
-
-    def on_moment_loaded(served: MomentServed) -> None:
-        app_metrics.model_info.labels(served.model_ref["model_id"]).set(1)
+        served = {m.model_ref["model_id"] for m in now.models.values() if m is not None}
+        if previous is not None:
+            for m in previous.models.values():
+                if m is not None and m.model_ref["model_id"] not in served:
+                    app_metrics.model_info.labels(m.model_ref["model_id"]).set(0)
+        for model_id in served:
+            app_metrics.model_info.labels(model_id).set(1)
 
     app.state.serving.on_switch.append(on_switch)
-    # The moment family (issue 20): optional, loaded beside the session model.
-    app.state.moment = MomentState(settings)
-    app.state.moment.on_loaded.append(on_moment_loaded)
     install_error_handlers(app)
     document_security(app)
     predict.document_body(app)

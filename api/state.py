@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from api.control import CONTROL_ENV, ControlDir, Coordinator, Plan
@@ -43,6 +43,7 @@ class Generation:
     number: int
     versions: Mapping[str, str | None]
     models: Mapping[str, Any]
+    problems: Mapping[str, str] = field(default_factory=dict)  # why a family has no model
 
     @property
     def session(self) -> Served | None:
@@ -133,7 +134,7 @@ class ServingState:
     def problems(self, generation: Generation) -> dict[str, str]:
         """Why a family of `generation` has no model (families that have one are left out)."""
         return {
-            f.name: _no_model(f.name)
+            f.name: generation.problems.get(f.name) or _no_model(f.name)
             for f in self.families
             if generation.models.get(f.name) is None
         }
@@ -195,9 +196,12 @@ class ServingState:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 bulk = pool.submit(self.bulk.load, plan.generation, folders) if self.bulk else None
                 models: dict[str, Any] = {}
+                problems: dict[str, str] = {}
                 for family in self.families:
                     folder = folders.get(family.name)
-                    models[family.name] = None if folder is None else family.load(folder)
+                    models[family.name] = (
+                        None if folder is None else self._load_one(family, folder, problems)
+                    )
                 if bulk is not None:
                     bulk.result()
         except Exception as err:  # a broken folder must not kill the worker: say why, retry
@@ -209,7 +213,25 @@ class ServingState:
             )
             return
         self.failed.pop(plan.generation, None)
-        self.generations[plan.generation] = Generation(plan.generation, dict(plan.versions), models)
+        self.generations[plan.generation] = Generation(
+            plan.generation, dict(plan.versions), models, problems
+        )
+
+    def _load_one(self, family: Family, folder: Any, problems: dict[str, str]) -> Any:
+        """One family's version. An optional family's broken version does not stop the FIRST
+        load (the service starts without it and says why in /ready); in a reload it fails the
+        whole generation, so the versions served before stay."""
+        if family.required or self.generations:
+            return family.load(folder)
+        try:
+            return family.load(folder)
+        except Exception as err:
+            log.exception("%s model not loaded; serving without it", family.name)
+            problems[family.name] = (
+                f"the {family.name} version {folder.name} could not be loaded ({err}); promote "
+                f"another (`ecom models promote --family {family.name} ID`) or retrain"
+            )
+            return None
 
     def _drop_unused(self) -> None:
         """Forget generations that are neither active nor pending (and not in use by a bulk
@@ -239,8 +261,8 @@ class ServingState:
 
 
 def _no_model(family: str) -> str:
-    train = "ecom train" if family == "session" else f"ecom train --family {family}"
+    option = "" if family == "session" else f" --family {family}"
     return (
-        f"no {family} model yet: train one (`{train}`) or promote a version "
-        "(`ecom models promote ID`); the service loads it within seconds"
+        f"no {family} model yet: train one (`ecom train{option}`) or promote a version "
+        f"(`ecom models promote{option} ID`); the service loads it within seconds"
     )

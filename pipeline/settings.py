@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     model_id: str | None = Field(
         default=None, description="Serve or score this model version instead of the current one."
     )
+    moment_model_id: str | None = Field(
+        default=None,
+        description="Serve this moment-model version instead of the moment family's current one.",
+    )
     train_through: str | None = Field(
         default=None,
         description="Train on cart sessions of months up to and including this one (2020-Jan "

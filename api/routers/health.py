@@ -33,18 +33,17 @@ async def ready(request: Request) -> Response:
     if generation is None or generation.session is None:
         problem = state.problem or "the model is loading"
         return error_response(503, f"Not ready: {problem}.", headers={"Retry-After": "5"})
-    moment = request.app.state.moment
-    moment_id = None if moment.served is None else moment.served.model_ref["model_id"]
-    problems = state.problems(generation)
-    if moment_id is None:
-        problems["moment"] = moment.problem
+    models = {
+        family: None if served is None else served.model_ref["model_id"]
+        for family, served in generation.models.items()
+    }
     return JSONBytes(
         dumps(
             {
                 "status": "ready",
                 "model_id": generation.session.model_ref["model_id"],
-                "models": {**dict(generation.versions), "moment": moment_id},
-                "problems": problems,
+                "models": models,
+                "problems": state.problems(generation),
             }
         )
     )

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from api.errors import ApiError, JSONBytes, dumps, error_message, summarize
-from api.moment_state import MomentServed
+from api.moment_family import MomentServed
 from api.routers.predict import _is_json
 from api.schemas import error_responses
 from api.security import SECURITY, require_api_key
@@ -27,12 +27,12 @@ from api.session_schemas import LiveSessionIn, SessionScoreOut
 from pipeline.experiment.assignment import assign_group
 from pipeline.serving import moment
 from pipeline.serving.features import GROUP_CODES
+from pipeline.serving.registry import MOMENT
 from pipeline.serving.risk import risk_band
 
 router = APIRouter(prefix="/sessions", tags=["live sessions"])
 # 2,000 events of ~230 bytes each, with room for history and whitespace.
 MAX_BODY_BYTES = 1024 * 1024
-TRAIN_MOMENT = "ecom train --family moment"
 SEND_JSON = "Send the session as a JSON object with Content-Type: application/json."
 OPENAPI = {
     "security": SECURITY,
@@ -62,16 +62,13 @@ def document_body(app: FastAPI) -> None:
 
 def served_moment(request: Request) -> MomentServed:
     """The loaded moment version; 503 saying what to run while there is none."""
-    state = request.app.state.moment
-    if state.served is None:
-        raise ApiError(
-            503,
-            f"No moment model is served ({state.problem}). Train one with `{TRAIN_MOMENT}` "
-            "(or promote a version with `ecom models promote --family moment ID`); the service "
-            "picks it up within a few seconds.",
-            headers={"Retry-After": "10"},
-        )
-    return state.served
+    state = request.app.state.serving
+    generation = state.current()
+    served = None if generation is None else generation.models.get(MOMENT)
+    if served is None:
+        problem = state.problem if generation is None else state.problems(generation)[MOMENT]
+        raise ApiError(503, f"No moment model is served: {problem}.", headers={"Retry-After": "10"})
+    return served
 
 
 async def read_live_session(request: Request) -> LiveSessionIn:

@@ -113,12 +113,10 @@ def bqml_api_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
 
 
 def ready_client(settings: Settings) -> Iterator[TestClient]:
-    """A client of an app whose models are loaded (the moment one too, if there is one)."""
+    """A client of an app whose models are loaded (every family's, in one generation)."""
     app = create_app(settings)
     with TestClient(app) as client:
         assert app.state.serving.wait(120), app.state.serving.problem
-        if registry.current_id(settings.models_dir, registry.MOMENT):
-            assert app.state.moment.wait(120), app.state.moment.problem
         yield client
 
 

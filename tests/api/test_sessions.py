@@ -9,6 +9,7 @@ import math
 import shutil
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +17,8 @@ import xgboost as xgb
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from pipeline.serving import artifact, moment
+from pipeline.errors import ModelError
+from pipeline.serving import artifact, moment, registry
 from pipeline.serving.decision import DecisionRule, read_rule
 from pipeline.settings import Settings
 from tests.api.conftest import SESSION, TrainedModel
@@ -288,19 +290,16 @@ def test_model_and_ready_report_the_moment_family(client, trained_api_model):
 
 
 def test_without_a_moment_model_the_service_serves_predict_and_says_what_to_run(
-    tmp_path, trained_api_model, monkeypatch
+    tmp_path, trained_api_model
 ):
-    monkeypatch.setattr("api.moment_state.MOMENT_RETRY_SECONDS", 0.2)
     models = tmp_path / "data" / "models"
     shutil.copytree(trained_api_model.data_dir / "models" / "abandonment", models / "abandonment")
-    app = create_app(Settings(data_dir=tmp_path / "data"))
+    app = create_app(Settings(data_dir=tmp_path / "data", api_reload_seconds=0.2))
     with TestClient(app) as client:
         assert app.state.serving.wait(120)
         assert client.post("/predict", json=SESSION).status_code == 200
-        deadline = time.monotonic() + 30
-        while "No model in" not in client.get("/ready").json()["problems"].get("moment", ""):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        problem = client.get("/ready").json()["problems"]["moment"]
+        assert "ecom train --family moment" in problem
         ready = client.get("/ready")
         assert ready.status_code == 200 and ready.json()["models"]["moment"] is None
         answer = client.post("/sessions/score", json=BODY)
@@ -309,7 +308,10 @@ def test_without_a_moment_model_the_service_serves_predict_and_says_what_to_run(
         assert client.get("/model", params={"family": "moment"}).status_code == 503
         # a moment version appears (a training finished): the worker picks it up
         shutil.copytree(trained_api_model.data_dir / "models" / "moment", models / "moment")
-        assert app.state.moment.wait(60)
+        deadline = time.monotonic() + 60
+        while client.get("/ready").json()["models"]["moment"] is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         assert client.post("/sessions/score", json=BODY).status_code == 200
         assert client.get("/ready").json()["models"]["moment"] == trained_api_model.moment.model_id
 
@@ -329,3 +331,55 @@ def test_a_broken_moment_version_does_not_stop_the_service(tmp_path, trained_api
             time.sleep(0.05)
         answer = client.post("/sessions/score", json=BODY)
         assert answer.status_code == 503 and "corrupt" in answer.json()["detail"]
+
+
+def _copy_moment_version(models: Path, model_id: str, new_id: str, broken: bool = False) -> None:
+    """Register a copy of a moment version under another id (`broken`: its booster unreadable)."""
+    staged = models / "copy-staging"
+    shutil.copytree(registry.version_dir(models, model_id, registry.MOMENT), staged)
+    card = json.loads((staged / artifact.CARD_FILE).read_text())
+    (staged / artifact.CARD_FILE).write_text(json.dumps({**card, "model_id": new_id}))
+    if broken:
+        (staged / "model.bst").write_bytes(b"not a booster")
+    registry.register(models, staged, make_current=False, family=registry.MOMENT)
+
+
+def _served_moment(client: TestClient) -> str | None:
+    return client.get("/ready").json()["models"]["moment"]
+
+
+def test_a_promoted_moment_version_is_switched_to_and_a_broken_one_is_refused(
+    tmp_path, trained_api_model
+):
+    """The moment family is one version per service like the session one: a promote switches
+    the service (every answer names the new version); a broken version is refused and the
+    version served before stays."""
+    data = tmp_path / "data"
+    shutil.copytree(trained_api_model.data_dir / "models", data / "models")
+    models = data / "models"
+    first = trained_api_model.moment.model_id
+    _copy_moment_version(models, first, "moment-copy-good")
+    _copy_moment_version(models, first, "moment-copy-broken", broken=True)
+    app = create_app(Settings(data_dir=data, api_reload_seconds=0.2))
+    with TestClient(app) as client:
+        assert app.state.serving.wait(120)
+        assert _served_moment(client) == first
+        registry.promote(models, "moment-copy-good", registry.MOMENT)
+        deadline = time.monotonic() + 60
+        while _served_moment(client) != "moment-copy-good":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        answer = client.post("/sessions/score", json=BODY)
+        assert answer.status_code == 200
+        assert answer.json()["model"]["model_id"] == "moment-copy-good"
+        with pytest.raises(ModelError, match="corrupt"):  # the registry refuses to promote it
+            registry.promote(models, "moment-copy-broken", registry.MOMENT)
+        # ...but a version damaged on disk after its promote reaches the service's reload
+        with registry._locked(models, registry.MOMENT) as root:
+            registry._switch(root, models, "moment-copy-broken", registry.MOMENT)
+        time.sleep(3)  # many reload periods: the broken version is tried and refused
+        assert _served_moment(client) == "moment-copy-good"
+        assert client.post("/sessions/score", json=BODY).json()["model"]["model_id"] == (
+            "moment-copy-good"
+        )
+        assert client.get("/ready").json()["model_id"] == trained_api_model.model.model_id

@@ -163,10 +163,51 @@ prediction_points as (
 
 ),
 
-known_events as (
+carted_items as (
 
+    -- The item of the latest add-to-cart known at the point: found among the session's carts
+    -- (few rows), so the known events below are joined once, already carrying its price.
+    select user_id, session_number, prediction_point, price as cart_price
+    from (
+        select
+            prediction_points.user_id,
+            prediction_points.session_number,
+            prediction_points.prediction_point,
+            session_events.price,
+            row_number() over (
+                partition by
+                    prediction_points.user_id,
+                    prediction_points.session_number,
+                    prediction_points.prediction_point
+                order by session_events.position_in_session desc
+            ) as recency
+        from prediction_points
+        inner join session_events
+            on prediction_points.user_id = session_events.user_id
+            and prediction_points.session_number = session_events.session_number
+            and session_events.position_in_session <= prediction_points.last_known_position
+        where session_events.original_event_type = 'cart'
+    ) as carts
+    where recency = 1
+
+),
+
+points_with_cart_price as (
+
+    select prediction_points.*, carted_items.cart_price
+    from prediction_points
+    inner join carted_items
+        on prediction_points.user_id = carted_items.user_id
+        and prediction_points.session_number = carted_items.session_number
+        and prediction_points.prediction_point = carted_items.prediction_point
+
+),
+
+known_with_cart_price as (
+
+    -- Every event known at the point: the session so far, nothing after it.
     select
-        prediction_points.*,
+        points_with_cart_price.*,
         session_events.position_in_session,
         session_events.event_time_us,
         session_events.event_type,
@@ -175,43 +216,11 @@ known_events as (
         session_events.category_id,
         session_events.brand,
         session_events.price
-    from prediction_points
+    from points_with_cart_price
     inner join session_events
-        on prediction_points.user_id = session_events.user_id
-        and prediction_points.session_number = session_events.session_number
-        and session_events.position_in_session <= prediction_points.last_known_position
-
-),
-
-carted_items as (
-
-    -- The item of the latest add-to-cart known at the point.
-    select user_id, session_number, prediction_point, price as cart_price
-    from (
-        select
-            user_id,
-            session_number,
-            prediction_point,
-            price,
-            row_number() over (
-                partition by user_id, session_number, prediction_point
-                order by position_in_session desc
-            ) as recency
-        from known_events
-        where original_event_type = 'cart'
-    ) as carts
-    where recency = 1
-
-),
-
-known_with_cart_price as (
-
-    select known_events.*, carted_items.cart_price
-    from known_events
-    inner join carted_items
-        on known_events.user_id = carted_items.user_id
-        and known_events.session_number = carted_items.session_number
-        and known_events.prediction_point = carted_items.prediction_point
+        on points_with_cart_price.user_id = session_events.user_id
+        and points_with_cart_price.session_number = session_events.session_number
+        and session_events.position_in_session <= points_with_cart_price.last_known_position
 
 ),
 
