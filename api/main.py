@@ -96,7 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs.router,
     ):
         app.include_router(router)
-    predict.install_fast_route(app)
+    predict.install_fast_route(app, "/predict", predict.predict)
+    predict.install_fast_route(app, "/sessions/score", sessions.score)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -33,9 +33,9 @@ async def ready(request: Request) -> Response:
     if generation is None or generation.session is None:
         problem = state.problem or "the model is loading"
         return error_response(503, f"Not ready: {problem}.", headers={"Retry-After": "5"})
-    models = {
-        family: None if served is None else served.model_ref["model_id"]
-        for family, served in generation.models.items()
+    models = {  # the versions served (a version that failed to load is not)
+        family: version if generation.models.get(family) is not None else None
+        for family, version in generation.versions.items()
     }
     return JSONBytes(
         dumps(

@@ -150,4 +150,4 @@ def test_every_scoring_answer_names_its_version(http, trained_api_model):
     ):
         assert answer.headers["x-model-id"] == model_id
     ready = http.get("/ready").json()
-    assert ready["models"] == {"session": model_id}
+    assert ready["models"] == {"session": model_id, "moment": trained_api_model.moment.model_id}

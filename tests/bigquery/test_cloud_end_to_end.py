@@ -111,7 +111,8 @@ def test_every_gold_table_equals_the_duckdb_path(cloud: CloudRun) -> None:
         "fact_user_sessions",
         "dim_users",
         "fct_cart_sessions",
-        "experiment_summary",
+        "fct_experiment_users",
+        "fct_cart_moments",
         "cart_session_scores",
         "experiment_results",  # written by `ecom abtest` through the warehouse interface
     } <= set(tables)

@@ -18,7 +18,11 @@ from typer.testing import CliRunner
 from pipeline import services
 from pipeline.cli import app
 from pipeline.settings import REPO_ROOT
-from tests.api.conftest import TrainedModel, trained_api_model  # noqa: F401  (fixture)
+from tests.api.conftest import (  # noqa: F401  (fixtures)
+    TrainedModel,
+    moment_warehouse,
+    trained_api_model,
+)
 from tests.processes import stop, wait_until
 
 READY_TIMEOUT_S = 120.0

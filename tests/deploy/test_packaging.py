@@ -82,7 +82,11 @@ LAZY_NOT_RUN = {
         "dbt": "pipeline.warehouse.build runs dbt inside build_warehouse()/run_dbt(); the app "
         "imports that module for dbt_paths() only",
     },
-    "api": {},
+    "api": {
+        "polars": "pipeline.experiment.rules builds Polars expressions inside its functions; the "
+        "service imports the package for assign_group (pipeline.experiment.assignment) only",
+        "polars_hash": "the same functions of pipeline.experiment.rules hash with it",
+    },
 }
 
 

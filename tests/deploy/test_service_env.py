@@ -267,12 +267,10 @@ def test_serves_the_trained_model_from_the_lock_built_environment(image, models_
     model = artifact.load_model(registry.resolve(models_dir))
     with serving(image, models_dir, tmp_path / "uvicorn.log") as base:
         ready = wait_ready(base).json()
-        assert ready == {
-            "status": "ready",
-            "model_id": expected_id,
-            "models": {"session": expected_id},
-            "problems": {},
-        }
+        assert ready["status"] == "ready" and ready["model_id"] == expected_id
+        assert ready["models"] == {"session": expected_id, "moment": None}  # no moment model
+        assert list(ready["problems"]) == ["moment"]
+        assert "ecom train --family moment" in ready["problems"]["moment"]
         assert healthcheck(image, base) == 0
 
         response = httpx.post(f"{base}/predict", params={"explain": "true"}, json=SESSION)
