@@ -80,6 +80,23 @@ def ordered_nodes(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     return [nodes[uid] for uid in TopologicalSorter(graph).static_order()]
 
 
+def _relation_parents(
+    node: dict[str, Any], nodes: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The models a node's SQL names as relations: its parents, and through an ephemeral parent
+    (whose SQL dbt inlined as a CTE) that parent's own."""
+    found = []
+    for parent_id in node["depends_on"]["nodes"]:
+        parent = nodes.get(parent_id)
+        if parent is None or parent["resource_type"] != "model":
+            continue
+        if parent["config"].get("materialized") == "ephemeral":
+            found += _relation_parents(parent, nodes)
+        elif parent.get("relation_name"):
+            found.append(parent)
+    return found
+
+
 def inline_missing(
     node: dict[str, Any], nodes: dict[str, dict[str, Any]], exists: Any
 ) -> tuple[str, bool]:
@@ -87,10 +104,7 @@ def inline_missing(
     compiled SQL (recursively); True when anything was inlined."""
     sql = node["compiled_code"]
     inlined = False
-    for parent_id in node["depends_on"]["nodes"]:
-        parent = nodes.get(parent_id)
-        if parent is None or parent["resource_type"] != "model" or not parent.get("relation_name"):
-            continue
+    for parent in _relation_parents(node, nodes):
         if exists(parent["relation_name"]):
             continue
         parent_sql, _ = inline_missing(parent, nodes, exists)
