@@ -1,30 +1,27 @@
 """Model versions: every training adds a folder, and one pointer names the version in use.
 
-Each model family has its own: `session` (the seed's whole-session model, folder abandonment/)
-and `moment` (the point-in-time model, folder moment/). Every function takes the family
-(default `session`, so callers of the one-family registry are unchanged):
+Each family has its own: `session` (the whole-session model, folder abandonment/) and `moment`
+(the point-in-time model, folder moment/); every function takes it (default `session`):
 
     <models_dir>/abandonment/   (or moment/)
       versions/<model_id>/   a complete model folder (pipeline.serving.artifact's layout)
       current.json           {"model_id", "promoted_at", "history": [earlier current ids]}
       .lock                  taken by every writer (register, promote, rollback, prune)
 
-Why a JSON pointer rather than a `current` symlink: it carries the history that rollback needs,
-and it reads the same from a volume mounted into a container or synced from a bucket, where
-symlinks do not survive. It is replaced atomically (temporary file + os.replace), so a reader
-sees the old pointer or the new one, never half of either. Training never deletes anything;
-`prune` is the only way versions go.
+Why a JSON pointer rather than a `current` symlink: it carries the history rollback needs, and
+reads the same from a mounted volume or a synced bucket, where symlinks do not survive. It is
+replaced atomically (temporary file + os.replace): a reader sees the old pointer or the new one,
+never half of either. Training never deletes anything; `prune` is the only way versions go.
 
 The model id is a content hash of what determines the model (training-data fingerprint,
-parameters, engine, library versions), not of when it was trained: retraining on the same data
-gives the same id, and registering it again is a no-op that makes it current.
+parameters, engine, library versions), not of when it was trained: registering a retraining on
+the same data again is a no-op that makes it current.
 
-A folder written by an older release straight into <models_dir>/abandonment/ (the single-folder
-layout) is not lost: every writer first moves it into versions/<its id>/ (`migrate_legacy`),
-and readers that meet it before any writer did say how to keep it.
+A folder an older release wrote straight into <models_dir>/abandonment/ is not lost: every
+writer first moves it into versions/<its id>/ (`migrate_legacy`); readers say how to keep it.
 
-Importable with the standard library only (the loader, numpy and xgboost, when `promote` checks
-a version): the API's supervisor resolves versions here without loading a model.
+Importable with the standard library only (xgboost loads when `promote` checks a version): the
+API's supervisor resolves versions here without loading a model.
 """
 
 from __future__ import annotations
