@@ -262,9 +262,11 @@ def main() -> int:
             "(select count(*) from gold.fact_user_sessions), "
             "(select count(*) from gold.fct_experiment_users)"
         ).fetchone()
+    from benchmarks import results_page
+
     print(
         f"dashboard on {events:,} bronze events -> {sessions:,} sessions -> {users:,} "
-        f"experiment users ({s.warehouse_path})",
+        f"experiment users ({results_page.shown(s.warehouse_path)})",
         flush=True,
     )
     queries = warehouse_times(s)

@@ -185,11 +185,10 @@ def main() -> None:
     ensure_moments()
     s = settings()
     load = os.getloadavg()[0]
-    where = s.warehouse_path
-    shown = (
-        where.relative_to(ROOT) if where.is_relative_to(ROOT) else "$ECOM_DATA_DIR/" + where.name
-    )
-    print(f"fct_cart_moments at full scale ({shown}); load average {load:.1f}")
+    from benchmarks import results_page
+
+    where = results_page.shown(s.warehouse_path)
+    print(f"fct_cart_moments at full scale ({where}); load average {load:.1f}")
     print(
         "  DuckDB settings of both (dbt's profile): "
         + ", ".join(f"{k} {v}" for k, v in profile_settings().items())

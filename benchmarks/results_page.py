@@ -42,6 +42,14 @@ class Result:
     commit: str | None = None
 
 
+def shown(path: Path) -> str:
+    """A data path as the page may print it: relative to the repository, or under
+    $ECOM_DATA_DIR (a page in the repository names no folder of the machine it ran on)."""
+    if path.is_relative_to(REPO):
+        return str(path.relative_to(REPO))
+    return f"$ECOM_DATA_DIR/{path.name}"
+
+
 def anchor(script: str) -> str:
     """`bench_model.py` -> `bench-model` (the section's link target)."""
     return script.removesuffix(".py").replace("_", "-").lower()
