@@ -103,7 +103,7 @@ MOMENT = Family(
     name=registry.MOMENT,
     required=False,
     pin=lambda settings: settings.moment_model_id,
-    load=lambda folder: load_moment(folder),
+    load=load_moment,
 )
 FAMILIES: tuple[Family, ...] = (SESSION, MOMENT)
 BY_FAMILY: dict[str, Family] = {f.name: f for f in FAMILIES}
