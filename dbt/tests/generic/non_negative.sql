@@ -1,4 +1,4 @@
-{# Counts, amounts of time and money that cannot be below zero. Null passes (not_null is separate). #}
+{# Counts, amounts of time and money that cannot be below zero. Null passes (not_null_columns is separate). #}
 {% test non_negative(model, column_name) %}
 
 select {{ column_name }}
