@@ -218,7 +218,10 @@ def main() -> None:
     s = settings()
     with duckdb.connect(str(s.warehouse_path), read_only=True) as con:
         bronze = con.execute("select count(*) from bronze.events").fetchone()[0]
-    print(f"warehouse build on {bronze:,} bronze events ({s.warehouse_path})", flush=True)
+    from benchmarks import results_page
+
+    where = results_page.shown(s.warehouse_path)
+    print(f"warehouse build on {bronze:,} bronze events ({where})", flush=True)
 
     build = measure("build")
     with duckdb.connect(str(s.warehouse_path), read_only=True) as con:
