@@ -67,17 +67,12 @@ def ordered_nodes(manifest: dict[str, Any]) -> list[dict[str, Any]]:
         and node.get("compiled_code")
         and node["config"].get("materialized") != "ephemeral"
     }
-    everything = manifest["nodes"]
-
-    def parents(uid: str) -> list[str]:
-        """Direct parents, looking through the ephemeral ones to theirs."""
-        found = []
-        for parent in everything.get(uid, {}).get("depends_on", {}).get("nodes", []):
-            found += [parent] if parent in nodes else parents(parent)
-        return found
-
-    graph = {uid: parents(uid) for uid in nodes}
-    return [nodes[uid] for uid in TopologicalSorter(graph).static_order()]
+    # Every node's edges, so that a parent not run here still orders its own parents first.
+    graph = {
+        uid: [p["unique_id"] for p in _relation_parents(node, manifest["nodes"])]
+        for uid, node in manifest["nodes"].items()
+    }
+    return [nodes[uid] for uid in TopologicalSorter(graph).static_order() if uid in nodes]
 
 
 def _relation_parents(
@@ -86,7 +81,7 @@ def _relation_parents(
     """The models a node's SQL names as relations: its parents, and through an ephemeral parent
     (whose SQL dbt inlined as a CTE) that parent's own."""
     found = []
-    for parent_id in node["depends_on"]["nodes"]:
+    for parent_id in node.get("depends_on", {}).get("nodes", []):
         parent = nodes.get(parent_id)
         if parent is None or parent["resource_type"] != "model":
             continue
