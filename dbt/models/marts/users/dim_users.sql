@@ -1,11 +1,7 @@
 -- One row per user, rolled up from their sessions. Recency is measured against the last day
 -- in the data, not today, so the same data always builds the same table.
 
--- Rebuilt whole by every build (it rolls up each user's sessions), but partitioned by
--- last_seen_at on BigQuery: a rebuild can change only the rows of users seen since its window
--- starts (the others roll up the same sessions again), so its data tests read those
--- partitions only (macros/incremental.sql).
-
+-- Partitioned by last_seen_at: the users a rebuild can change (dbt_project.yml says why).
 {{
     config(
         partition_by=partition_by_day('last_seen_at'),

@@ -9,11 +9,7 @@
 -- every other experiment's are assigned here by the same rule on the MD5 of salt || user id.
 -- The test matches_md5_assignment recomputes both.
 
--- Rebuilt whole by every build (it rolls up each user's sessions), but partitioned by
--- last_seen_at on BigQuery: a rebuild can change only the rows of users seen since its window
--- starts (the others roll up the same sessions again), so its data tests read those
--- partitions only (macros/incremental.sql).
-
+-- Partitioned by last_seen_at: the users a rebuild can change (dbt_project.yml says why).
 {{
     config(
         partition_by=partition_by_day('last_seen_at'),
