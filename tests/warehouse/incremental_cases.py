@@ -226,5 +226,13 @@ def assert_equal_tables(got: dict[str, pl.DataFrame], expected: dict[str, pl.Dat
         )
 
 
+def assert_checkpoint_equals_full_refresh(checkpoint: Done, required: set[str]) -> None:
+    """At a checkpoint, every table the incremental builds left equals a full refresh's; the
+    `required` tables are among them (so a table missing from both cannot pass unseen)."""
+    assert checkpoint.incremental is not None and checkpoint.full is not None
+    assert required <= set(checkpoint.full)
+    assert_equal_tables(checkpoint.incremental, checkpoint.full)
+
+
 def first_rebuilt_day(done: Done) -> date | None:
     return None if done.result.plan is None else done.result.plan.rebuild_from

@@ -19,7 +19,7 @@ from tests.warehouse.incremental_cases import (
     LABEL_NEXT_MONTH,
     STEPS,
     Done,
-    assert_equal_tables,
+    assert_checkpoint_equals_full_refresh,
     first_rebuilt_day,
     run_steps,
     write_raw,
@@ -82,18 +82,18 @@ def test_windows_start_before_what_the_new_month_can_touch(steps) -> None:
 @pytest.mark.parametrize("label", [s.label for s in STEPS if s.checkpoint])
 def test_every_table_equals_a_full_refresh(steps, label: str) -> None:
     _, done = steps
-    checkpoint = done[label]
-    assert checkpoint.incremental is not None and checkpoint.full is not None
-    assert {
-        "silver.stg_events",
-        "silver.int_session_events",
-        "gold.fact_user_sessions",
-        "gold.fct_cart_sessions",
-        "gold.fct_cart_moments",
-        "gold.dim_users",
-        "gold.fct_experiment_users",
-    } <= set(checkpoint.full)
-    assert_equal_tables(checkpoint.incremental, checkpoint.full)
+    assert_checkpoint_equals_full_refresh(
+        done[label],
+        {
+            "silver.stg_events",
+            "silver.int_session_events",
+            "gold.fact_user_sessions",
+            "gold.fct_cart_sessions",
+            "gold.fct_cart_moments",
+            "gold.dim_users",
+            "gold.fct_experiment_users",
+        },
+    )
 
 
 def sessions_of(settings: Settings, user: int) -> pl.DataFrame:

@@ -16,7 +16,7 @@ from tests.warehouse.bq_emulator import EMULATOR_PROJECT, bq_emulator  # noqa: F
 from tests.warehouse.incremental_cases import (
     STEPS,
     Done,
-    assert_equal_tables,
+    assert_checkpoint_equals_full_refresh,
     first_rebuilt_day,
     run_steps,
     write_raw,
@@ -58,16 +58,16 @@ def test_each_step_builds_as_planned(steps) -> None:
 @pytest.mark.parametrize("label", [s.label for s in STEPS if s.checkpoint])
 def test_every_table_equals_a_full_refresh(steps, label: str) -> None:
     _, done = steps
-    checkpoint = done[label]
-    assert checkpoint.incremental is not None and checkpoint.full is not None
-    assert {
-        "silver.stg_events",
-        "silver.int_session_events",
-        "gold.fact_user_sessions",
-        "gold.fct_cart_moments",
-        "gold.dim_users",
-    } <= set(checkpoint.full)
-    assert_equal_tables(checkpoint.incremental, checkpoint.full)
+    assert_checkpoint_equals_full_refresh(
+        done[label],
+        {
+            "silver.stg_events",
+            "silver.int_session_events",
+            "gold.fact_user_sessions",
+            "gold.fct_cart_moments",
+            "gold.dim_users",
+        },
+    )
 
 
 def test_the_window_is_written_with_insert_overwrite(steps) -> None:
